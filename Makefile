@@ -1,0 +1,78 @@
+# The README's two commands:
+#   make demo   install what is missing, build, and run the quickstart
+#   make test   install what is missing, build, and run every test (what CI runs)
+# Everything comes from Debian 12's archive; nothing is downloaded from anywhere else.
+
+SHELL := /bin/bash
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc)
+CTEST_JOBS ?= $(JOBS)
+LIFEBOAT := $(BUILD_DIR)/lifeboat
+
+# Build dependencies (the libraries of DESIGN.md) and tools.
+BUILD_PACKAGES := build-essential cmake pkg-config ccache git \
+  libcpprest-dev libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev libssl-dev \
+  libgtest-dev libgmock-dev libzstd-dev libsqlite3-dev libbenchmark-dev \
+  nlohmann-json3-dev rapidjson-dev
+# Real peers the tests drive: kubectl (Debian's kubernetes-client when kubectl is missing),
+# a Prometheus server with promtool, openssl, python3 for the dataset generator.
+TEST_PACKAGES := prometheus openssl python3 ca-certificates
+# Peers of the side-by-side benchmarks (bench/), installed by `make bench-deps`.
+BENCH_PACKAGES := restic borgbackup rsync python3
+
+.PHONY: all deps test-deps build test demo clean fuzz bench-deps format
+
+all: build
+
+# Installs the packages in $(1) that are not installed yet; apt-get update runs once, only if needed.
+define apt_install
+	@missing=""; for p in $(1); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO="sudo"; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+deps:
+	$(call apt_install,$(BUILD_PACKAGES))
+
+test-deps: deps
+	$(call apt_install,$(TEST_PACKAGES))
+	@command -v kubectl >/dev/null || { $(call apt_install,kubernetes-client) ; }
+
+bench-deps: deps
+	$(call apt_install,$(BENCH_PACKAGES))
+
+$(BUILD_DIR)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	  $$(command -v ccache >/dev/null && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+
+build: deps $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: test-deps build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(CTEST_JOBS) --timeout 600
+
+demo: test-deps build
+	./examples/demo.sh $(LIFEBOAT)
+
+# libFuzzer targets for the YAML/JSON decoders (clang), run for FUZZ_SECONDS each. Not in CI.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	$(call apt_install,clang libclang-rt-14-dev)
+	cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+	  -DCMAKE_C_COMPILER=clang -DLIFEBOAT_BUILD_FUZZ=ON -DLIFEBOAT_BUILD_BENCH=OFF \
+	  $$(command -v ccache >/dev/null && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_targets
+	./tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
+format:
+	clang-format -i $$(git ls-files '*.h' '*.cc')
+
+clean:
+	rm -rf $(BUILD_DIR) build-fuzz

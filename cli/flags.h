@@ -1,0 +1,63 @@
+#pragma once
+
+// A small command-line parser for `lifeboat` subcommands: --name value, --name=value, short
+// aliases (-f), booleans, repeated flags, positionals, and a generated --help text.
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace lifeboat::cli {
+
+class FlagSet {
+ public:
+  FlagSet(std::string command, std::string usage, std::string summary);
+
+  // Declares flags. `short_name` may be empty. Defaults show in --help.
+  void String(const std::string& name, const std::string& short_name, std::string default_value,
+              const std::string& help);
+  void Bool(const std::string& name, const std::string& short_name, const std::string& help);
+  void Repeated(const std::string& name, const std::string& short_name, const std::string& help);
+
+  // Parses args (without the command words). `--help`/`-h` sets help_requested().
+  Status Parse(const std::vector<std::string>& args);
+
+  bool help_requested() const { return help_requested_; }
+  std::string Help() const;
+
+  const std::string& Get(const std::string& name) const;
+  bool GetBool(const std::string& name) const;
+  const std::vector<std::string>& GetAll(const std::string& name) const;
+  bool WasSet(const std::string& name) const;
+  const std::vector<std::string>& positionals() const { return positionals_; }
+
+ private:
+  enum class Type { kString, kBool, kRepeated };
+  struct Flag {
+    std::string name;
+    std::string short_name;
+    Type type;
+    std::string value;
+    std::vector<std::string> values;
+    std::string help;
+    bool set = false;
+  };
+  Flag* Find(const std::string& token);
+
+  std::string command_;
+  std::string usage_;
+  std::string summary_;
+  std::vector<Flag> flags_;
+  std::vector<std::string> positionals_;
+  bool help_requested_ = false;
+};
+
+}  // namespace lifeboat::cli
+
+namespace lifeboat::cli {
+// Every subcommand takes --log-level and --log-format (text|json).
+void AddLogFlags(FlagSet& flags);
+Status ApplyLogFlags(const FlagSet& flags);
+}  // namespace lifeboat::cli

@@ -1,0 +1,59 @@
+// `lifeboat`: one binary for the control plane, the engines and the operator's tools.
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+
+namespace lifeboat::cli {
+namespace {
+
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(const Args& args);
+};
+
+constexpr Command kCommands[] = {
+    {"validate", "check manifests offline: lifeboat validate -f FILE|DIR", RunValidate},
+    {"version", "print the version", RunVersion},
+};
+
+void PrintUsage(std::ostream& out) {
+  out << "lifeboat: declarative disaster recovery (backup, snapshots, replication).\n\n"
+         "Usage: lifeboat COMMAND [flags]\n\nCommands:\n";
+  for (const Command& c : kCommands) {
+    std::string name = c.name;
+    out << "  " << name << std::string(name.size() < 14 ? 14 - name.size() : 1, ' ') << c.summary
+        << "\n";
+  }
+  out << "\nRun 'lifeboat COMMAND --help' for the flags of a command.\n";
+}
+
+}  // namespace
+}  // namespace lifeboat::cli
+
+int main(int argc, char** argv) {
+  using namespace lifeboat::cli;
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
+      std::strcmp(argv[1], "help") == 0) {
+    PrintUsage(argc < 2 ? std::cerr : std::cout);
+    return argc < 2 ? 2 : 0;
+  }
+  Args args(argv + 2, argv + argc);
+  for (const Command& c : kCommands) {
+    if (c.name == std::string(argv[1])) {
+      try {
+        return c.run(args);
+      } catch (const std::exception& e) {
+        // Every layer converts its exceptions to Status; this is the last line of defence.
+        std::cerr << "lifeboat " << c.name << ": internal error: " << e.what() << "\n";
+        return 1;
+      }
+    }
+  }
+  std::cerr << "lifeboat: unknown command \"" << argv[1] << "\"\n\n";
+  PrintUsage(std::cerr);
+  return 2;
+}
