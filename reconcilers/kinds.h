@@ -1,0 +1,26 @@
+#pragma once
+
+// The Lifeboat kinds (lifeboat.dev/v1alpha1, all namespaced) and their REST resources.
+#include <string>
+#include <vector>
+
+#include "controller/kube_client.h"
+
+namespace lifeboat::reconcilers {
+
+inline constexpr char kLifeboatGroup[] = "lifeboat.dev";
+inline constexpr char kLifeboatVersion[] = "v1alpha1";
+
+struct LifeboatKind {
+  std::string controller;  // controller name: "backuppolicy"
+  controller::ResourceRef resource;
+};
+
+// Vault, BackupPolicy, RecoveryPoint, Restore, Snapshot, Site, ReplicationPolicy,
+// RecoveryPlan, Failover.
+std::vector<LifeboatKind> LifeboatKinds();
+
+// The resource of `kind` ("BackupPolicy"); kNotFound for an unknown kind.
+StatusOr<controller::ResourceRef> LifeboatResource(const std::string& kind);
+
+}  // namespace lifeboat::reconcilers

@@ -1,0 +1,33 @@
+#include "reconcilers/lifeboat_manager.h"
+
+#include "reconcilers/kinds.h"
+#include "reconcilers/spec_reconciler.h"
+
+namespace lifeboat::reconcilers {
+
+StatusOr<std::unique_ptr<controller::Manager>> NewLifeboatManager(
+    controller::KubeClient& client, controller::ManagerOptions options,
+    ReconcilerOverrides overrides) {
+  auto manager = std::make_unique<controller::Manager>(client, std::move(options));
+  for (const LifeboatKind& kind : LifeboatKinds()) {
+    controller::ReconcilerFactory factory;
+    if (auto it = overrides.find(kind.resource.kind); it != overrides.end()) {
+      factory = std::move(it->second);
+      overrides.erase(it);
+    } else {
+      factory = [](const controller::ControllerContext& ctx) -> std::unique_ptr<Reconciler> {
+        return std::make_unique<SpecReconciler>(ctx.client, ctx.store, ctx.recorder, ctx.clock,
+                                                ctx.resource);
+      };
+    }
+    RETURN_IF_ERROR(manager->AddController(
+        controller::ControllerSpec{kind.controller, kind.resource, 0}, std::move(factory)));
+  }
+  if (!overrides.empty()) {
+    return InvalidArgumentError("reconciler override for unknown kind \"" +
+                                overrides.begin()->first + "\"");
+  }
+  return manager;
+}
+
+}  // namespace lifeboat::reconcilers
