@@ -11,6 +11,7 @@ namespace lifeboat::cli {
 using Args = std::vector<std::string>;
 
 int RunVersion(const Args& args);
+int RunController(const Args& args);
 int RunValidate(const Args& args);
 
 }  // namespace lifeboat::cli

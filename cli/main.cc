@@ -16,6 +16,7 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
+    {"controller", "run the controllers: lifeboat controller [--kubeconfig F]", RunController},
     {"validate", "check manifests offline: lifeboat validate -f FILE|DIR", RunValidate},
     {"version", "print the version", RunVersion},
 };

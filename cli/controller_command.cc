@@ -1,0 +1,160 @@
+// `lifeboat controller`: the Lifeboat controllers against any Kubernetes API server.
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+#include <thread>
+
+#include "api/duration.h"
+#include "cli/commands.h"
+#include "cli/flags.h"
+#include "controller/client_config.h"
+#include "controller/rest_kube_client.h"
+#include "reconcilers/lifeboat_manager.h"
+
+namespace lifeboat::cli {
+namespace {
+
+// Blocks SIGTERM/SIGINT/SIGUSR1 in every thread created from now on; one thread waits for
+// them and stops the manager. SIGUSR1 is how the command wakes that thread on its own exit.
+class SignalWatcher {
+ public:
+  explicit SignalWatcher(controller::Manager& manager) {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    thread_ = std::thread([this, &manager] {
+      int signal = 0;
+      sigwait(&set_, &signal);
+      if (signal != SIGUSR1) {
+        spdlog::info("Received signal={}; stopping", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+        manager.Stop();
+      }
+    });
+  }
+  ~SignalWatcher() {
+    pthread_kill(thread_.native_handle(), SIGUSR1);
+    thread_.join();
+  }
+  SignalWatcher(const SignalWatcher&) = delete;
+  SignalWatcher& operator=(const SignalWatcher&) = delete;
+
+ private:
+  sigset_t set_;
+  std::thread thread_;
+};
+
+Status ParseDurationFlag(const FlagSet& flags, const std::string& name, Clock::Duration* out) {
+  auto parsed = api::ParseDuration(flags.Get(name));
+  if (!parsed.ok()) {
+    return InvalidArgumentError("--" + name + ": " + parsed.status().message());
+  }
+  *out = *parsed;
+  return OkStatus();
+}
+
+StatusOr<controller::ManagerOptions> OptionsFromFlags(const FlagSet& flags,
+                                                      const std::string& default_ns) {
+  controller::ManagerOptions options;
+  options.ns = flags.Get("namespace");
+  try {
+    options.workers = std::stoi(flags.Get("workers"));
+  } catch (const std::exception&) {
+    return InvalidArgumentError("--workers: \"" + flags.Get("workers") + "\" is not a number");
+  }
+  if (options.workers < 1 || options.workers > 64) {
+    return InvalidArgumentError("--workers: must be between 1 and 64");
+  }
+  options.leader_elect = flags.GetBool("leader-elect");
+  controller::LeaderElectionOptions& election = options.leader_election;
+  election.lease_name = flags.Get("lease-name");
+  election.lease_namespace =
+      flags.WasSet("lease-namespace") ? flags.Get("lease-namespace") : default_ns;
+  election.identity = flags.Get("identity");
+  RETURN_IF_ERROR(ParseDurationFlag(flags, "lease-duration", &election.lease_duration));
+  RETURN_IF_ERROR(ParseDurationFlag(flags, "renew-deadline", &election.renew_deadline));
+  RETURN_IF_ERROR(ParseDurationFlag(flags, "retry-period", &election.retry_period));
+  if (election.identity.empty()) {
+    election.identity = controller::DefaultIdentity();
+  }
+  if (options.leader_elect) {
+    RETURN_IF_ERROR(controller::LeaderElector::ValidateOptions(election));
+  }
+  return options;
+}
+
+}  // namespace
+
+int RunController(const Args& args) {
+  FlagSet flags("lifeboat controller", "lifeboat controller [--kubeconfig FILE] [flags]",
+                "Runs the Lifeboat controllers against a Kubernetes API server (a cluster, or "
+                "`lifeboat up`).");
+  flags.String("kubeconfig", "", "",
+               "kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)");
+  flags.String("context", "", "", "kubeconfig context (default: current-context)");
+  flags.String("namespace", "n", "", "watch only this namespace (default: all namespaces)");
+  flags.String("workers", "", "2", "concurrent reconciles per kind");
+  flags.Bool("leader-elect", "", "elect a leader through a coordination.k8s.io/v1 Lease");
+  flags.String("lease-name", "", "lifeboat-controller", "name of the leader election Lease");
+  flags.String("lease-namespace", "", "",
+               "namespace of the Lease (default: the kubeconfig context's namespace)");
+  flags.String("identity", "", "", "leader election identity (default: <hostname>_<pid>)");
+  flags.String("lease-duration", "", "15s", "how long a Lease is valid without renewal");
+  flags.String("renew-deadline", "", "10s", "how long the leader tries to renew before giving up");
+  flags.String("retry-period", "", "2s", "interval between Lease attempts");
+  AddLogFlags(flags);
+  if (Status s = flags.Parse(args); !s.ok()) {
+    std::cerr << "lifeboat controller: " << s.message() << "\n";
+    return 2;
+  }
+  if (flags.help_requested()) {
+    std::cout << flags.Help();
+    return 0;
+  }
+  if (Status s = ApplyLogFlags(flags); !s.ok()) {
+    std::cerr << "lifeboat controller: " << s.message() << "\n";
+    return 2;
+  }
+  auto config = controller::ResolveClientConfig(flags.Get("kubeconfig"), flags.Get("context"));
+  if (!config.ok()) {
+    std::cerr << "lifeboat controller: " << config.status().message() << "\n";
+    return 1;
+  }
+  auto options = OptionsFromFlags(flags, config->ns);
+  if (!options.ok()) {
+    std::cerr << "lifeboat controller: " << options.status().message() << "\n";
+    return 2;
+  }
+  std::string server = config->server;
+  auto client = controller::NewRestKubeClient(std::move(*config));
+  if (!client.ok()) {
+    std::cerr << "lifeboat controller: " << client.status().message() << "\n";
+    return 1;
+  }
+  auto manager = reconcilers::NewLifeboatManager(**client, *options);
+  if (!manager.ok()) {
+    std::cerr << "lifeboat controller: " << manager.status().message() << "\n";
+    return 1;
+  }
+  SignalWatcher signals(**manager);
+  spdlog::info("Started controller server={} namespace={} leader_elect={} identity={}", server,
+               options->ns.empty() ? "*" : options->ns, options->leader_elect,
+               options->leader_election.identity);
+  if (Status s = (*manager)->Start(); !s.ok()) {
+    std::cerr << "lifeboat controller: " << s.message() << "\n";
+    (*manager)->Stop();
+    return 1;
+  }
+  Status result = (*manager)->Wait();
+  (*manager)->Stop();
+  if (!result.ok()) {
+    std::cerr << "lifeboat controller: " << result.message() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace lifeboat::cli
