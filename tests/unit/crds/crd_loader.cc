@@ -85,7 +85,8 @@ std::vector<std::filesystem::path> YamlFiles(const std::filesystem::path& dir) {
     return files;
   }
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".yaml") {
+    if (entry.is_regular_file() && (entry.path().extension() == ".yaml" || entry.path().extension() == ".yml" ||
+                                    entry.path().extension() == ".json")) {
       files.push_back(entry.path());
     }
   }
@@ -113,6 +114,14 @@ StatusOr<std::map<std::string, Crd>> LoadCrds(const std::filesystem::path& crds_
   return crds;
 }
 
+std::string StringField(const Json& object, const std::string& key) {
+  if (!object.is_object()) {
+    return "";
+  }
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 const std::vector<std::string>& LifeboatKinds() {
   static const std::vector<std::string> kKinds = {
       "Vault",    "BackupPolicy",      "RecoveryPoint", "Restore", "Snapshot",
@@ -122,8 +131,11 @@ const std::vector<std::string>& LifeboatKinds() {
 
 api::FieldErrors ValidateWithCrd(const std::map<std::string, api::openapi::Schema>& schemas,
                                  const Json& object) {
-  std::string api_version = object.value("apiVersion", "");
-  std::string kind = object.value("kind", "");
+  if (!object.is_object()) {
+    return {{"", "a manifest must be an object, not " + std::string(object.type_name())}};
+  }
+  std::string api_version = StringField(object, "apiVersion");
+  std::string kind = StringField(object, "kind");
   if (api_version.rfind("lifeboat.dev/", 0) != 0) {
     return {{"apiVersion", "not served by a Lifeboat CRD: \"" + api_version + "\""}};
   }

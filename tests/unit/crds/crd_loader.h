@@ -15,7 +15,7 @@ namespace lifeboat::crdtest {
 // The YAML documents of one file, decoded to JSON (empty documents skipped).
 StatusOr<std::vector<Json>> LoadYamlFile(const std::filesystem::path& file);
 
-// The *.yaml files directly in `dir`, sorted by name.
+// The *.yaml, *.yml and *.json files directly in `dir`, sorted by name.
 std::vector<std::filesystem::path> YamlFiles(const std::filesystem::path& dir);
 
 struct Crd {
@@ -26,6 +26,9 @@ struct Crd {
 
 // Every CRD under crds/, keyed by kind (BackupPolicy, ...).
 StatusOr<std::map<std::string, Crd>> LoadCrds(const std::filesystem::path& crds_dir);
+
+// object[key] when `object` is an object and the value a string, else "".
+std::string StringField(const Json& object, const std::string& key);
 
 // The nine kinds of api/TYPES.md.
 const std::vector<std::string>& LifeboatKinds();

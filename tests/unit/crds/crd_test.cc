@@ -255,9 +255,9 @@ TEST(ExamplesTest, EveryExamplePassesItsCrdAndEveryKindIsUsed) {
     auto docs = LoadYamlFile(file);
     ASSERT_TRUE(docs.ok()) << docs.status();
     for (const Json& doc : *docs) {
-      std::string kind = doc.value("kind", "");
-      std::string name = doc["metadata"].value("name", "");
-      if (doc.value("apiVersion", "") == "v1") {
+      std::string kind = StringField(doc, "kind");
+      std::string name = doc.contains("metadata") ? StringField(doc.at("metadata"), "name") : "";
+      if (StringField(doc, "apiVersion") == "v1") {
         continue;  // Namespace, Secret: core kinds, not ours
       }
       kinds.insert(kind);
