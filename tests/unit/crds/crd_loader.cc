@@ -1,82 +1,28 @@
 #include "tests/unit/crds/crd_loader.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
-#include <cstdlib>
-#include <regex>
+#include <fstream>
+#include <sstream>
+
+#include "api/manifest.h"
 
 namespace lifeboat::crdtest {
-namespace {
-
-// Plain (unquoted) scalars resolve as YAML 1.1 does in Kubernetes tooling: null, booleans,
-// integers, floats, else strings. Quoted scalars are strings.
-Json ScalarToJson(const YAML::Node& node) {
-  const std::string& text = node.Scalar();
-  if (node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str") {
-    return text;
-  }
-  static const std::regex kNull("^(~|null|Null|NULL|)$");
-  static const std::regex kTrue("^(true|True|TRUE|yes|Yes|YES|on|On|ON)$");
-  static const std::regex kFalse("^(false|False|FALSE|no|No|NO|off|Off|OFF)$");
-  static const std::regex kInt("^[-+]?[0-9]+$");
-  static const std::regex kFloat("^[-+]?([0-9]+\\.[0-9]*|\\.[0-9]+|[0-9]+)([eE][-+]?[0-9]+)?$");
-  if (std::regex_match(text, kNull)) {
-    return nullptr;
-  }
-  if (std::regex_match(text, kTrue)) {
-    return true;
-  }
-  if (std::regex_match(text, kFalse)) {
-    return false;
-  }
-  if (std::regex_match(text, kInt)) {
-    return std::stoll(text);
-  }
-  if (std::regex_match(text, kFloat)) {
-    return std::stod(text);
-  }
-  return text;
-}
-
-Json NodeToJson(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map: {
-      Json out = Json::object();
-      for (const auto& kv : node) {
-        out[kv.first.Scalar()] = NodeToJson(kv.second);
-      }
-      return out;
-    }
-    case YAML::NodeType::Sequence: {
-      Json out = Json::array();
-      for (const auto& item : node) {
-        out.push_back(NodeToJson(item));
-      }
-      return out;
-    }
-    case YAML::NodeType::Scalar:
-      return ScalarToJson(node);
-    default:
-      return nullptr;
-  }
-}
-
-}  // namespace
 
 StatusOr<std::vector<Json>> LoadYamlFile(const std::filesystem::path& file) {
-  try {
-    std::vector<Json> docs;
-    for (const YAML::Node& node : YAML::LoadAllFromFile(file.string())) {
-      if (node.IsNull()) {
-        continue;
-      }
-      docs.push_back(NodeToJson(node));
-    }
-    return docs;
-  } catch (const YAML::Exception& e) {
-    return InvalidArgumentError(file.string() + ": " + e.what());
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    return NotFoundError(file.string() + ": cannot open");
   }
+  std::stringstream text;
+  text << in.rdbuf();
+  ASSIGN_OR_RETURN(std::vector<api::Document> docs,
+                   api::ParseManifests(text.str(), file.filename().string()));
+  std::vector<Json> objects;
+  objects.reserve(docs.size());
+  for (api::Document& doc : docs) {
+    objects.push_back(std::move(doc.object));
+  }
+  return objects;
 }
 
 std::vector<std::filesystem::path> YamlFiles(const std::filesystem::path& dir) {

@@ -12,7 +12,7 @@
 
 namespace lifeboat::crdtest {
 
-// The YAML documents of one file, decoded to JSON (empty documents skipped).
+// The YAML (or JSON) documents of one file, read with api::ParseManifests.
 StatusOr<std::vector<Json>> LoadYamlFile(const std::filesystem::path& file);
 
 // The *.yaml, *.yml and *.json files directly in `dir`, sorted by name.
