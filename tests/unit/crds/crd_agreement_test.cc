@@ -197,6 +197,65 @@ TEST(CrdAgreementTest, BothRejectEveryBadManifestExceptListedGaps) {
             << " rejected by both, " << SchemaGaps().size() << " only by the C++ validation\n";
 }
 
+// An object with every field the schema declares, each with a value of the declared type.
+Json Maximal(const Json& schema) {
+  if (schema.contains("enum")) {
+    return schema["enum"][0];
+  }
+  if (schema.value("x-kubernetes-int-or-string", false)) {
+    return "1Mi";
+  }
+  std::string type = schema.value("type", "");
+  if (type == "object") {
+    Json out = Json::object();
+    if (schema.contains("properties")) {
+      for (const auto& [name, sub] : schema["properties"].items()) {
+        out[name] = Maximal(sub);
+      }
+    } else if (schema.contains("additionalProperties") &&
+               schema["additionalProperties"].is_object()) {
+      out["key"] = Maximal(schema["additionalProperties"]);
+    }
+    return out;
+  }
+  if (type == "array") {
+    return Json::array({Maximal(schema["items"])});
+  }
+  if (type == "integer") return 1;
+  if (type == "number") return 1.5;
+  if (type == "boolean") return true;
+  if (schema.value("format", "") == "date-time") return "2026-01-02T15:04:05Z";
+  return "x";
+}
+
+// Decoding errors (as opposed to semantic ones) mean the C++ type and the CRD disagree on shape.
+bool IsShapeError(const api::FieldError& e) {
+  for (const char* prefix :
+       {"unknown field", "must be a string, got", "must be a boolean", "must be an integer, got",
+        "must be a number, got", "must be an RFC 3339", "must be an object, got",
+        "must be a list, got"}) {
+    if (e.message.rfind(prefix, 0) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+TEST(CrdAgreementTest, EveryFieldOfEveryCrdDecodesInCpp) {
+  auto crds = LoadCrds(testing::SourceDir() / "crds");
+  ASSERT_TRUE(crds.ok()) << crds.status();
+  for (const auto& [kind, crd] : *crds) {
+    Json object = Maximal(crd.schema);
+    object["apiVersion"] = "lifeboat.dev/v1alpha1";
+    object["kind"] = kind;
+    object["metadata"] = {{"name", "maximal"}, {"namespace", "default"}};
+    for (const api::FieldError& e : api::ValidateObject(object)) {
+      EXPECT_FALSE(IsShapeError(e)) << kind << ": the CRD declares a field the C++ type reads "
+                                    << "differently: " << e.ToString();
+    }
+  }
+}
+
 TEST(CrdAgreementTest, BothAcceptEveryExample) {
   auto files = YamlFiles(testing::SourceDir() / "examples");
   ASSERT_FALSE(files.empty());
