@@ -79,7 +79,8 @@ const std::set<std::string, std::less<>>& ForbiddenKeywords() {
 // Keywords that carry structure or defaults, forbidden inside allOf/anyOf/oneOf/not.
 const std::set<std::string, std::less<>>& NotInJunctors() {
   static const std::set<std::string, std::less<>> kNot = {
-      "type", "default", "nullable", "additionalProperties", "x-kubernetes-preserve-unknown-fields",
+      "type", "description", "default", "nullable", "additionalProperties",
+      "x-kubernetes-preserve-unknown-fields",
       "x-kubernetes-embedded-resource", "x-kubernetes-int-or-string"};
   return kNot;
 }
