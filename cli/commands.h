@@ -13,5 +13,6 @@ using Args = std::vector<std::string>;
 int RunVersion(const Args& args);
 int RunController(const Args& args);
 int RunValidate(const Args& args);
+int RunUp(const Args& args);
 
 }  // namespace lifeboat::cli

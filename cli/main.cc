@@ -17,6 +17,7 @@ struct Command {
 
 constexpr Command kCommands[] = {
     {"controller", "run the controllers: lifeboat controller [--kubeconfig F]", RunController},
+    {"up", "run standalone: embedded API server + kubeconfig: lifeboat up [-f FILE]", RunUp},
     {"validate", "check manifests offline: lifeboat validate -f FILE|DIR", RunValidate},
     {"version", "print the version", RunVersion},
 };

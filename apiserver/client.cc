@@ -1,0 +1,162 @@
+#include "apiserver/client.h"
+
+#include <boost/asio/ssl.hpp>
+#include <cpprest/http_client.h>
+
+#include <algorithm>
+#include <cctype>
+
+namespace lifeboat::apiserver {
+namespace {
+
+namespace http = web::http;
+
+class CppRestClient final : public Client {
+ public:
+  explicit CppRestClient(const ClientOptions& options) : options_(options) {
+    http::client::http_client_config config;
+    config.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(options.timeout));
+    if (!options.ca_pem.empty()) {
+      std::string ca = options.ca_pem;
+      config.set_ssl_context_callback([ca](boost::asio::ssl::context& ctx) {
+        ctx.add_certificate_authority(boost::asio::buffer(ca.data(), ca.size()));
+      });
+    }
+    client_ = std::make_unique<http::client::http_client>(web::uri(options.url), config);
+  }
+
+  StatusOr<ClientResponse> Do(const std::string& method, const std::string& path_and_query,
+                              const std::string& body, const std::string& content_type) override {
+    try {
+      http::http_request request(method);
+      request.set_request_uri(path_and_query);
+      request.headers().add("Authorization", "Bearer " + options_.token);
+      request.headers().add("Accept", "application/json");
+      if (!body.empty()) {
+        request.set_body(body, content_type);
+      }
+      http::http_response response = client_->request(request).get();
+      ClientResponse out;
+      out.status = response.status_code();
+      out.body = response.extract_utf8string(true).get();
+      return out;
+    } catch (const std::exception& e) {
+      return UnavailableError(method + " " + path_and_query + ": " + e.what());
+    }
+  }
+
+  StatusOr<int> Stream(const std::string& path_and_query,
+                       const std::function<bool(const std::string& line)>& on_line) override {
+    try {
+      http::http_request request(http::methods::GET);
+      request.set_request_uri(path_and_query);
+      request.headers().add("Authorization", "Bearer " + options_.token);
+      http::http_response response = client_->request(request).get();
+      if (response.status_code() != http::status_codes::OK) {
+        return static_cast<int>(response.status_code());
+      }
+      concurrency::streams::istream body = response.body();
+      std::string line;
+      while (true) {
+        uint8_t c;
+        auto ch = body.read().get();
+        if (ch == concurrency::streams::istream::traits::eof()) {
+          break;
+        }
+        c = static_cast<uint8_t>(ch);
+        if (c == '\n') {
+          if (!on_line(line)) {
+            break;
+          }
+          line.clear();
+        } else {
+          line += static_cast<char>(c);
+        }
+      }
+      return static_cast<int>(response.status_code());
+    } catch (const std::exception& e) {
+      return UnavailableError("GET " + path_and_query + ": " + e.what());
+    }
+  }
+
+ private:
+  ClientOptions options_;
+  std::unique_ptr<http::client::http_client> client_;
+};
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Client>> NewClient(const ClientOptions& options) {
+  try {
+    return std::unique_ptr<Client>(new CppRestClient(options));
+  } catch (const std::exception& e) {
+    return InvalidArgumentError("cannot create a client for " + options.url + ": " + e.what());
+  }
+}
+
+StatusOr<std::string> ApplyObject(Client& client, const Json& object) {
+  if (!object.is_object()) {
+    return InvalidArgumentError("a manifest document must be an object");
+  }
+  std::string api_version = object.value("apiVersion", "");
+  std::string kind = object.value("kind", "");
+  Json meta = object.value("metadata", Json::object());
+  std::string name = meta.is_object() ? meta.value("name", "") : "";
+  if (api_version.empty() || kind.empty()) {
+    return InvalidArgumentError("apiVersion and kind are required (object \"" + name + "\")");
+  }
+  if (name.empty()) {
+    return InvalidArgumentError(kind + ": metadata.name is required");
+  }
+  std::string base = api_version.find('/') == std::string::npos ? "/api/" + api_version
+                                                                 : "/apis/" + api_version;
+  ASSIGN_OR_RETURN(ClientResponse discovery, client.Do("GET", base));
+  if (discovery.status != 200) {
+    return NotFoundError("no resources are served for apiVersion " + api_version +
+                         " (is the CRD installed?)");
+  }
+  Json list = Json::parse(discovery.body, nullptr, false);
+  std::string plural;
+  bool namespaced = false;
+  for (const Json& r : list.value("resources", Json::array())) {
+    if (r.value("kind", "") == kind && r.value("name", "").find('/') == std::string::npos) {
+      plural = r.value("name", "");
+      namespaced = r.value("namespaced", false);
+    }
+  }
+  if (plural.empty()) {
+    return NotFoundError("no resource of kind " + kind + " is served for apiVersion " +
+                         api_version);
+  }
+  std::string ns = meta.value("namespace", "default");
+  std::string collection = base + (namespaced ? "/namespaces/" + ns : "") + "/" + plural;
+  std::string group = api_version.find('/') == std::string::npos
+                          ? ""
+                          : "." + api_version.substr(0, api_version.find('/'));
+  std::string label = Lower(kind) + group + "/" + name;
+  ASSIGN_OR_RETURN(ClientResponse created,
+                   client.Do("POST", collection + "?fieldValidation=Strict", object.dump()));
+  if (created.status == 201 || created.status == 200) {
+    return label + " created";
+  }
+  if (created.status == 409) {
+    ASSIGN_OR_RETURN(ClientResponse patched,
+                     client.Do("PATCH", collection + "/" + name + "?fieldValidation=Strict",
+                               object.dump(), "application/merge-patch+json"));
+    if (patched.status == 200) {
+      return label + " configured";
+    }
+    created = patched;
+  }
+  Json status = Json::parse(created.body, nullptr, false);
+  std::string message = status.is_object() ? status.value("message", created.body) : created.body;
+  return InvalidArgumentError(label + ": " + message);
+}
+
+}  // namespace lifeboat::apiserver

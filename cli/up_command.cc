@@ -1,0 +1,193 @@
+// `lifeboat up`: the standalone mode. Starts the embedded API server (and, as they land, the
+// controller manager and the metrics endpoint) in one process, applies -f manifests through
+// the API, prints the kubeconfig, and runs until SIGINT/SIGTERM.
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "apiserver/client.h"
+#include "apiserver/server.h"
+#include "apiserver/yaml.h"
+#include "cli/commands.h"
+#include "cli/flags.h"
+
+namespace lifeboat::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The CRD directory when --crd-dir is not given: $LIFEBOAT_CRD_DIR, else the first existing of
+// <binary dir>/crds, <binary dir>/../crds (a build dir inside the source tree, e.g. build/),
+// <binary dir>/../share/lifeboat/crds (an installed layout). Empty when none exists.
+fs::path DefaultCrdDir() {
+  if (const char* env = std::getenv("LIFEBOAT_CRD_DIR"); env && *env) {
+    return env;
+  }
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) {
+    return {};
+  }
+  fs::path bin = exe.parent_path();
+  for (const fs::path& candidate :
+       {bin / "crds", bin / ".." / "crds", bin / ".." / "share" / "lifeboat" / "crds"}) {
+    if (fs::is_directory(candidate, ec)) {
+      return fs::weakly_canonical(candidate, ec);
+    }
+  }
+  return {};
+}
+
+fs::path DefaultDataDir() {
+  if (const char* home = std::getenv("HOME"); home && *home) {
+    return fs::path(home) / ".lifeboat";
+  }
+  return ".lifeboat";
+}
+
+// Every manifest file named by -f (a file, or the .yaml/.yml/.json files of a directory).
+StatusOr<std::vector<fs::path>> ManifestFiles(const std::vector<std::string>& args) {
+  std::vector<fs::path> files;
+  for (const std::string& arg : args) {
+    std::error_code ec;
+    if (fs::is_directory(arg, ec)) {
+      std::vector<fs::path> in_dir;
+      for (const auto& entry : fs::directory_iterator(arg)) {
+        std::string ext = entry.path().extension().string();
+        if (entry.is_regular_file() && (ext == ".yaml" || ext == ".yml" || ext == ".json")) {
+          in_dir.push_back(entry.path());
+        }
+      }
+      std::sort(in_dir.begin(), in_dir.end());
+      files.insert(files.end(), in_dir.begin(), in_dir.end());
+    } else if (fs::is_regular_file(arg, ec)) {
+      files.emplace_back(arg);
+    } else {
+      return NotFoundError("-f " + arg + ": no such file or directory");
+    }
+  }
+  return files;
+}
+
+Status ApplyManifests(const apiserver::Server& server, const std::string& ca_pem,
+                      const std::vector<fs::path>& files) {
+  ASSIGN_OR_RETURN(auto client, apiserver::NewClient(apiserver::ClientOptions{
+                                    server.url(), server.bearer_token(), ca_pem}));
+  for (const fs::path& file : files) {
+    std::ifstream in(file);
+    std::stringstream text;
+    text << in.rdbuf();
+    ASSIGN_OR_RETURN(std::vector<Json> docs,
+                     apiserver::ParseYamlDocuments(text.str(), file.string()));
+    for (const Json& doc : docs) {
+      auto applied = apiserver::ApplyObject(*client, doc);
+      if (!applied.ok()) {
+        return applied.status().WithPrefix(file.string());
+      }
+      std::cout << *applied << "\n";
+    }
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+int RunUp(const Args& args) {
+  FlagSet flags("lifeboat up",
+                "lifeboat up [--data-dir DIR] [-f MANIFESTS]... [--port N] [--crd-dir DIR]",
+                "Runs Lifeboat standalone: an embedded Kubernetes-compatible API server (state "
+                "in SQLite under --data-dir), and writes a kubeconfig for kubectl.");
+  flags.String("data-dir", "", DefaultDataDir().string(),
+               "state, credentials and the kubeconfig live here");
+  flags.Repeated("filename", "f", "manifests to apply once started (file or directory)");
+  flags.String("port", "", "6443", "HTTPS port (0 = pick a free port)");
+  flags.String("bind-address", "", "127.0.0.1", "address to listen on");
+  flags.String("crd-dir", "", "",
+               "CRDs to serve at start (default: $LIFEBOAT_CRD_DIR, else crds/ next to the "
+               "binary or one level up)");
+  flags.Bool("plain-http", "", "serve plain HTTP instead of HTTPS (loopback addresses only)");
+  AddLogFlags(flags);
+  if (Status s = flags.Parse(args); !s.ok()) {
+    std::cerr << s.message() << "\n";
+    return 2;
+  }
+  if (flags.help_requested()) {
+    std::cout << flags.Help();
+    return 0;
+  }
+  if (Status s = ApplyLogFlags(flags); !s.ok()) {
+    std::cerr << "lifeboat up: " << s.message() << "\n";
+    return 2;
+  }
+  apiserver::ServerOptions options;
+  options.data_dir = flags.Get("data-dir");
+  options.bind_address = flags.Get("bind-address");
+  options.plain_http = flags.GetBool("plain-http");
+  try {
+    size_t used = 0;
+    options.port = std::stoi(flags.Get("port"), &used);
+    if (used != flags.Get("port").size()) {
+      throw std::invalid_argument("trailing characters");
+    }
+  } catch (const std::exception&) {
+    std::cerr << "lifeboat up: --port: \"" << flags.Get("port") << "\" is not a number\n";
+    return 2;
+  }
+  options.crd_dir = flags.WasSet("crd-dir") ? fs::path(flags.Get("crd-dir")) : DefaultCrdDir();
+  auto files = ManifestFiles(flags.GetAll("filename"));
+  if (!files.ok()) {
+    std::cerr << "lifeboat up: " << files.status().message() << "\n";
+    return 2;
+  }
+
+  // Block the shutdown signals before any thread starts, so every thread inherits the mask and
+  // this thread alone receives them through sigwait.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto server = apiserver::NewServer(options);
+  if (!server.ok()) {
+    std::cerr << "lifeboat up: " << server.status().message() << "\n";
+    return 1;
+  }
+  if (Status s = (*server)->Start(); !s.ok()) {
+    std::cerr << "lifeboat up: " << s.message() << "\n";
+    return 1;
+  }
+  std::string ca_pem;
+  if (!options.plain_http) {
+    std::ifstream ca(options.data_dir / "ca.crt");
+    std::stringstream text;
+    text << ca.rdbuf();
+    ca_pem = text.str();
+  }
+  if (Status s = ApplyManifests(**server, ca_pem, *files); !s.ok()) {
+    std::cerr << "lifeboat up: " << s.message() << "\n";
+    (*server)->Stop();
+    return 1;
+  }
+  // The controller manager and the metrics endpoint start here, against (*server)->url().
+
+  std::string kubeconfig = fs::absolute((*server)->kubeconfig_path()).string();
+  std::cout << "Lifeboat API server listening on " << (*server)->url() << "\n"
+            << "kubeconfig: " << kubeconfig << "\n"
+            << "export KUBECONFIG=" << kubeconfig << "; kubectl get lifeboat" << std::endl;
+
+  int received = 0;
+  sigwait(&signals, &received);
+  std::cout << "Received " << (received == SIGINT ? "SIGINT" : "SIGTERM") << ", shutting down"
+            << std::endl;
+  (*server)->Stop();
+  return 0;
+}
+
+}  // namespace lifeboat::cli
