@@ -83,7 +83,19 @@ const std::vector<KindEntry>& Kinds() {
 }  // namespace
 
 int Document::LineOf(const std::string& path) const {
-  std::string p = path;
+  // Map entries are reported as `labels[key]`; the reader records them as `labels.key`.
+  std::string p;
+  for (size_t i = 0; i < path.size(); ++i) {
+    size_t close = path[i] == '[' ? path.find(']', i) : std::string::npos;
+    bool numeric = close != std::string::npos && close > i + 1 &&
+                   path.find_first_not_of("0123456789", i + 1) == close;
+    if (close != std::string::npos && !numeric) {
+      p += "." + path.substr(i + 1, close - i - 1);
+      i = close;
+    } else {
+      p += path[i];
+    }
+  }
   while (!p.empty()) {
     auto it = field_lines.find(p);
     if (it != field_lines.end()) {

@@ -1,6 +1,7 @@
 #include "api/validation.h"
 
 #include <cctype>
+#include <sstream>
 
 #include "api/codec.h"
 #include "api/cron.h"
@@ -12,6 +13,13 @@ namespace {
 
 constexpr size_t kMaxLabelLength = 63;
 constexpr size_t kMaxSubdomainLength = 253;
+
+std::string FormatNumber(double v) {
+  std::ostringstream out;
+  out.precision(15);
+  out << v;
+  return out.str();
+}
 
 bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 bool IsAlnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
@@ -181,8 +189,8 @@ void ValidateRange(std::optional<int64_t> value, int64_t min, int64_t max,
 void ValidateNumberRange(std::optional<double> value, double min, double max,
                          const std::string& path, FieldErrors* errors) {
   if (value && !(*value >= min && *value <= max)) {
-    errors->push_back({path, "must be between " + Json(min).dump() + " and " + Json(max).dump() +
-                                 ", got " + Json(*value).dump()});
+    errors->push_back({path, "must be between " + FormatNumber(min) + " and " +
+                                 FormatNumber(max) + ", got " + FormatNumber(*value)});
   }
 }
 
