@@ -1,0 +1,351 @@
+#include "apiserver/handler.h"
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+
+#include "tests/support/temp_dir.h"
+
+namespace lifeboat::apiserver {
+namespace {
+
+constexpr const char* kToken = "secret-token";
+
+const char* kWidgetCrd = R"({
+  "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+  "metadata": {"name": "widgets.example.dev"},
+  "spec": {"group": "example.dev", "scope": "Namespaced",
+    "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "shortNames": ["wd"]},
+    "versions": [{"name": "v1", "served": true, "storage": true,
+      "subresources": {"status": {}},
+      "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+        "spec": {"type": "object", "required": ["size"], "properties": {
+          "size": {"type": "integer", "minimum": 1},
+          "color": {"type": "string", "default": "blue"}}},
+        "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}}]}
+})";
+
+// Collects a watch stream in memory.
+class MemoryWriter final : public StreamWriter {
+ public:
+  bool Write(const std::string& data) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t start = 0;
+    while (start < data.size()) {
+      size_t nl = data.find('\n', start);
+      lines_.push_back(Json::parse(data.substr(start, nl - start)));
+      start = nl + 1;
+    }
+    cv_.notify_all();
+    return !closed_;
+  }
+  void Close() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+  // Waits (with a deadline) until `n` events arrived.
+  std::vector<Json> WaitFor(size_t n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return lines_.size() >= n; });
+    return lines_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Json> lines_;
+  bool closed_ = false;
+};
+
+class HandlerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = Store::Open(StoreOptions{dir_ / "state.db", 20});
+    ASSERT_TRUE(store.ok());
+    store_ = std::move(store).value();
+    handler_ = std::make_unique<Handler>(*store_, clock_, HandlerOptions{kToken, "127.0.0.1:1"});
+    ASSERT_TRUE(handler_->Start("").ok());
+    ASSERT_EQ(Call("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", kWidgetCrd)
+                  .status,
+              201);
+  }
+
+  HttpResponse Call(const std::string& method, const std::string& path,
+                    const std::string& body = "", std::map<std::string, std::string> query = {},
+                    const std::string& content_type = "application/json",
+                    const std::string& accept = "application/json") {
+    HttpRequest req;
+    req.method = method;
+    req.path = path;
+    req.body = body;
+    req.query = std::move(query);
+    req.content_type = content_type;
+    req.accept = accept;
+    req.authorization = std::string("Bearer ") + kToken;
+    return handler_->Handle(req);
+  }
+
+  static std::string Widget(const std::string& name, int size) {
+    return Json{{"apiVersion", "example.dev/v1"},
+                {"kind", "Widget"},
+                {"metadata", {{"name", name}}},
+                {"spec", {{"size", size}}}}
+        .dump();
+  }
+
+  const std::string kWidgets = "/apis/example.dev/v1/namespaces/default/widgets";
+  testing::TempDir dir_;
+  FakeClock clock_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Handler> handler_;
+};
+
+TEST_F(HandlerTest, RequiresTheBearerToken) {
+  HttpRequest req;
+  req.method = "GET";
+  req.path = "/api";
+  EXPECT_EQ(handler_->Handle(req).status, 401);
+  req.authorization = "Bearer wrong-token!";
+  HttpResponse r = handler_->Handle(req);
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(Json::parse(r.body)["reason"], "Unauthorized");
+  req.path = "/healthz";
+  EXPECT_EQ(handler_->Handle(req).status, 200);
+}
+
+TEST_F(HandlerTest, DiscoveryServesAppliedCrds) {
+  Json groups = Json::parse(Call("GET", "/apis").body);
+  bool found = false;
+  for (const Json& g : groups["groups"]) {
+    found = found || g["name"] == "example.dev";
+  }
+  EXPECT_TRUE(found);
+  Json list = Json::parse(Call("GET", "/apis/example.dev/v1").body);
+  ASSERT_EQ(list["resources"].size(), 2u);
+  EXPECT_EQ(list["resources"][0]["name"], "widgets");
+  EXPECT_EQ(list["resources"][0]["shortNames"], Json::parse(R"(["wd"])"));
+  EXPECT_EQ(list["resources"][1]["name"], "widgets/status");
+  Json v3 = Json::parse(Call("GET", "/openapi/v3/apis/example.dev/v1").body);
+  EXPECT_TRUE(v3["components"]["schemas"].contains("dev.example.v1.Widget"));
+  Json v2 = Json::parse(Call("GET", "/openapi/v2").body);
+  EXPECT_EQ(v2["definitions"]["dev.example.v1.Widget"]["x-kubernetes-group-version-kind"][0]
+               ["kind"],
+            "Widget");
+  Json crd = Json::parse(
+      Call("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.dev")
+          .body);
+  EXPECT_EQ(crd["status"]["conditions"][1]["type"], "Established");
+}
+
+TEST_F(HandlerTest, CreateStampsMetadataAndAppliesDefaults) {
+  HttpResponse r = Call("POST", kWidgets,
+                        R"({"apiVersion":"example.dev/v1","kind":"Widget",
+                            "metadata":{"generateName":"w-"},"spec":{"size":2}})");
+  ASSERT_EQ(r.status, 201) << r.body;
+  Json w = Json::parse(r.body);
+  EXPECT_EQ(w["metadata"]["name"].get<std::string>().rfind("w-", 0), 0u);
+  EXPECT_EQ(w["metadata"]["name"].get<std::string>().size(), 7u);
+  EXPECT_EQ(w["metadata"]["generation"], 1);
+  EXPECT_EQ(w["metadata"]["uid"].get<std::string>().size(), 36u);
+  EXPECT_EQ(w["metadata"]["creationTimestamp"], FormatRfc3339(clock_.Now()));
+  EXPECT_EQ(w["spec"]["color"], "blue");
+  ASSERT_EQ(Call("POST", kWidgets, Widget("a", 1)).status, 201);
+  HttpResponse again = Call("POST", kWidgets, Widget("a", 1));
+  EXPECT_EQ(again.status, 409);
+  EXPECT_EQ(Json::parse(again.body)["reason"], "AlreadyExists");
+  HttpResponse no_ns =
+      Call("POST", "/apis/example.dev/v1/namespaces/nope/widgets", Widget("b", 1));
+  EXPECT_EQ(no_ns.status, 404);
+  HttpResponse dry = Call("POST", kWidgets, Widget("dry", 1), {{"dryRun", "All"}});
+  EXPECT_EQ(dry.status, 201);
+  EXPECT_EQ(Call("GET", kWidgets + "/dry").status, 404);
+}
+
+TEST_F(HandlerTest, InvalidObjectsGet422NamingTheField) {
+  HttpResponse r = Call("POST", kWidgets, Widget("bad", 0));
+  ASSERT_EQ(r.status, 422) << r.body;
+  Json status = Json::parse(r.body);
+  EXPECT_EQ(status["reason"], "Invalid");
+  EXPECT_EQ(status["details"]["causes"][0]["field"], "spec.size");
+  EXPECT_NE(status["message"].get<std::string>().find("Widget.example.dev \"bad\" is invalid"),
+            std::string::npos);
+  Json unknown = Json::parse(Widget("u", 1));
+  unknown["spec"]["shape"] = "round";
+  HttpResponse strict = Call("POST", kWidgets, unknown.dump(), {{"fieldValidation", "Strict"}});
+  EXPECT_EQ(strict.status, 400);
+  EXPECT_NE(strict.body.find("unknown field \\\"spec.shape\\\""), std::string::npos);
+  HttpResponse warn = Call("POST", kWidgets, unknown.dump(), {{"fieldValidation", "Warn"}});
+  ASSERT_EQ(warn.status, 201);
+  ASSERT_EQ(warn.headers.size(), 1u);
+  EXPECT_FALSE(Json::parse(warn.body)["spec"].contains("shape"));
+}
+
+TEST_F(HandlerTest, UpdatesUseOptimisticConcurrency) {
+  Json w = Json::parse(Call("POST", kWidgets, Widget("a", 1)).body);
+  Json stale = w;
+  w["spec"]["size"] = 2;
+  HttpResponse ok = Call("PUT", kWidgets + "/a", w.dump());
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(Json::parse(ok.body)["metadata"]["generation"], 2);
+  stale["spec"]["size"] = 3;
+  HttpResponse conflict = Call("PUT", kWidgets + "/a", stale.dump());
+  EXPECT_EQ(conflict.status, 409);
+  EXPECT_EQ(Json::parse(conflict.body)["reason"], "Conflict");
+}
+
+TEST_F(HandlerTest, StatusSubresourceSeparatesSpecAndStatus) {
+  ASSERT_EQ(Call("POST", kWidgets, Widget("a", 1)).status, 201);
+  HttpResponse s = Call("PATCH", kWidgets + "/a/status",
+                        R"({"status":{"phase":"Ready"},"spec":{"size":9}})", {},
+                        "application/merge-patch+json");
+  ASSERT_EQ(s.status, 200) << s.body;
+  Json after_status = Json::parse(s.body);
+  EXPECT_EQ(after_status["status"]["phase"], "Ready");
+  EXPECT_EQ(after_status["spec"]["size"], 1);
+  EXPECT_EQ(after_status["metadata"]["generation"], 1);
+  HttpResponse m = Call("PATCH", kWidgets + "/a", R"({"status":{"phase":"Lost"},"spec":{"size":5}})",
+                        {}, "application/merge-patch+json");
+  ASSERT_EQ(m.status, 200) << m.body;
+  Json after_main = Json::parse(m.body);
+  EXPECT_EQ(after_main["status"]["phase"], "Ready");
+  EXPECT_EQ(after_main["spec"]["size"], 5);
+  EXPECT_EQ(after_main["metadata"]["generation"], 2);
+  HttpResponse json_patch = Call("PATCH", kWidgets + "/a",
+                                 R"([{"op":"replace","path":"/spec/size","value":6}])", {},
+                                 "application/json-patch+json");
+  EXPECT_EQ(json_patch.status, 200);
+  HttpResponse smp = Call("PATCH", kWidgets + "/a", R"({"spec":{"size":7}})", {},
+                          "application/strategic-merge-patch+json");
+  EXPECT_EQ(smp.status, 415);
+}
+
+TEST_F(HandlerTest, FinalizersHoldDeletionUntilRemoved) {
+  Json w = Json::parse(Widget("f", 1));
+  w["metadata"]["finalizers"] = {"example.dev/cleanup"};
+  ASSERT_EQ(Call("POST", kWidgets, w.dump()).status, 201);
+  HttpResponse d = Call("DELETE", kWidgets + "/f");
+  ASSERT_EQ(d.status, 202) << d.body;
+  Json pending = Json::parse(Call("GET", kWidgets + "/f").body);
+  EXPECT_TRUE(pending["metadata"].contains("deletionTimestamp"));
+  HttpResponse removed = Call("PATCH", kWidgets + "/f", R"({"metadata":{"finalizers":null}})", {},
+                              "application/merge-patch+json");
+  ASSERT_EQ(removed.status, 200) << removed.body;
+  EXPECT_EQ(Call("GET", kWidgets + "/f").status, 404);
+}
+
+TEST_F(HandlerTest, DeletingAnOwnerDeletesItsDependents) {
+  Json owner = Json::parse(Call("POST", kWidgets, Widget("owner", 1)).body);
+  Json child = Json::parse(Widget("child", 1));
+  child["metadata"]["ownerReferences"] = {{{"apiVersion", "example.dev/v1"},
+                                           {"kind", "Widget"},
+                                           {"name", "owner"},
+                                           {"uid", owner["metadata"]["uid"]}}};
+  ASSERT_EQ(Call("POST", kWidgets, child.dump()).status, 201);
+  ASSERT_EQ(Call("POST", "/api/v1/namespaces/default/configmaps",
+                 R"({"metadata":{"name":"unrelated"},"data":{"a":"b"}})")
+                .status,
+            201);
+  ASSERT_EQ(Call("DELETE", kWidgets + "/owner").status, 200);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (Call("GET", kWidgets + "/child").status != 404 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(Call("GET", kWidgets + "/child").status, 404);
+  EXPECT_EQ(Call("GET", "/api/v1/namespaces/default/configmaps/unrelated").status, 200);
+}
+
+TEST_F(HandlerTest, ListsFilterAndPage) {
+  for (int i = 0; i < 5; ++i) {
+    Json w = Json::parse(Widget("w" + std::to_string(i), 1));
+    w["metadata"]["labels"] = {{"parity", i % 2 ? "odd" : "even"}};
+    ASSERT_EQ(Call("POST", kWidgets, w.dump()).status, 201);
+  }
+  Json even = Json::parse(Call("GET", kWidgets, "", {{"labelSelector", "parity=even"}}).body);
+  EXPECT_EQ(even["items"].size(), 3u);
+  EXPECT_EQ(even["kind"], "WidgetList");
+  Json by_name = Json::parse(Call("GET", kWidgets, "", {{"fieldSelector", "metadata.name=w3"}}).body);
+  ASSERT_EQ(by_name["items"].size(), 1u);
+  std::vector<std::string> names;
+  std::string token;
+  do {
+    std::map<std::string, std::string> q = {{"limit", "2"}};
+    if (!token.empty()) {
+      q["continue"] = token;
+    }
+    Json page = Json::parse(Call("GET", kWidgets, "", q).body);
+    EXPECT_LE(page["items"].size(), 2u);
+    for (const Json& item : page["items"]) {
+      names.push_back(item["metadata"]["name"]);
+    }
+    token = page["metadata"].value("continue", "");
+  } while (!token.empty());
+  EXPECT_EQ(names, (std::vector<std::string>{"w0", "w1", "w2", "w3", "w4"}));
+  EXPECT_EQ(Call("GET", kWidgets, "", {{"labelSelector", "parity in (x"}}).status, 400);
+  Json table = Json::parse(
+      Call("GET", kWidgets, "", {}, "", "application/json;as=Table;v=v1;g=meta.k8s.io").body);
+  EXPECT_EQ(table["kind"], "Table");
+  EXPECT_EQ(table["rows"].size(), 5u);
+  EXPECT_EQ(table["columnDefinitions"][1]["name"], "Age");
+}
+
+TEST_F(HandlerTest, WatchStreamsEventsInOrderAndExpiresOldVersions) {
+  Json first = Json::parse(Call("POST", kWidgets, Widget("a", 1)).body);
+  std::string rv = first["metadata"]["resourceVersion"];
+  HttpResponse w = Call("GET", kWidgets, "", {{"watch", "true"}, {"resourceVersion", rv}});
+  ASSERT_TRUE(w.stream);
+  auto writer = std::make_shared<MemoryWriter>();
+  w.stream(writer);
+  ASSERT_EQ(Call("POST", kWidgets, Widget("b", 1)).status, 201);
+  ASSERT_EQ(Call("PATCH", kWidgets + "/b", R"({"spec":{"size":3}})", {},
+                 "application/merge-patch+json")
+                .status,
+            200);
+  ASSERT_EQ(Call("DELETE", kWidgets + "/a").status, 200);
+  std::vector<Json> events = writer->WaitFor(3);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0]["type"], "ADDED");
+  EXPECT_EQ(events[0]["object"]["metadata"]["name"], "b");
+  EXPECT_EQ(events[1]["type"], "MODIFIED");
+  EXPECT_EQ(events[1]["object"]["spec"]["size"], 3);
+  EXPECT_EQ(events[2]["type"], "DELETED");
+  EXPECT_EQ(events[2]["object"]["metadata"]["name"], "a");
+
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_EQ(Call("POST", kWidgets, Widget("x" + std::to_string(i), 1)).status, 201);
+  }
+  HttpResponse old = Call("GET", kWidgets, "", {{"watch", "1"}, {"resourceVersion", rv}});
+  auto expired = std::make_shared<MemoryWriter>();
+  old.stream(expired);
+  std::vector<Json> error = expired->WaitFor(1);
+  ASSERT_EQ(error.size(), 1u);
+  EXPECT_EQ(error[0]["type"], "ERROR");
+  EXPECT_EQ(error[0]["object"]["code"], 410);
+  EXPECT_EQ(error[0]["object"]["reason"], "Expired");
+}
+
+TEST_F(HandlerTest, SecretsTakeStringDataAndNamespacesTerminate) {
+  ASSERT_EQ(Call("POST", "/api/v1/namespaces", R"({"metadata":{"name":"team"}})").status, 201);
+  HttpResponse s = Call("POST", "/api/v1/namespaces/team/secrets",
+                        R"({"metadata":{"name":"s"},"stringData":{"k":"hello"}})");
+  ASSERT_EQ(s.status, 201) << s.body;
+  Json secret = Json::parse(s.body);
+  EXPECT_EQ(secret["data"]["k"], "aGVsbG8=");
+  EXPECT_EQ(secret["type"], "Opaque");
+  EXPECT_FALSE(secret.contains("stringData"));
+  HttpResponse bad = Call("POST", "/api/v1/namespaces/team/secrets",
+                          R"({"metadata":{"name":"b"},"data":{"k":"not base64!"}})");
+  EXPECT_EQ(bad.status, 422);
+  ASSERT_EQ(Call("DELETE", "/api/v1/namespaces/team").status, 202);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (Call("GET", "/api/v1/namespaces/team").status != 404 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(Call("GET", "/api/v1/namespaces/team").status, 404);
+  EXPECT_EQ(Call("GET", "/api/v1/namespaces/team/secrets/s").status, 404);
+}
+
+}  // namespace
+}  // namespace lifeboat::apiserver
