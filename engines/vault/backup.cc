@@ -1,0 +1,626 @@
+// Backup: walk → read → chunk (this thread) → hash, dedup, compress, encrypt, pack (worker pool)
+// → upload (BlobSaver threads). Directory trees are finalised bottom-up as soon as their last
+// file's chunks are stored, so memory holds only the directories being worked on plus the bytes
+// in flight (ByteBudget), never the whole file list.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+
+#include "engines/vault/blob_saver.h"
+#include "engines/vault/lock.h"
+#include "engines/vault/vault.h"
+#include "engines/vault/work_pool.h"
+
+namespace lifeboat::vault {
+
+namespace {
+namespace fs = std::filesystem;
+
+constexpr size_t kReadBlock = 4 << 20;
+constexpr auto kProgressEvery = std::chrono::milliseconds(200);
+
+std::string HostName() {
+  char buf[256] = {};
+  ::gethostname(buf, sizeof(buf) - 1);
+  return buf;
+}
+
+int64_t ToNs(const struct timespec& ts) {
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+bool AllZero(const char* p, size_t n) {
+  return n > 0 && p[0] == 0 && std::memcmp(p, p + 1, n - 1) == 0;
+}
+
+std::optional<NodeType> TypeOf(mode_t m) {
+  if (S_ISREG(m)) return NodeType::kFile;
+  if (S_ISDIR(m)) return NodeType::kDir;
+  if (S_ISLNK(m)) return NodeType::kSymlink;
+  if (S_ISFIFO(m)) return NodeType::kFifo;
+  if (S_ISCHR(m)) return NodeType::kCharDev;
+  if (S_ISBLK(m)) return NodeType::kBlockDev;
+  return std::nullopt;  // sockets are not backed up
+}
+
+Node NodeFromStat(const std::string& name, const struct stat& st) {
+  Node n;
+  n.name = name;
+  n.type = TypeOf(st.st_mode).value_or(NodeType::kFile);
+  n.mode = st.st_mode & 07777;
+  n.uid = st.st_uid;
+  n.gid = st.st_gid;
+  n.mtime_ns = ToNs(st.st_mtim);
+  n.ctime_ns = ToNs(st.st_ctim);
+  n.inode = st.st_ino;
+  n.device = st.st_dev;
+  n.nlink = st.st_nlink;
+  n.size = n.type == NodeType::kFile ? static_cast<uint64_t>(st.st_size) : 0;
+  n.rdev = (n.type == NodeType::kCharDev || n.type == NodeType::kBlockDev) ? st.st_rdev : 0;
+  return n;
+}
+
+struct DirState {
+  std::shared_ptr<DirState> parent;
+  Node* slot = nullptr;  // this directory's node in the parent's list (null for the root)
+  std::deque<Node> nodes;
+  std::atomic<int> pending{1};  // the walker's token plus one per unfinished child
+};
+
+struct FileState {
+  std::shared_ptr<DirState> dir;
+  Node* node = nullptr;
+  std::deque<Extent> extents;
+  std::atomic<int> pending{1};
+  std::atomic<bool> failed{false};
+};
+
+class BackupRun {
+ public:
+  BackupRun(Repository& repo, const BackupOptions& options)
+      : repo_(repo),
+        options_(options),
+        clock_(options.clock != nullptr ? *options.clock : SystemClock()),
+        saver_(repo, 2),
+        budget_(std::max<uint64_t>(options.memory_budget, repo.config().chunker.max_size)),
+        pool_(DefaultThreads(options.threads)) {}
+
+  StatusOr<BackupResult> Run();
+
+ private:
+  // Parent-point lookup: the children of the directory at the same path in the parent point.
+  using ParentDir = std::vector<Node>;
+
+  Status Walk(const std::string& path, const std::string& name,
+              const std::shared_ptr<DirState>& dir, const Node* parent_node);
+  void WalkDir(const std::string& path, const std::shared_ptr<DirState>& self,
+               const Node* parent_node);
+  void BackupFile(const std::string& path, int fd, const struct stat& st,
+                  const std::shared_ptr<DirState>& dir, Node node);
+  void DoneFile(const std::shared_ptr<FileState>& file);
+  void DoneDir(const std::shared_ptr<DirState>& dir);
+  void Fail(const Status& s);
+  void AddError(const std::string& path, const std::string& error);
+  bool Unchanged(const Node& now, const Node* before) const;
+  void MaybeReportProgress(bool force);
+  void StartScanner();
+
+  Repository& repo_;
+  const BackupOptions& options_;
+  const Clock& clock_;
+  BlobSaver saver_;
+  ByteBudget budget_;
+
+  std::mutex mu_;
+  std::condition_variable done_cv_;
+  bool root_done_ = false;
+  Digest root_tree_{};
+  Status error_;
+  std::vector<FileError> file_errors_;
+
+  PointSummary summary_;
+  std::atomic<uint64_t> bytes_done_{0};
+  std::atomic<uint64_t> files_done_{0};
+  std::atomic<uint64_t> bytes_total_{0};
+  std::atomic<uint64_t> files_total_{0};
+  std::atomic<bool> scan_done_{false};
+  std::atomic<bool> stop_scan_{false};
+  std::thread scanner_;
+  std::chrono::steady_clock::time_point last_progress_{};
+  std::string buffer_;
+  // Declared last: destroyed (drained) first, while everything the tasks use still exists.
+  WorkPool pool_;
+};
+
+void BackupRun::Fail(const Status& s) {
+  std::lock_guard lock(mu_);
+  if (error_.ok()) {
+    error_ = s;
+  }
+}
+
+void BackupRun::AddError(const std::string& path, const std::string& error) {
+  std::lock_guard lock(mu_);
+  file_errors_.push_back({path, error});
+}
+
+bool BackupRun::Unchanged(const Node& now, const Node* before) const {
+  if (before == nullptr || before->type != NodeType::kFile || before->size != now.size ||
+      before->mtime_ns != now.mtime_ns || before->ctime_ns != now.ctime_ns ||
+      before->inode != now.inode) {
+    return false;
+  }
+  for (const Extent& e : before->content) {
+    if (!e.is_hole() && !repo_.Lookup(e.id).has_value()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void BackupRun::DoneFile(const std::shared_ptr<FileState>& file) {
+  if (file->pending.fetch_sub(1, std::memory_order_acq_rel) != 1) {
+    return;
+  }
+  if (file->failed.load()) {
+    file->node->name.clear();  // dropped from the tree; listed in the point's errors
+  } else {
+    file->node->content.assign(file->extents.begin(), file->extents.end());
+  }
+  files_done_++;
+  DoneDir(file->dir);
+}
+
+void BackupRun::DoneDir(const std::shared_ptr<DirState>& dir) {
+  if (dir->pending.fetch_sub(1, std::memory_order_acq_rel) != 1) {
+    return;
+  }
+  std::vector<Node> nodes;
+  nodes.reserve(dir->nodes.size());
+  for (Node& n : dir->nodes) {
+    if (!n.name.empty()) {
+      nodes.push_back(std::move(n));
+    }
+  }
+  dir->nodes.clear();
+  auto id = saver_.Save(BlobType::kTree, EncodeTree(nodes));
+  if (!id.ok()) {
+    Fail(id.status());
+  }
+  Digest tree = id.ok() ? *id : Digest{};
+  if (dir->parent != nullptr) {
+    dir->slot->subtree = tree;
+    DoneDir(dir->parent);
+    return;
+  }
+  std::lock_guard lock(mu_);
+  root_tree_ = tree;
+  root_done_ = true;
+  done_cv_.notify_all();
+}
+
+void BackupRun::MaybeReportProgress(bool force) {
+  if (!options_.progress) {
+    return;
+  }
+  auto now = std::chrono::steady_clock::now();
+  if (!force && now - last_progress_ < kProgressEvery) {
+    return;
+  }
+  last_progress_ = now;
+  Progress p;
+  p.phase = "backup";
+  p.files_done = files_done_.load();
+  p.bytes_done = bytes_done_.load();
+  if (scan_done_.load()) {
+    p.files_total = files_total_.load();
+    p.bytes_total = bytes_total_.load();
+  }
+  options_.progress(p);
+}
+
+void BackupRun::StartScanner() {
+  if (!options_.progress) {
+    return;
+  }
+  scanner_ = std::thread([this] {
+    uint64_t files = 0;
+    uint64_t bytes = 0;
+    for (const std::string& root : options_.paths) {
+      std::error_code ec;
+      if (fs::is_regular_file(fs::symlink_status(root, ec))) {
+        files++;
+        bytes += fs::file_size(root, ec);
+        continue;
+      }
+      fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied,
+                                          ec);
+      for (fs::recursive_directory_iterator end; !ec && it != end && !stop_scan_.load();
+           it.increment(ec)) {
+        if (it->is_regular_file(ec) && !it->is_symlink(ec)) {
+          files++;
+          bytes += it->file_size(ec);
+        }
+      }
+    }
+    files_total_ = files;
+    bytes_total_ = bytes;
+    scan_done_ = true;
+  });
+}
+
+void BackupRun::BackupFile(const std::string& path, int fd, const struct stat& st,
+                           const std::shared_ptr<DirState>& dir, Node node) {
+  dir->nodes.push_back(std::move(node));
+  auto file = std::make_shared<FileState>();
+  file->dir = dir;
+  file->node = &dir->nodes.back();
+  dir->pending++;
+
+  // Data segments: the whole file, or (sparse files) the extents SEEK_DATA/SEEK_HOLE report.
+  std::vector<std::pair<uint64_t, uint64_t>> segments;
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (static_cast<uint64_t>(st.st_blocks) * 512 < size) {
+    off_t pos = 0;
+    while (static_cast<uint64_t>(pos) < size) {
+      off_t data = ::lseek(fd, pos, SEEK_DATA);
+      if (data < 0) {
+        break;  // ENXIO: only a hole remains
+      }
+      off_t hole = ::lseek(fd, data, SEEK_HOLE);
+      if (hole < 0) {
+        hole = static_cast<off_t>(size);
+      }
+      segments.emplace_back(data, hole);
+      pos = hole;
+    }
+  } else if (size > 0) {
+    segments.emplace_back(0, size);
+  }
+
+  const ChunkerParams& cp = repo_.chunker().params();
+  const size_t capacity = 2 * static_cast<size_t>(cp.max_size) + kReadBlock;
+  if (buffer_.size() < capacity) {
+    buffer_.resize(capacity);
+  }
+  uint64_t covered = 0;
+  auto add_hole = [&](uint64_t len) {
+    if (len == 0) return;
+    if (!file->extents.empty() && file->extents.back().is_hole()) {
+      file->extents.back().hole += len;
+    } else {
+      file->extents.push_back(Extent{Digest{}, len});
+    }
+  };
+  std::string read_error;
+  for (const auto& [seg_start, seg_end] : segments) {
+    add_hole(seg_start - covered);
+    covered = seg_start;
+    uint64_t pos = seg_start;
+    size_t begin = 0;
+    size_t end = 0;
+    bool eof = false;
+    while (true) {
+      while (!eof && end - begin < cp.max_size) {
+        if (end + kReadBlock > buffer_.size()) {
+          std::memmove(buffer_.data(), buffer_.data() + begin, end - begin);
+          end -= begin;
+          begin = 0;
+        }
+        size_t want = static_cast<size_t>(std::min<uint64_t>(kReadBlock, seg_end - pos));
+        if (want == 0) {
+          eof = true;
+          break;
+        }
+        ssize_t n = ::pread(fd, buffer_.data() + end, want, static_cast<off_t>(pos));
+        if (n < 0 && errno == EINTR) {
+          continue;
+        }
+        if (n < 0) {
+          read_error = std::strerror(errno);
+          eof = true;
+          break;
+        }
+        if (n == 0) {
+          eof = true;  // the file shrank while we read it
+          break;
+        }
+        pos += static_cast<uint64_t>(n);
+        end += static_cast<size_t>(n);
+        summary_.bytes_read += static_cast<uint64_t>(n);
+        bytes_done_ += static_cast<uint64_t>(n);
+      }
+      if (!read_error.empty() || end == begin) {
+        break;
+      }
+      size_t cut = repo_.chunker().Cut(reinterpret_cast<const uint8_t*>(buffer_.data() + begin),
+                                       end - begin, eof);
+      const char* chunk = buffer_.data() + begin;
+      begin += cut;
+      covered += cut;
+      if (AllZero(chunk, cut)) {
+        add_hole(cut);
+        continue;
+      }
+      file->extents.push_back(Extent{});
+      Extent* slot = &file->extents.back();
+      budget_.Acquire(cut);
+      file->pending++;
+      pool_.Submit([this, file, slot, data = std::string(chunk, cut)]() {
+        auto id = saver_.Save(BlobType::kData, data);
+        if (id.ok()) {
+          slot->id = *id;
+        } else {
+          Fail(id.status());
+          file->failed = true;
+        }
+        budget_.Release(data.size());
+        DoneFile(file);
+      });
+      MaybeReportProgress(false);
+    }
+    if (!read_error.empty()) {
+      break;
+    }
+  }
+  if (read_error.empty()) {
+    add_hole(size > covered ? size - covered : 0);
+    file->node->size = std::max(size, covered);
+  } else {
+    file->failed = true;
+    AddError(path, "reading: " + read_error);
+  }
+  ::close(fd);
+  DoneFile(file);
+}
+
+void BackupRun::WalkDir(const std::string& path, const std::shared_ptr<DirState>& self,
+                        const Node* parent_node) {
+  ParentDir parent_children;
+  if (parent_node != nullptr && parent_node->type == NodeType::kDir &&
+      parent_node->subtree.has_value()) {
+    auto blob = repo_.LoadBlob(*parent_node->subtree);
+    if (blob.ok()) {
+      auto nodes = DecodeTree(*blob);
+      if (nodes.ok()) {
+        parent_children = std::move(nodes).value();
+      }
+    }
+  }
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir(path.c_str()); d != nullptr) {
+    while (struct dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") {
+        names.push_back(std::move(n));
+      }
+    }
+    ::closedir(d);
+  } else {
+    AddError(path, std::string("listing directory: ") + std::strerror(errno));
+  }
+  std::sort(names.begin(), names.end());
+  for (const std::string& n : names) {
+    auto it = std::lower_bound(parent_children.begin(), parent_children.end(), n,
+                               [](const Node& a, const std::string& b) { return a.name < b; });
+    const Node* before = (it != parent_children.end() && it->name == n) ? &*it : nullptr;
+    if (Status s = Walk(path + "/" + n, n, self, before); !s.ok()) {
+      Fail(s);
+    }
+    {
+      std::lock_guard lock(mu_);
+      if (!error_.ok()) {
+        break;
+      }
+    }
+  }
+}
+
+Status BackupRun::Walk(const std::string& path, const std::string& name,
+                       const std::shared_ptr<DirState>& dir, const Node* parent_node) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    AddError(path, std::string("stat: ") + std::strerror(errno));
+    return OkStatus();
+  }
+  auto type = TypeOf(st.st_mode);
+  if (!type.has_value()) {
+    return OkStatus();
+  }
+  Node node = NodeFromStat(name, st);
+  switch (*type) {
+    case NodeType::kDir: {
+      summary_.dirs++;
+      dir->nodes.push_back(std::move(node));
+      auto child = std::make_shared<DirState>();
+      child->parent = dir;
+      child->slot = &dir->nodes.back();
+      dir->pending++;
+      WalkDir(path, child, parent_node);
+      DoneDir(child);
+      return OkStatus();
+    }
+    case NodeType::kSymlink: {
+      std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
+      ssize_t n = ::readlink(path.c_str(), target.data(), target.size());
+      if (n < 0) {
+        AddError(path, std::string("readlink: ") + std::strerror(errno));
+        return OkStatus();
+      }
+      target.resize(static_cast<size_t>(n));
+      node.target = std::move(target);
+      dir->nodes.push_back(std::move(node));
+      return OkStatus();
+    }
+    case NodeType::kFile:
+      break;
+    default:
+      dir->nodes.push_back(std::move(node));
+      return OkStatus();
+  }
+  summary_.files++;
+  summary_.bytes += node.size;
+  if (Unchanged(node, parent_node)) {
+    node.content = parent_node->content;
+    summary_.files_unmodified++;
+    files_done_++;
+    bytes_done_ += node.size;
+    dir->nodes.push_back(std::move(node));
+    MaybeReportProgress(false);
+    return OkStatus();
+  }
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
+  if (fd < 0 && errno == EPERM) {
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  }
+  if (fd < 0) {
+    AddError(path, std::string("opening: ") + std::strerror(errno));
+    summary_.files--;
+    summary_.bytes -= node.size;
+    return OkStatus();
+  }
+  if (parent_node == nullptr) {
+    summary_.files_new++;
+  } else {
+    summary_.files_changed++;
+  }
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  BackupFile(path, fd, st, dir, std::move(node));
+  return OkStatus();
+}
+
+StatusOr<BackupResult> BackupRun::Run() {
+  auto started = std::chrono::steady_clock::now();
+  if (options_.paths.empty()) {
+    return InvalidArgumentError("backup needs at least one path");
+  }
+  std::vector<std::string> paths;
+  std::set<std::string> basenames;
+  for (const std::string& p : options_.paths) {
+    std::error_code ec;
+    fs::path abs = fs::absolute(fs::path(p), ec).lexically_normal();
+    std::string s = abs.string();
+    while (s.size() > 1 && s.back() == '/') s.pop_back();
+    struct stat st {};
+    if (::lstat(s.c_str(), &st) != 0) {
+      return InvalidArgumentError("backup path " + p + ": " + std::strerror(errno));
+    }
+    std::string base = fs::path(s).filename().string();
+    if (base.empty()) {
+      base = "root";
+    }
+    if (!basenames.insert(base).second) {
+      return InvalidArgumentError("backup paths must have different base names: " + base +
+                                  " appears twice");
+    }
+    paths.push_back(s);
+  }
+  std::vector<std::string> sorted_paths = paths;
+  std::sort(sorted_paths.begin(), sorted_paths.end());
+  std::string host = options_.hostname.empty() ? HostName() : options_.hostname;
+
+  ASSIGN_OR_RETURN(auto lock, VaultLock::Acquire(repo_.store(), LockKind::kShared, clock_));
+
+  // The parent point feeds the metadata cache: unchanged files are not read again.
+  std::vector<Node> parent_roots;
+  Manifest manifest;
+  if (!options_.no_parent) {
+    std::optional<Manifest> parent;
+    if (!options_.parent.empty()) {
+      ASSIGN_OR_RETURN(parent, FindPoint(repo_, options_.parent));
+    } else {
+      ASSIGN_OR_RETURN(auto points, ListPoints(repo_));
+      for (auto it = points.rbegin(); it != points.rend(); ++it) {
+        std::vector<std::string> their = it->paths;
+        std::sort(their.begin(), their.end());
+        if (their == sorted_paths && it->hostname == host) {
+          parent = *it;
+          break;
+        }
+      }
+    }
+    if (parent.has_value()) {
+      manifest.parent = parent->id;
+      auto blob = repo_.LoadBlob(parent->tree);
+      if (blob.ok()) {
+        auto nodes = DecodeTree(*blob);
+        if (nodes.ok()) parent_roots = std::move(nodes).value();
+      }
+    }
+  }
+
+  StartScanner();
+  auto root = std::make_shared<DirState>();
+  std::vector<std::pair<std::string, std::string>> ordered;
+  for (const std::string& p : paths) {
+    std::string base = fs::path(p).filename().string();
+    ordered.emplace_back(base.empty() ? "root" : base, p);
+  }
+  std::sort(ordered.begin(), ordered.end());
+  for (const auto& [base, p] : ordered) {
+    auto it = std::find_if(parent_roots.begin(), parent_roots.end(),
+                           [&](const Node& n) { return n.name == base; });
+    const Node* before = it != parent_roots.end() ? &*it : nullptr;
+    if (Status s = Walk(p, base, root, before); !s.ok()) {
+      Fail(s);
+      break;
+    }
+  }
+  DoneDir(root);
+  {
+    std::unique_lock lock(mu_);
+    done_cv_.wait(lock, [&] { return root_done_; });
+  }
+  stop_scan_ = true;
+  if (scanner_.joinable()) {
+    scanner_.join();
+  }
+  {
+    std::lock_guard lock(mu_);
+    RETURN_IF_ERROR(error_);
+  }
+  ASSIGN_OR_RETURN(std::string index_name, saver_.Finish());
+  SaverStats saved = saver_.stats();
+
+  manifest.time = clock_.Now();
+  manifest.hostname = host;
+  manifest.paths = paths;
+  manifest.tags = options_.tags;
+  manifest.tree = root_tree_;
+  manifest.errors = file_errors_;
+  manifest.partial = !file_errors_.empty();
+  manifest.summary = summary_;
+  manifest.summary.data_added = saved.new_raw_bytes;
+  manifest.summary.stored_added = saved.packed_bytes;
+  manifest.summary.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  ASSIGN_OR_RETURN(std::string name, repo_.SaveFile(kSnapshotPrefix, EncodeManifest(manifest),
+                                                    kAadSnapshot));
+  manifest.id = name.substr(kSnapshotPrefix.size());
+  files_done_ = summary_.files;
+  MaybeReportProgress(true);
+  (void)index_name;
+  return BackupResult{std::move(manifest)};
+}
+
+}  // namespace
+
+StatusOr<BackupResult> Backup(Repository& repo, const BackupOptions& options) {
+  BackupRun run(repo, options);
+  return run.Run();
+}
+
+}  // namespace lifeboat::vault

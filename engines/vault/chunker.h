@@ -1,0 +1,39 @@
+#pragma once
+
+// Content-defined chunking: FastCDC (gear hash, normalized chunking) with a keyed gear table, so
+// chunk boundaries reveal nothing about content to someone without the vault key.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "common/status.h"
+#include "engines/vault/crypto.h"
+
+namespace lifeboat::vault {
+
+struct ChunkerParams {
+  uint32_t min_size = 512 << 10;
+  uint32_t avg_size = 1 << 20;
+  uint32_t max_size = 8 << 20;
+};
+
+// min >= 4 KiB, min < avg < max <= 64 MiB, avg a power of two.
+Status ValidateChunkerParams(const ChunkerParams& p);
+
+class Chunker {
+ public:
+  Chunker(const ChunkerParams& params, const std::array<uint8_t, kKeySize>& mac_key);
+
+  // Length of the next chunk of `data[0..size)`. With `at_end` false, `size` must be at least
+  // max_size; with `at_end` true the rest of the stream is `size` bytes.
+  size_t Cut(const uint8_t* data, size_t size, bool at_end) const;
+  const ChunkerParams& params() const { return params_; }
+
+ private:
+  ChunkerParams params_;
+  uint64_t mask_small_ = 0;  // before avg: more bits, harder to match
+  uint64_t mask_large_ = 0;  // after avg: fewer bits, easier
+  std::array<uint64_t, 256> gear_{};
+};
+
+}  // namespace lifeboat::vault

@@ -1,0 +1,193 @@
+#include "engines/vault/crypto.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <cstring>
+#include <stdexcept>
+
+namespace lifeboat::vault {
+
+namespace {
+constexpr size_t kHmacBlock = 64;
+constexpr uint64_t kScryptMaxMemory = 256ull << 20;
+constexpr char kHexDigits[] = "0123456789abcdef";
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+struct CipherCtxDeleter {
+  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
+};
+using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxDeleter>;
+
+// One cipher context per thread, reused: creating one per blob costs more than sealing 4 KiB.
+EVP_CIPHER_CTX* ThreadCipherCtx() {
+  thread_local CipherCtx ctx(EVP_CIPHER_CTX_new());
+  return ctx.get();
+}
+}  // namespace
+
+std::string ToHex(const uint8_t* data, size_t size) {
+  std::string out(size * 2, '0');
+  for (size_t i = 0; i < size; ++i) {
+    out[2 * i] = kHexDigits[data[i] >> 4];
+    out[2 * i + 1] = kHexDigits[data[i] & 0xf];
+  }
+  return out;
+}
+
+bool ParseDigest(std::string_view hex, Digest* out) {
+  if (hex.size() != 64) {
+    return false;
+  }
+  for (size_t i = 0; i < 32; ++i) {
+    int hi = HexValue(hex[2 * i]);
+    int lo = HexValue(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) {
+      return false;
+    }
+    (*out)[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  return true;
+}
+
+StatusOr<std::string> FromHex(std::string_view hex) {
+  if (hex.size() % 2 != 0) {
+    return InvalidArgumentError("hex string has an odd length");
+  }
+  std::string out(hex.size() / 2, '\0');
+  for (size_t i = 0; i < out.size(); ++i) {
+    int hi = HexValue(hex[2 * i]);
+    int lo = HexValue(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) {
+      return InvalidArgumentError("invalid hex digit");
+    }
+    out[i] = static_cast<char>(hi << 4 | lo);
+  }
+  return out;
+}
+
+void RandomBytes(uint8_t* out, size_t size) {
+  if (RAND_bytes(out, static_cast<int>(size)) != 1) {
+    throw std::runtime_error("RAND_bytes failed");
+  }
+}
+
+Digest Sha256(std::string_view data) {
+  Digest d{};
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), d.data(), &len, EVP_sha256(), nullptr);
+  return d;
+}
+
+struct Hmac::State {
+  EVP_MD_CTX* inner = nullptr;
+  EVP_MD_CTX* outer = nullptr;
+};
+
+Hmac::Hmac(const std::array<uint8_t, kKeySize>& key) : state_(std::make_unique<State>()) {
+  uint8_t ipad[kHmacBlock];
+  uint8_t opad[kHmacBlock];
+  std::memset(ipad, 0x36, sizeof(ipad));
+  std::memset(opad, 0x5c, sizeof(opad));
+  for (size_t i = 0; i < key.size(); ++i) {
+    ipad[i] ^= key[i];
+    opad[i] ^= key[i];
+  }
+  state_->inner = EVP_MD_CTX_new();
+  state_->outer = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(state_->inner, EVP_sha256(), nullptr);
+  EVP_DigestUpdate(state_->inner, ipad, sizeof(ipad));
+  EVP_DigestInit_ex(state_->outer, EVP_sha256(), nullptr);
+  EVP_DigestUpdate(state_->outer, opad, sizeof(opad));
+}
+
+Hmac::~Hmac() {
+  EVP_MD_CTX_free(state_->inner);
+  EVP_MD_CTX_free(state_->outer);
+}
+
+Digest Hmac::Sum(std::string_view data) const {
+  thread_local EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  Digest inner{};
+  Digest out{};
+  unsigned int len = 0;
+  EVP_MD_CTX_copy_ex(ctx, state_->inner);
+  EVP_DigestUpdate(ctx, data.data(), data.size());
+  EVP_DigestFinal_ex(ctx, inner.data(), &len);
+  EVP_MD_CTX_copy_ex(ctx, state_->outer);
+  EVP_DigestUpdate(ctx, inner.data(), inner.size());
+  EVP_DigestFinal_ex(ctx, out.data(), &len);
+  return out;
+}
+
+std::string Seal(const std::array<uint8_t, kKeySize>& key, std::string_view plaintext,
+                 std::string_view aad) {
+  std::string out(kNonceSize + plaintext.size() + kTagSize, '\0');
+  auto* o = reinterpret_cast<uint8_t*>(out.data());
+  RandomBytes(o, kNonceSize);
+  EVP_CIPHER_CTX* ctx = ThreadCipherCtx();
+  int len = 0;
+  bool ok = EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nullptr, key.data(), o) == 1;
+  if (!aad.empty()) {
+    ok = ok && EVP_EncryptUpdate(ctx, nullptr, &len, reinterpret_cast<const uint8_t*>(aad.data()),
+                                 static_cast<int>(aad.size())) == 1;
+  }
+  ok = ok && EVP_EncryptUpdate(ctx, o + kNonceSize, &len,
+                               reinterpret_cast<const uint8_t*>(plaintext.data()),
+                               static_cast<int>(plaintext.size())) == 1;
+  ok = ok && EVP_EncryptFinal_ex(ctx, o + kNonceSize + len, &len) == 1;
+  ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kTagSize,
+                                 o + kNonceSize + plaintext.size()) == 1;
+  if (!ok) {
+    throw std::runtime_error("AES-256-GCM encryption failed");
+  }
+  return out;
+}
+
+StatusOr<std::string> Open(const std::array<uint8_t, kKeySize>& key, std::string_view sealed,
+                           std::string_view aad) {
+  if (sealed.size() < kSealOverhead) {
+    return DataLossError("encrypted blob is too short (" + std::to_string(sealed.size()) +
+                         " bytes)");
+  }
+  const auto* in = reinterpret_cast<const uint8_t*>(sealed.data());
+  size_t text = sealed.size() - kSealOverhead;
+  std::string out(text, '\0');
+  EVP_CIPHER_CTX* ctx = ThreadCipherCtx();
+  int len = 0;
+  bool ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), nullptr, key.data(), in) == 1;
+  if (!aad.empty()) {
+    ok = ok && EVP_DecryptUpdate(ctx, nullptr, &len, reinterpret_cast<const uint8_t*>(aad.data()),
+                                 static_cast<int>(aad.size())) == 1;
+  }
+  ok = ok && EVP_DecryptUpdate(ctx, reinterpret_cast<uint8_t*>(out.data()), &len,
+                               in + kNonceSize, static_cast<int>(text)) == 1;
+  ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kTagSize,
+                                 const_cast<uint8_t*>(in + kNonceSize + text)) == 1;
+  ok = ok && EVP_DecryptFinal_ex(ctx, reinterpret_cast<uint8_t*>(out.data()) + len, &len) == 1;
+  if (!ok) {
+    return DataLossError("authentication failed (wrong key or damaged data)");
+  }
+  return out;
+}
+
+StatusOr<std::array<uint8_t, kKeySize>> Scrypt(std::string_view passphrase, std::string_view salt,
+                                               const ScryptParams& params) {
+  std::array<uint8_t, kKeySize> out{};
+  if (EVP_PBE_scrypt(passphrase.data(), passphrase.size(),
+                     reinterpret_cast<const unsigned char*>(salt.data()), salt.size(), params.n,
+                     params.r, params.p, kScryptMaxMemory, out.data(), out.size()) != 1) {
+    return InvalidArgumentError("scrypt failed for N=" + std::to_string(params.n) +
+                                " r=" + std::to_string(params.r) +
+                                " p=" + std::to_string(params.p));
+  }
+  return out;
+}
+
+}  // namespace lifeboat::vault

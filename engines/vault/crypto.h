@@ -1,0 +1,67 @@
+#pragma once
+
+// Cryptographic primitives of the vault format (FORMAT.md §2), on OpenSSL 3 EVP.
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace lifeboat::vault {
+
+using Digest = std::array<uint8_t, 32>;
+
+constexpr size_t kKeySize = 32;
+constexpr size_t kNonceSize = 12;
+constexpr size_t kTagSize = 16;
+constexpr size_t kSealOverhead = kNonceSize + kTagSize;
+
+// The secret of a vault: an AES-256 key for every encrypted byte and a MAC key for chunk IDs
+// and the chunker's gear table. Random at `init`, wrapped by key files.
+struct MasterKey {
+  std::array<uint8_t, kKeySize> encryption{};
+  std::array<uint8_t, kKeySize> mac{};
+};
+
+std::string ToHex(const uint8_t* data, size_t size);
+inline std::string ToHex(const Digest& d) { return ToHex(d.data(), d.size()); }
+// Parses 64 hex digits; false otherwise.
+bool ParseDigest(std::string_view hex, Digest* out);
+StatusOr<std::string> FromHex(std::string_view hex);
+
+void RandomBytes(uint8_t* out, size_t size);
+Digest Sha256(std::string_view data);
+
+// HMAC-SHA-256 with a fixed key; the key schedule is computed once. Thread-safe (const).
+class Hmac {
+ public:
+  explicit Hmac(const std::array<uint8_t, kKeySize>& key);
+  ~Hmac();
+  Hmac(const Hmac&) = delete;
+  Hmac& operator=(const Hmac&) = delete;
+  Digest Sum(std::string_view data) const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// AES-256-GCM: output = nonce(12) || ciphertext || tag(16). `aad` is authenticated, not stored.
+std::string Seal(const std::array<uint8_t, kKeySize>& key, std::string_view plaintext,
+                 std::string_view aad);
+// kDataLoss when the tag does not verify (wrong key, flipped bit, truncation).
+StatusOr<std::string> Open(const std::array<uint8_t, kKeySize>& key, std::string_view sealed,
+                           std::string_view aad);
+
+struct ScryptParams {
+  uint64_t n = 1 << 15;
+  uint64_t r = 8;
+  uint64_t p = 1;
+};
+// Derives a 32-byte key from a passphrase (OpenSSL EVP_PBE_scrypt).
+StatusOr<std::array<uint8_t, kKeySize>> Scrypt(std::string_view passphrase, std::string_view salt,
+                                               const ScryptParams& params);
+
+}  // namespace lifeboat::vault

@@ -1,0 +1,54 @@
+#pragma once
+
+// A fixed set of worker threads and a byte budget for work in flight: the producer blocks in
+// Acquire() when the budget is spent, which bounds memory regardless of input size.
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace lifeboat::vault {
+
+class ByteBudget {
+ public:
+  explicit ByteBudget(uint64_t limit) : limit_(limit) {}
+  // Blocks until `n` more bytes fit (a single item larger than the budget is let through alone).
+  void Acquire(uint64_t n);
+  void Release(uint64_t n);
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t limit_;
+  uint64_t used_ = 0;
+};
+
+class WorkPool {
+ public:
+  explicit WorkPool(int threads);
+  // Runs every queued task, then joins.
+  ~WorkPool();
+  WorkPool(const WorkPool&) = delete;
+  WorkPool& operator=(const WorkPool&) = delete;
+
+  void Submit(std::function<void()> task);
+  // Blocks until the queue is empty and no task is running.
+  void Drain();
+
+ private:
+  void Loop();
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::condition_variable idle_cv_;
+  std::deque<std::function<void()>> tasks_;
+  int running_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+int DefaultThreads(int requested);
+
+}  // namespace lifeboat::vault
