@@ -13,7 +13,7 @@ namespace lifeboat::api {
 namespace {
 
 constexpr int kMaxDepth = 100;
-constexpr size_t kMaxNodes = 1'000'000;
+constexpr size_t kMaxNodes = 200'000;
 constexpr size_t kMaxInputBytes = 64 * 1024 * 1024;
 
 struct Converter {
@@ -33,7 +33,7 @@ struct Converter {
 
   StatusOr<Json> Convert(const YAML::Node& node, const std::string& path, int depth) {
     if (++nodes > kMaxNodes) {
-      return Error(node.Mark(), "document too large (more than 1000000 nodes; aliases expand)");
+      return Error(node.Mark(), "document too large (more than 200000 nodes; aliases expand)");
     }
     if (depth > kMaxDepth) {
       return Error(node.Mark(), "nesting deeper than 100 levels");

@@ -15,7 +15,7 @@ namespace lifeboat::api {
 
 // Every non-empty document of a (multi-document) YAML or JSON text.
 // Errors: kInvalidArgument "<file>:<line>: <what>" (malformed YAML, duplicate keys, non-scalar
-// keys, values JSON cannot hold, nesting deeper than 100 or more than 1,000,000 nodes).
+// keys, values JSON cannot hold, nesting deeper than 100 or more than 200,000 nodes).
 StatusOr<std::vector<Document>> ParseYamlDocuments(std::string_view text, const std::string& file);
 
 // Block-style YAML of `value` ("{}"/"[]" for empty containers), ending in a newline.
