@@ -70,11 +70,12 @@ std::string Informer::last_resource_version() const {
 }
 
 bool Informer::WaitStoppable(std::stop_token stop, Clock::Duration delay) {
-  std::unique_lock<std::mutex> lock(mu_);
+  // Registered before taking the lock: it runs at once when stop was already requested.
   std::stop_callback wake(stop, [this] {
     std::lock_guard<std::mutex> l(mu_);
     cv_.notify_all();
   });
+  std::unique_lock<std::mutex> lock(mu_);
   clock_.WaitUntil(lock, cv_, clock_.Now() + delay,
                    [&] { return stop.stop_requested() || stopped_; });
   return !stop.stop_requested();

@@ -73,10 +73,20 @@ class ApiServerFixture : public ::testing::Test {
   }
 
   std::unique_ptr<KubeClient> NewClient() {
+    if (!server_) {
+      ADD_FAILURE() << "no API server is running";
+      return nullptr;
+    }
     auto config = LoadKubeconfigFile(server_->kubeconfig_path());
-    EXPECT_TRUE(config.ok()) << config.status();
+    if (!config.ok()) {
+      ADD_FAILURE() << config.status();
+      return nullptr;
+    }
     auto client = NewRestKubeClient(std::move(*config));
-    EXPECT_TRUE(client.ok()) << client.status();
+    if (!client.ok()) {
+      ADD_FAILURE() << client.status();
+      return nullptr;
+    }
     return std::move(*client);
   }
 
