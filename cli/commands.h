@@ -14,5 +14,9 @@ int RunVersion(const Args& args);
 int RunController(const Args& args);
 int RunValidate(const Args& args);
 int RunUp(const Args& args);
+int RunVault(const Args& args);
+int RunBackup(const Args& args);
+int RunRestore(const Args& args);
+int RunLs(const Args& args);
 
 }  // namespace lifeboat::cli

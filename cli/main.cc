@@ -20,6 +20,12 @@ constexpr Command kCommands[] = {
     {"up", "run standalone: embedded API server + kubeconfig: lifeboat up [-f FILE]", RunUp},
     {"validate", "check manifests offline: lifeboat validate -f FILE|DIR", RunValidate},
     {"version", "print the version", RunVersion},
+    {"vault", "vault administration: lifeboat vault init|points|check|stats|forget|prune|diff|copy",
+     RunVault},
+    {"backup", "back up paths into a vault: lifeboat backup PATH... --vault DIR", RunBackup},
+    {"restore", "restore a recovery point: lifeboat restore POINT [PATH...] --target DIR",
+     RunRestore},
+    {"ls", "list a recovery point: lifeboat ls POINT [PATTERN] --vault DIR", RunLs},
 };
 
 void PrintUsage(std::ostream& out) {

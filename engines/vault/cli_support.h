@@ -1,0 +1,52 @@
+#pragma once
+
+// What the vault's CLI commands share (cli/vault_command.cc, backup, restore, ls): opening a
+// vault from flags and environment, sizes, and progress lines on a terminal.
+#include <chrono>
+#include <iosfwd>
+#include <memory>
+#include <string>
+
+#include "engines/storage/local_blob_store.h"
+#include "engines/vault/vault.h"
+
+namespace lifeboat::vault {
+
+struct CliVaultFlags {
+  std::string vault;          // --vault, else $LIFEBOAT_VAULT
+  std::string password_file;  // --password-file, else $LIFEBOAT_PASSWORD
+  std::string key_file;       // --key-file: a raw key (e.g. a mounted Secret)
+};
+
+struct OpenedVault {
+  std::unique_ptr<storage::LocalBlobStore> store;
+  std::unique_ptr<Repository> repo;
+};
+
+// Resolves the vault path and credentials (errors name the flag or variable to set).
+StatusOr<std::string> ResolveVaultPath(const CliVaultFlags& flags);
+StatusOr<Credentials> ResolveCredentials(const CliVaultFlags& flags);
+StatusOr<OpenedVault> OpenFromFlags(const CliVaultFlags& flags);
+
+// "1.5 GiB", "312 KiB", "17 B".
+std::string HumanBytes(uint64_t bytes);
+// Parses "512K", "1M", "8MiB", "4096" into bytes.
+StatusOr<uint64_t> ParseSize(const std::string& text);
+
+// Prints "\r<phase> 1.2 GiB / 2.0 GiB  310 MiB/s  ETA 3s  files 120/400" on `out` at most every
+// 200 ms when enabled (stderr is a terminal and --json is off).
+class ProgressPrinter {
+ public:
+  ProgressPrinter(std::ostream& out, bool enabled);
+  void operator()(const Progress& p);
+  // Ends the progress line.
+  void Finish();
+
+ private:
+  std::ostream& out_;
+  bool enabled_;
+  bool printed_ = false;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace lifeboat::vault
