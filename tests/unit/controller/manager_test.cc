@@ -1,0 +1,187 @@
+// Manager + the Lifeboat reconcilers against the real embedded API server: Ready and
+// observedGeneration end to end, InvalidSpec with an Event, no write without a change, and
+// leader election between two managers.
+#include "controller/manager.h"
+
+#include <gtest/gtest.h>
+
+#include "controller/event_recorder.h"
+#include "reconcilers/conditions.h"
+#include "reconcilers/lifeboat_manager.h"
+#include "tests/unit/controller/api_server_fixture.h"
+
+namespace lifeboat::controller {
+namespace {
+
+using testing::ApiServerFixture;
+using testing::BackupPolicy;
+using testing::kBackupPolicies;
+using testing::WaitFor;
+
+class ManagerTest : public ApiServerFixture {
+ protected:
+  void SetUp() override {
+    ApiServerFixture::SetUp();
+    if (HasFatalFailure()) {
+      return;
+    }
+    writer_ = NewClient();
+    ASSERT_NE(writer_, nullptr);
+    CreateNamespace(*writer_, "prod");
+  }
+
+  // The Ready condition of prod/<name> once it reflects `generation`.
+  std::optional<api::Condition> WaitForReady(const std::string& name, int64_t generation) {
+    std::optional<api::Condition> ready;
+    WaitFor([&] {
+      auto object = writer_->Get(kBackupPolicies, {"prod", name});
+      if (!object.ok() || !object->contains("status")) {
+        return false;
+      }
+      const Json& status = (*object)["status"];
+      if (status.value("observedGeneration", int64_t{0}) != generation) {
+        return false;
+      }
+      ready = reconcilers::GetStatusCondition(status, api::kConditionReady);
+      return ready.has_value() && ready->observed_generation == generation;
+    });
+    return ready;
+  }
+
+  std::unique_ptr<KubeClient> writer_;
+};
+
+TEST_F(ManagerTest, ReconcilerPublishesReadyAndObservedGeneration) {
+  auto client = NewClient();
+  ManagerOptions options;
+  options.workers = 2;
+  auto manager = reconcilers::NewLifeboatManager(*client, options);
+  ASSERT_TRUE(manager.ok()) << manager.status();
+  ASSERT_TRUE((*manager)->Start().ok());
+  EXPECT_TRUE((*manager)->WorkersStarted());
+
+  auto created = writer_->Create(kBackupPolicies, BackupPolicy("prod", "db"));
+  ASSERT_TRUE(created.ok()) << created.status();
+  auto ready = WaitForReady("db", 1);
+  ASSERT_TRUE(ready.has_value()) << "Ready never reflected generation 1";
+  EXPECT_EQ(ready->status, api::ConditionStatus::kTrue);
+  EXPECT_EQ(ready->reason, "Valid");
+  api::Time first_transition = ready->last_transition_time;
+
+  // A spec change bumps the generation; Ready stays True, its transition time stays put.
+  auto current = writer_->Get(kBackupPolicies, {"prod", "db"});
+  ASSERT_TRUE(current.ok());
+  (*current)["spec"]["rpo"] = "6h";
+  ASSERT_TRUE(writer_->Update(kBackupPolicies, *current).ok());
+  ready = WaitForReady("db", 2);
+  ASSERT_TRUE(ready.has_value()) << "Ready never reflected generation 2";
+  EXPECT_EQ(ready->status, api::ConditionStatus::kTrue);
+  EXPECT_EQ(ready->last_transition_time, first_transition);
+
+  // Reconciling an up-to-date object writes nothing.
+  auto settled = writer_->Get(kBackupPolicies, {"prod", "db"});
+  ASSERT_TRUE(settled.ok());
+  std::string version = (*settled)["metadata"]["resourceVersion"];
+  uint64_t before = (*manager)->Stats("backuppolicy")->reconciles;
+  (*manager)->QueueFor("backuppolicy")->Add("prod/db");
+  EXPECT_TRUE(WaitFor([&] { return (*manager)->Stats("backuppolicy")->reconciles > before; }));
+  auto after = writer_->Get(kBackupPolicies, {"prod", "db"});
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ((*after)["metadata"]["resourceVersion"], version);
+  (*manager)->Stop();
+  EXPECT_TRUE((*manager)->Wait().ok());
+}
+
+TEST_F(ManagerTest, InvalidSpecBecomesReadyFalseWithTheFieldAndAWarningEvent) {
+  auto client = NewClient();
+  auto manager = reconcilers::NewLifeboatManager(*client, ManagerOptions{});
+  ASSERT_TRUE(manager.ok());
+  ASSERT_TRUE((*manager)->Start().ok());
+  // Passes the CRD schema (a pattern), fails semantic validation (no such IANA zone).
+  auto created = writer_->Create(kBackupPolicies, BackupPolicy("prod", "odd", "Mars/Olympus"));
+  ASSERT_TRUE(created.ok()) << created.status();
+  auto ready = WaitForReady("odd", 1);
+  ASSERT_TRUE(ready.has_value());
+  EXPECT_EQ(ready->status, api::ConditionStatus::kFalse);
+  EXPECT_EQ(ready->reason, "InvalidSpec");
+  EXPECT_NE(ready->message.find("spec.schedule.timeZone"), std::string::npos) << ready->message;
+
+  bool found_event = WaitFor([&] {
+    auto events = writer_->List(EventResource(), "prod", {});
+    if (!events.ok()) {
+      return false;
+    }
+    for (const Json& e : events->items) {
+      if (e.value("reason", "") == "InvalidSpec" && e["involvedObject"]["name"] == "odd" &&
+          e.value("type", "") == "Warning") {
+        return true;
+      }
+    }
+    return false;
+  });
+  EXPECT_TRUE(found_event);
+
+  // Fixing the spec flips Ready to True.
+  auto current = writer_->Get(kBackupPolicies, {"prod", "odd"});
+  ASSERT_TRUE(current.ok());
+  (*current)["spec"]["schedule"]["timeZone"] = "Europe/Paris";
+  ASSERT_TRUE(writer_->Update(kBackupPolicies, *current).ok());
+  ready = WaitForReady("odd", 2);
+  ASSERT_TRUE(ready.has_value());
+  EXPECT_EQ(ready->status, api::ConditionStatus::kTrue);
+}
+
+TEST_F(ManagerTest, EveryLifeboatKindIsItsOwnController) {
+  auto client = NewClient();
+  auto manager = reconcilers::NewLifeboatManager(*client, ManagerOptions{});
+  ASSERT_TRUE(manager.ok());
+  for (const char* name : {"vault", "backuppolicy", "recoverypoint", "restore", "snapshot", "site",
+                           "replicationpolicy", "recoveryplan", "failover"}) {
+    EXPECT_TRUE((*manager)->Stats(name).ok()) << name;
+  }
+  auto overridden = reconcilers::NewLifeboatManager(*client, ManagerOptions{},
+                                                    {{"NoSuchKind", nullptr}});
+  EXPECT_EQ(overridden.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(ManagerTest, OnlyTheLeaderReconcilesAndAReleasedLeaseIsTakenOverAtOnce) {
+  auto make_options = [](const std::string& identity) {
+    ManagerOptions options;
+    options.leader_elect = true;
+    options.leader_election.identity = identity;
+    options.leader_election.lease_namespace = "prod";
+    options.leader_election.lease_duration = std::chrono::seconds(4);
+    options.leader_election.renew_deadline = std::chrono::seconds(3);
+    options.leader_election.retry_period = std::chrono::milliseconds(200);
+    return options;
+  };
+  auto client_a = NewClient();
+  auto client_b = NewClient();
+  auto a = reconcilers::NewLifeboatManager(*client_a, make_options("a"));
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE((*a)->Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return (*a)->IsLeader(); }));
+  auto b = reconcilers::NewLifeboatManager(*client_b, make_options("b"));
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE((*b)->Start().ok());
+
+  ASSERT_TRUE(writer_->Create(kBackupPolicies, BackupPolicy("prod", "db")).ok());
+  ASSERT_TRUE(WaitForReady("db", 1).has_value());
+  EXPECT_FALSE((*b)->IsLeader());
+  EXPECT_FALSE((*b)->WorkersStarted());
+  EXPECT_EQ((*b)->Stats("backuppolicy")->reconciles, 0u);
+
+  auto started = std::chrono::steady_clock::now();
+  (*a)->Stop();  // graceful: releases the Lease
+  ASSERT_TRUE(WaitFor([&] { return (*b)->IsLeader(); }));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2))
+      << "a released Lease is taken over without waiting for it to expire";
+  auto lease = writer_->Get(LeaseResource(), {"prod", "lifeboat-controller"});
+  ASSERT_TRUE(lease.ok());
+  EXPECT_EQ((*lease)["spec"]["holderIdentity"], "b");
+  EXPECT_GE((*lease)["spec"]["leaseTransitions"].get<int>(), 0);
+  (*b)->Stop();
+}
+
+}  // namespace
+}  // namespace lifeboat::controller
