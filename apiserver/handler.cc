@@ -11,6 +11,7 @@
 
 #include "apiserver/discovery.h"
 #include "apiserver/patch.h"
+#include "apiserver/protobuf.h"
 #include "apiserver/selector.h"
 #include "apiserver/table.h"
 #include "apiserver/yaml.h"
@@ -164,8 +165,11 @@ HttpResponse RawJsonResponse(int code, std::string body) {
   return r;
 }
 
-// Reads a body that must be a JSON object.
-StatusOr<Json> ParseObject(const std::string& body) {
+// Reads a body that must be a JSON object (or a protobuf-encoded core object).
+StatusOr<Json> ParseObject(const std::string& body, const std::string& content_type = "") {
+  if (content_type.rfind(kProtobufContentType, 0) == 0) {
+    return DecodeKubernetesProtobuf(body);
+  }
   Json object = Json::parse(body, nullptr, false);
   if (object.is_discarded()) {
     return InvalidArgumentError("the request body is not valid JSON");
@@ -993,7 +997,7 @@ HttpResponse Handler::Create(const HttpRequest& req, const Route& route) {
   if (r.namespaced && route.ns.empty()) {
     return StatusResponse(404, "NotFound", "the server could not find the requested resource");
   }
-  auto body = ParseObject(req.body);
+  auto body = ParseObject(req.body, req.content_type);
   if (!body.ok()) {
     return StatusResponse(400, "BadRequest", body.status().message());
   }
@@ -1103,7 +1107,7 @@ StatusOr<Json> Handler::CommitUpdate(const Resource& r, const ObjectKey& key, co
 
 HttpResponse Handler::Update(const HttpRequest& req, const Route& route) {
   const Resource& r = *route.resource;
-  auto body = ParseObject(req.body);
+  auto body = ParseObject(req.body, req.content_type);
   if (!body.ok()) {
     return StatusResponse(400, "BadRequest", body.status().message());
   }

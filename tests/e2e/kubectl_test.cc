@@ -1,0 +1,260 @@
+// `kubectl` (the real binary) against `lifeboat up` (the real binary) on a free port with a
+// temporary data directory.
+#include <signal.h>
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "api/json.h"
+#include "tests/e2e/subprocess.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
+namespace lifeboat::testing {
+namespace {
+
+using std::chrono::seconds;
+
+std::string Quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+std::filesystem::path TestData(const std::string& name) {
+  return SourceDir() / "tests" / "e2e" / "testdata" / name;
+}
+
+// One `lifeboat up` process and a kubectl bound to its kubeconfig.
+class LifeboatUp {
+ public:
+  LifeboatUp(const TempDir& dir, std::vector<std::string> extra) : dir_(dir) {
+    std::vector<std::string> argv = {LifeboatBinary().string(), "up", "--data-dir",
+                                     (dir.path() / "data").string(), "--port", "0"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    process_ = std::make_unique<Subprocess>(argv);
+    ready_ = process_->WaitForText("kubectl get lifeboat", std::chrono::seconds(30));
+    std::smatch m;
+    std::string out = process_->output();
+    if (std::regex_search(out, m, std::regex("kubeconfig: (\\S+)"))) {
+      kubeconfig_ = m[1];
+    }
+  }
+
+  bool ready() const { return ready_ && !kubeconfig_.empty(); }
+  std::string output() const { return process_->output(); }
+  int Stop() { return process_->Stop(SIGTERM, std::chrono::seconds(20)); }
+
+  std::string KubectlCommand(const std::string& args) const {
+    return "env HOME=" + Quote(dir_.path().string()) + " KUBECONFIG=" + Quote(kubeconfig_) +
+           " kubectl " + args;
+  }
+  CommandResult Kubectl(const std::string& args) const {
+    return RunCommand(KubectlCommand(args) + " 2>&1");
+  }
+  // kubectl that must succeed; returns its output.
+  std::string Ok(const std::string& args) const {
+    CommandResult r = Kubectl(args);
+    EXPECT_EQ(r.exit_code, 0) << "kubectl " << args << "\n" << r.output;
+    return r.output;
+  }
+
+ private:
+  const TempDir& dir_;
+  std::unique_ptr<Subprocess> process_;
+  bool ready_ = false;
+  std::string kubeconfig_;
+};
+
+bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+bool MatchesLine(const std::string& text, const std::string& pattern) {
+  return std::regex_search(text, std::regex(pattern));
+}
+
+class KubectlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    CommandResult which = RunCommand("command -v kubectl");
+    if (which.exit_code != 0) {
+      GTEST_SKIP() << "kubectl is not installed";
+    }
+  }
+  void StartWithFixtures(LifeboatUp& up) {
+    ASSERT_TRUE(up.ready()) << up.output();
+    EXPECT_TRUE(Contains(up.Ok("apply -f " + TestData("widget-crd.yaml").string()),
+                         "customresourcedefinition.apiextensions.k8s.io/widgets.e2e.lifeboat.dev"));
+    up.Ok("wait --for condition=established --timeout=20s crd/widgets.e2e.lifeboat.dev");
+    std::string applied = up.Ok("apply -f " + TestData("widgets.yaml").string());
+    EXPECT_TRUE(Contains(applied, "namespace/e2e created")) << applied;
+    EXPECT_TRUE(Contains(applied, "widget.e2e.lifeboat.dev/small created")) << applied;
+  }
+  TempDir dir_;
+};
+
+TEST_F(KubectlTest, ApplyGetExplainWaitPatchAndValidate) {
+  LifeboatUp up(dir_, {});
+  StartWithFixtures(up);
+
+  std::string table = up.Ok("get widgets -n e2e");
+  EXPECT_TRUE(MatchesLine(table, "NAME\\s+SIZE\\s+COLOR\\s+READY\\s+AGE")) << table;
+  EXPECT_TRUE(MatchesLine(table, "small\\s+2\\s+red\\s+\\S+")) << table;
+  EXPECT_TRUE(MatchesLine(table, "large\\s+40\\s+blue")) << table;  // the schema default
+  EXPECT_TRUE(MatchesLine(up.Ok("get fixtures -n e2e"), "large\\s+40"));
+  EXPECT_EQ(up.Ok("get wd -n e2e -l tier=front -o name"), "widget.e2e.lifeboat.dev/small\n");
+
+  std::string yaml = up.Ok("get widget small -n e2e -o yaml");
+  EXPECT_TRUE(Contains(yaml, "size: 2")) << yaml;
+  EXPECT_TRUE(MatchesLine(yaml, "resourceVersion: \"\\d+\"")) << yaml;
+  EXPECT_TRUE(MatchesLine(yaml, "uid: [0-9a-f-]{36}")) << yaml;
+  EXPECT_TRUE(Contains(yaml, "generation: 1")) << yaml;
+  EXPECT_TRUE(Contains(up.Ok("get secret widget-key -n e2e -o jsonpath={.data.key}"),
+                       "bm90LXZlcnktc2VjcmV0"));
+
+  // kubectl's typed generators send protobuf bodies.
+  up.Ok("create namespace made-by-create");
+  up.Ok("create secret generic generated -n made-by-create --from-literal=k=v");
+  EXPECT_EQ(up.Ok("get secret generated -n made-by-create -o jsonpath={.data.k}"), "dg==");
+  EXPECT_TRUE(MatchesLine(up.Ok("get namespace made-by-create"), "made-by-create\\s+Active"));
+
+  std::string explain = up.Ok("explain widget.spec");
+  EXPECT_TRUE(Contains(explain, "size")) << explain;
+  EXPECT_TRUE(Contains(explain, "How big the widget is")) << explain;
+
+  CommandResult bad = up.Kubectl("apply -f " + TestData("bad-widget.yaml").string());
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_TRUE(Contains(bad.output, "is invalid")) << bad.output;
+  EXPECT_TRUE(Contains(bad.output, "spec.size")) << bad.output;
+  EXPECT_TRUE(Contains(bad.output, "spec.color")) << bad.output;
+  EXPECT_EQ(up.Kubectl("get widget broken -n e2e").exit_code, 1);
+
+  up.Ok("patch widget small -n e2e --subresource=status --type=merge -p " +
+        Quote(R"({"status":{"conditions":[{"type":"Ready","status":"True","reason":"Test",)"
+              R"("message":"set by the test","lastTransitionTime":"2026-01-01T00:00:00Z"}]}})"));
+  EXPECT_TRUE(Contains(up.Ok("wait --for=condition=Ready widget/small -n e2e --timeout=20s"),
+                       "condition met"));
+  EXPECT_TRUE(MatchesLine(up.Ok("get widgets -n e2e"), "small\\s+2\\s+red\\s+True"));
+
+  up.Ok("patch widget large -n e2e --type=json -p " +
+        Quote(R"([{"op":"replace","path":"/spec/size","value":41}])"));
+  EXPECT_EQ(up.Ok("get widget large -n e2e -o jsonpath={.spec.size}/{.metadata.generation}"),
+            "41/2");
+  up.Ok("patch widget small -n e2e --subresource=status --type=merge -p " +
+        Quote(R"({"status":{"conditions":[]}})"));
+  EXPECT_EQ(up.Ok("get widget small -n e2e -o jsonpath={.metadata.generation}"), "1");
+}
+
+TEST_F(KubectlTest, FinalizerHoldsDeletionAndStaleUpdateConflicts) {
+  LifeboatUp up(dir_, {});
+  StartWithFixtures(up);
+  up.Ok("patch widget small -n e2e --type=merge -p " +
+        Quote(R"({"metadata":{"finalizers":["e2e.lifeboat.dev/hold"]}})"));
+  up.Ok("delete widget small -n e2e --wait=false");
+  std::string ts = up.Ok("get widget small -n e2e -o jsonpath={.metadata.deletionTimestamp}");
+  EXPECT_TRUE(MatchesLine(ts, "^\\d{4}-\\d\\d-\\d\\dT")) << ts;
+  up.Ok("patch widget small -n e2e --type=merge -p " + Quote(R"({"metadata":{"finalizers":null}})"));
+  CommandResult gone = up.Kubectl("get widget small -n e2e");
+  EXPECT_NE(gone.exit_code, 0);
+  EXPECT_TRUE(Contains(gone.output, "NotFound")) << gone.output;
+
+  std::string stale = up.Ok("get widget large -n e2e -o json");
+  std::filesystem::path stale_file = dir_.WriteFile("stale.json", stale);
+  up.Ok("patch widget large -n e2e --type=merge -p " + Quote(R"({"spec":{"size":7}})"));
+  CommandResult conflict = up.Kubectl("replace -f " + stale_file.string());
+  EXPECT_NE(conflict.exit_code, 0);
+  EXPECT_TRUE(Contains(conflict.output, "Conflict")) << conflict.output;
+  EXPECT_TRUE(Contains(conflict.output, "the object has been modified")) << conflict.output;
+}
+
+TEST_F(KubectlTest, WatchSeesEventsInOrder) {
+  LifeboatUp up(dir_, {});
+  StartWithFixtures(up);
+  Subprocess watch({"/bin/sh", "-c",
+                    "exec " + up.KubectlCommand("get widgets -n e2e --watch --output-watch-events "
+                                                "-l tier=watched 2>&1")});
+  // The watch starts from the list; an empty list prints nothing, so wait for the first event
+  // after creating the object.
+  std::string obj = R"({"apiVersion":"e2e.lifeboat.dev/v1","kind":"Widget","metadata":)"
+                    R"({"name":"w1","namespace":"e2e","labels":{"tier":"watched"}},)"
+                    R"("spec":{"size":3}})";
+  std::filesystem::path file = dir_.WriteFile("w1.json", obj);
+  up.Ok("create -f " + file.string());
+  ASSERT_TRUE(watch.WaitForText("ADDED", seconds(20))) << watch.output();
+  up.Ok("patch widget w1 -n e2e --type=merge -p " + Quote(R"({"spec":{"size":4}})"));
+  ASSERT_TRUE(watch.WaitForText("MODIFIED", seconds(20))) << watch.output();
+  up.Ok("delete widget w1 -n e2e");
+  ASSERT_TRUE(watch.WaitForText("DELETED", seconds(20))) << watch.output();
+  std::string out = watch.output();
+  EXPECT_TRUE(MatchesLine(out, "ADDED\\s+w1\\s+3")) << out;
+  EXPECT_TRUE(MatchesLine(out, "MODIFIED\\s+w1\\s+4")) << out;
+  EXPECT_LT(out.find("ADDED"), out.find("MODIFIED"));
+  EXPECT_LT(out.find("MODIFIED"), out.find("DELETED"));
+  watch.Stop(SIGTERM, seconds(5));
+}
+
+TEST_F(KubectlTest, RestartKeepsEveryObject) {
+  std::string before;
+  std::string rv_before;
+  {
+    LifeboatUp up(dir_, {});
+    StartWithFixtures(up);
+    std::string many;
+    for (int i = 0; i < 25; ++i) {
+      many += "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-" + std::to_string(i) +
+              "\n  namespace: e2e\ndata:\n  i: \"" + std::to_string(i) + "\"\n";
+    }
+    up.Ok("apply -f " + dir_.WriteFile("many.yaml", many).string());
+    before = up.Ok("get widgets,configmaps,secrets,namespaces -A -o name");
+    rv_before = up.Ok("get configmap cm-24 -n e2e -o jsonpath={.metadata.resourceVersion}");
+    EXPECT_EQ(up.Stop(), 0) << up.output();
+    EXPECT_TRUE(Contains(up.output(), "shutting down"));
+  }
+  LifeboatUp again(dir_, {});
+  ASSERT_TRUE(again.ready()) << again.output();
+  EXPECT_EQ(again.Ok("get widgets,configmaps,secrets,namespaces -A -o name"), before);
+  EXPECT_EQ(again.Ok("get configmap cm-24 -n e2e -o jsonpath={.metadata.resourceVersion}"),
+            rv_before);
+  again.Ok("create configmap after-restart -n e2e --from-literal=a=b");
+  std::string rv_after =
+      again.Ok("get configmap after-restart -n e2e -o jsonpath={.metadata.resourceVersion}");
+  EXPECT_GT(std::stoll(rv_after), std::stoll(rv_before));
+  EXPECT_TRUE(MatchesLine(again.Ok("get widgets -n e2e"), "small\\s+2\\s+red"));
+}
+
+TEST_F(KubectlTest, UpPreloadsProjectCrdsAndAppliesExamples) {
+  std::filesystem::path examples = SourceDir() / "examples";
+  std::filesystem::path crds = SourceDir() / "crds";
+  if (!std::filesystem::exists(crds / "lifeboat.dev_backuppolicies.yaml")) {
+    GTEST_SKIP() << "crds/ has no BackupPolicy CRD yet";
+  }
+  LifeboatUp up(dir_, {"--crd-dir", crds.string(), "-f", examples.string()});
+  ASSERT_TRUE(up.ready()) << up.output();
+  EXPECT_TRUE(MatchesLine(up.output(), "backuppolicy.lifeboat.dev/\\S+ created")) << up.output();
+  std::string all = up.Ok("get lifeboat -A");
+  EXPECT_TRUE(Contains(all, "backuppolicy.lifeboat.dev/")) << all;
+  std::string explain = up.Ok("explain backuppolicy.spec.retention");
+  EXPECT_TRUE(Contains(explain, "FIELDS")) << explain;
+  EXPECT_TRUE(Contains(up.Ok("api-resources --api-group=lifeboat.dev"), "backuppolicies"));
+}
+
+TEST_F(KubectlTest, RefusesRequestsWithoutTheToken) {
+  LifeboatUp up(dir_, {});
+  ASSERT_TRUE(up.ready()) << up.output();
+  CommandResult r = up.Kubectl("get namespaces --token=wrong");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(Contains(r.output, "provide credentials")) << r.output;
+}
+
+}  // namespace
+}  // namespace lifeboat::testing
