@@ -6,11 +6,12 @@
 #include <cstdio>
 #include <map>
 #include <optional>
-#include <regex>
 #include <set>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "api/openapi/regex.h"
 
 namespace lifeboat::api::openapi {
 
@@ -40,7 +41,7 @@ struct SchemaNode {
   std::vector<std::string> list_keys;  // x-kubernetes-list-map-keys
   std::vector<Json> enum_values;
   std::string pattern_text;
-  std::optional<std::regex> pattern;
+  std::optional<Regex> pattern;
   std::map<std::string, std::unique_ptr<SchemaNode>> properties;
   std::vector<std::string> required;
   std::unique_ptr<SchemaNode> items;
@@ -231,13 +232,14 @@ StatusOr<std::unique_ptr<SchemaNode>> CompileNode(const Json& schema, const std:
       return InvalidArgumentError(NodeError(path, "pattern", "Invalid value: must be a string"));
     }
     node->pattern_text = p.get<std::string>();
-    try {
-      node->pattern.emplace(node->pattern_text, std::regex::ECMAScript | std::regex::optimize);
-    } catch (const std::regex_error& e) {
+    auto regex = Regex::Compile(node->pattern_text);
+    if (!regex.ok()) {
       return InvalidArgumentError(NodeError(path, "pattern",
                                             "Invalid value: \"" + node->pattern_text +
-                                                "\": not a valid regular expression: " + e.what()));
+                                                "\": not a valid regular expression: " +
+                                                regex.status().message()));
     }
+    node->pattern = std::move(regex).value();
   }
   if (schema.contains("enum")) {
     const Json& e = schema.at("enum");
@@ -518,10 +520,20 @@ bool ValidBase64(std::string_view s) {
   return true;
 }
 
+// 8-4-4-4-12 hexadecimal digits.
 bool ValidUuid(std::string_view s) {
-  static const std::regex kUuid(
-      "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
-  return std::regex_match(s.begin(), s.end(), kUuid);
+  if (s.size() != 36) {
+    return false;
+  }
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    if (dash ? c != '-' : !hex) {
+      return false;
+    }
+  }
+  return true;
 }
 
 bool ValidIpv4(std::string_view s) {
@@ -622,7 +634,7 @@ class Validator {
         Invalid(path, value,
                 "should be at least " + std::to_string(*node.min_length) + " chars long");
       }
-      if (node.pattern && !std::regex_search(s, *node.pattern)) {
+      if (node.pattern && !node.pattern->Search(s)) {
         Invalid(path, value, "should match '" + node.pattern_text + "'");
       }
     }
