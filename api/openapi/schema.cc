@@ -92,6 +92,16 @@ const std::set<std::string, std::less<>>& KnownTypes() {
   return kTypes;
 }
 
+// JSON text of `v` for messages: invalid UTF-8 replaced, cut after a few hundred characters.
+std::string Dump(const Json& v) {
+  constexpr size_t kMaxChars = 200;
+  std::string text = v.dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (text.size() > kMaxChars) {
+    text = text.substr(0, kMaxChars) + "... (" + std::to_string(text.size()) + " bytes)";
+  }
+  return text;
+}
+
 std::string NodeError(const std::string& path, std::string_view keyword, std::string_view what) {
   return path + "." + std::string(keyword) + ": " + std::string(what);
 }
@@ -104,7 +114,7 @@ StatusOr<std::optional<int64_t>> NonNegativeInt(const Json& schema, const char* 
   const Json& v = schema.at(keyword);
   if (!v.is_number_integer() || v.get<int64_t>() < 0) {
     return InvalidArgumentError(
-        NodeError(path, keyword, "Invalid value: " + v.dump() + ": must be an integer >= 0"));
+        NodeError(path, keyword, "Invalid value: " + Dump(v) + ": must be an integer >= 0"));
   }
   return std::optional<int64_t>(v.get<int64_t>());
 }
@@ -116,7 +126,7 @@ StatusOr<bool> Flag(const Json& schema, const char* keyword, const std::string& 
   const Json& v = schema.at(keyword);
   if (!v.is_boolean()) {
     return InvalidArgumentError(
-        NodeError(path, keyword, "Invalid value: " + v.dump() + ": must be a boolean"));
+        NodeError(path, keyword, "Invalid value: " + Dump(v) + ": must be a boolean"));
   }
   return v.get<bool>();
 }
@@ -129,16 +139,19 @@ StatusOr<std::optional<double>> Number(const Json& schema, const char* keyword,
   const Json& v = schema.at(keyword);
   if (!v.is_number()) {
     return InvalidArgumentError(
-        NodeError(path, keyword, "Invalid value: " + v.dump() + ": must be a number"));
+        NodeError(path, keyword, "Invalid value: " + Dump(v) + ": must be a number"));
   }
   return std::optional<double>(v.get<double>());
 }
 
+// Deeper schemas are refused: compiling, validating and defaulting recurse once per level.
+constexpr int kMaxSchemaDepth = 100;
+
 StatusOr<std::unique_ptr<SchemaNode>> CompileNode(const Json& schema, const std::string& path,
-                                                  bool junctor);
+                                                  bool junctor, int depth);
 
 Status CompileJunction(const Json& schema, const char* keyword, const std::string& path,
-                       std::vector<std::unique_ptr<SchemaNode>>& out) {
+                       std::vector<std::unique_ptr<SchemaNode>>& out, int depth) {
   if (!schema.contains(keyword)) {
     return OkStatus();
   }
@@ -150,16 +163,20 @@ Status CompileJunction(const Json& schema, const char* keyword, const std::strin
   for (size_t i = 0; i < list.size(); ++i) {
     ASSIGN_OR_RETURN(auto node, CompileNode(list[i], path + "." + keyword + "[" +
                                                          std::to_string(i) + "]",
-                                            /*junctor=*/true));
+                                            /*junctor=*/true, depth + 1));
     out.push_back(std::move(node));
   }
   return OkStatus();
 }
 
 StatusOr<std::unique_ptr<SchemaNode>> CompileNode(const Json& schema, const std::string& path,
-                                                  bool junctor) {
+                                                  bool junctor, int depth) {
+  if (depth > kMaxSchemaDepth) {
+    return InvalidArgumentError(path + ": Forbidden: schema nested deeper than " +
+                                std::to_string(kMaxSchemaDepth) + " levels");
+  }
   if (!schema.is_object()) {
-    return InvalidArgumentError(path + ": Invalid value: " + schema.dump() +
+    return InvalidArgumentError(path + ": Invalid value: " + Dump(schema) +
                                 ": must be a schema object");
   }
   auto node = std::make_unique<SchemaNode>();
@@ -181,7 +198,7 @@ StatusOr<std::unique_ptr<SchemaNode>> CompileNode(const Json& schema, const std:
     if (!type.is_string() || !KnownTypes().contains(type.get<std::string>())) {
       return InvalidArgumentError(NodeError(
           path, "type",
-          "Unsupported value: " + type.dump() +
+          "Unsupported value: " + Dump(type) +
               R"(: supported values: "array", "boolean", "integer", "number", "object", "string")"));
     }
     node->type = type.get<std::string>();
@@ -257,7 +274,7 @@ StatusOr<std::unique_ptr<SchemaNode>> CompileNode(const Json& schema, const std:
     for (const Json& name : r) {
       if (!name.is_string()) {
         return InvalidArgumentError(
-            NodeError(path, "required", "Invalid value: " + name.dump() + ": must be a string"));
+            NodeError(path, "required", "Invalid value: " + Dump(name) + ": must be a string"));
       }
       node->required.push_back(name.get<std::string>());
     }
@@ -274,7 +291,7 @@ StatusOr<std::unique_ptr<SchemaNode>> CompileNode(const Json& schema, const std:
     }
     for (const auto& [name, sub] : props.items()) {
       ASSIGN_OR_RETURN(node->properties[name],
-                       CompileNode(sub, path + ".properties[" + name + "]", junctor));
+                       CompileNode(sub, path + ".properties[" + name + "]", junctor, depth + 1));
     }
   }
   if (schema.contains("additionalProperties")) {
@@ -288,7 +305,7 @@ StatusOr<std::unique_ptr<SchemaNode>> CompileNode(const Json& schema, const std:
       node->additional_properties_allowed = ap.get<bool>();
     } else {
       ASSIGN_OR_RETURN(node->additional_properties,
-                       CompileNode(ap, path + ".additionalProperties", junctor));
+                       CompileNode(ap, path + ".additionalProperties", junctor, depth + 1));
     }
   }
   if (schema.contains("items")) {
@@ -297,7 +314,7 @@ StatusOr<std::unique_ptr<SchemaNode>> CompileNode(const Json& schema, const std:
       return InvalidArgumentError(
           NodeError(path, "items", "Invalid value: must be a single schema, not a list"));
     }
-    ASSIGN_OR_RETURN(node->items, CompileNode(items, path + ".items", junctor));
+    ASSIGN_OR_RETURN(node->items, CompileNode(items, path + ".items", junctor, depth + 1));
   } else if (!junctor && node->type == "array") {
     return InvalidArgumentError(
         NodeError(path, "items", "Required value: must be specified for type array"));
@@ -308,7 +325,7 @@ StatusOr<std::unique_ptr<SchemaNode>> CompileNode(const Json& schema, const std:
     if (!lt.is_string() || !kListTypes.contains(lt.get<std::string>())) {
       return InvalidArgumentError(NodeError(
           path, "x-kubernetes-list-type",
-          "Unsupported value: " + lt.dump() + R"(: supported values: "atomic", "map", "set")"));
+          "Unsupported value: " + Dump(lt) + R"(: supported values: "atomic", "map", "set")"));
     }
     if (node->type != "array") {
       return InvalidArgumentError(
@@ -356,11 +373,12 @@ StatusOr<std::unique_ptr<SchemaNode>> CompileNode(const Json& schema, const std:
       }
     }
   }
-  RETURN_IF_ERROR(CompileJunction(schema, "allOf", path, node->all_of));
-  RETURN_IF_ERROR(CompileJunction(schema, "anyOf", path, node->any_of));
-  RETURN_IF_ERROR(CompileJunction(schema, "oneOf", path, node->one_of));
+  RETURN_IF_ERROR(CompileJunction(schema, "allOf", path, node->all_of, depth));
+  RETURN_IF_ERROR(CompileJunction(schema, "anyOf", path, node->any_of, depth));
+  RETURN_IF_ERROR(CompileJunction(schema, "oneOf", path, node->one_of, depth));
   if (schema.contains("not")) {
-    ASSIGN_OR_RETURN(node->not_schema, CompileNode(schema.at("not"), path + ".not", true));
+    ASSIGN_OR_RETURN(node->not_schema,
+                     CompileNode(schema.at("not"), path + ".not", true, depth + 1));
   }
   if (schema.contains("default")) {
     node->default_value = schema.at("default");
@@ -399,16 +417,29 @@ std::string TypeName(const Json& v) {
   }
 }
 
+// Long strings are cut in messages, so one oversized field cannot make a huge error body.
+constexpr size_t kMaxShownChars = 128;
+
+std::string Excerpt(const Json& v) {
+  const std::string& s = v.get_ref<const std::string&>();
+  if (s.size() <= kMaxShownChars) {
+    return v.dump(-1, ' ', false, Json::error_handler_t::replace);
+  }
+  return Json(s.substr(0, kMaxShownChars))
+             .dump(-1, ' ', false, Json::error_handler_t::replace) +
+         "... (" + std::to_string(s.size()) + " bytes)";
+}
+
 // How a value is printed after "Invalid value: ": scalars as JSON, containers by their type.
 std::string Show(const Json& v) {
   if (v.is_object() || v.is_array()) {
     return "\"" + TypeName(v) + "\"";
   }
-  return v.dump();
+  return v.is_string() ? Excerpt(v) : Dump(v);
 }
 
 std::string Quoted(const Json& v) {
-  return v.is_string() ? v.dump() : Json(v.dump()).dump();
+  return v.is_string() ? Excerpt(v) : Excerpt(Json(Dump(v)));
 }
 
 std::string InBody(const std::string& path) { return (path.empty() ? "body" : path) + " in body"; }
@@ -620,8 +651,8 @@ class Validator {
     if (value.is_string()) {
       const std::string& s = value.get_ref<const std::string&>();
       if (!node.format.empty() && !FormatMatches(node.format, s)) {
-        errors_.push_back({path, "Invalid value: " + value.dump() + ": " + InBody(path) +
-                                     " must be of type " + node.format + ": " + value.dump()});
+        errors_.push_back({path, "Invalid value: " + Excerpt(value) + ": " + InBody(path) +
+                                     " must be of type " + node.format + ": " + Excerpt(value)});
       }
       // Lengths count characters (UTF-8 code points), as Kubernetes does.
       auto length = static_cast<int64_t>(
@@ -663,7 +694,7 @@ class Validator {
       }
       if (node.format == "int32" && IsIntegral(value) &&
           (d < static_cast<double>(INT32_MIN) || d > static_cast<double>(INT32_MAX))) {
-        Invalid(path, value, "must be of type int32: " + value.dump());
+        Invalid(path, value, "must be of type int32: " + Dump(value));
       }
     }
   }
@@ -751,7 +782,7 @@ class Validator {
   }
 
   static std::string ShowKey(const SchemaNode& node, const Json& key) {
-    return node.list_type == "map" ? key.dump() : Show(key);
+    return node.list_type == "map" ? Dump(key) : Show(key);
   }
 
   void CheckJunctions(const SchemaNode& node, const Json& value, const std::string& path) {
@@ -877,7 +908,7 @@ Status CheckDefaults(const SchemaNode& node, const std::string& path) {
 StatusOr<Schema> Schema::Compile(const Json& open_api_v3_schema) {
   static const std::string kRoot = "openAPIV3Schema";
   ASSIGN_OR_RETURN(std::unique_ptr<SchemaNode> root,
-                   CompileNode(open_api_v3_schema, kRoot, /*junctor=*/false));
+                   CompileNode(open_api_v3_schema, kRoot, /*junctor=*/false, /*depth=*/0));
   if (root->type != "object") {
     return InvalidArgumentError(kRoot + ".type: Unsupported value: \"" + root->type +
                                 "\": supported values: \"object\"");
@@ -910,9 +941,11 @@ void Schema::Prune(Json& object) const { PruneNode(*root_, object, /*resource=*/
 
 // --- OpenAPI v2 -------------------------------------------------------------------------------
 
-Json ToOpenApiV2(const Json& v3_schema) {
-  if (!v3_schema.is_object()) {
-    return v3_schema;
+namespace {
+
+Json ToV2(const Json& v3_schema, int depth) {
+  if (!v3_schema.is_object() || depth > kMaxSchemaDepth) {
+    return Json::object();
   }
   Json out = Json::object();
   bool nullable = v3_schema.value("nullable", false);
@@ -929,15 +962,15 @@ Json ToOpenApiV2(const Json& v3_schema) {
     if (key == "properties" && value.is_object()) {
       Json props = Json::object();
       for (const auto& [name, sub] : value.items()) {
-        props[name] = ToOpenApiV2(sub);
+        props[name] = ToV2(sub, depth + 1);
       }
       out[key] = std::move(props);
     } else if ((key == "items" || key == "additionalProperties") && value.is_object()) {
-      out[key] = ToOpenApiV2(value);
+      out[key] = ToV2(value, depth + 1);
     } else if (key == "allOf" && value.is_array()) {
       Json list = Json::array();
       for (const Json& sub : value) {
-        list.push_back(ToOpenApiV2(sub));
+        list.push_back(ToV2(sub, depth + 1));
       }
       out[key] = std::move(list);
     } else {
@@ -946,5 +979,9 @@ Json ToOpenApiV2(const Json& v3_schema) {
   }
   return out;
 }
+
+}  // namespace
+
+Json ToOpenApiV2(const Json& v3_schema) { return ToV2(v3_schema, 0); }
 
 }  // namespace lifeboat::api::openapi

@@ -373,6 +373,38 @@ TEST(SchemaTest, CompileRejectsNonStructuralSchemasWithPath) {
   }
 }
 
+TEST(SchemaTest, CompileRefusesSchemasNestedTooDeeply) {
+  Json schema = {{"type", "string"}};
+  for (int i = 0; i < 150; ++i) {
+    schema = {{"type", "object"}, {"properties", {{"a", schema}}}};
+  }
+  auto compiled = Schema::Compile(schema);
+  ASSERT_FALSE(compiled.ok());
+  EXPECT_THAT(compiled.status().message(), HasSubstr("Forbidden: schema nested deeper than 100"));
+}
+
+TEST(SchemaTest, LongStringsAgainstPatternsDoNotCrash) {
+  Schema schema = MustCompile(PolicySchema());
+  Json obj = GoodPolicy();
+  obj["spec"]["rpo"] = std::string(1 << 20, '1');
+  obj["spec"]["volumes"][0]["path"] = "/" + std::string(1 << 20, 'x');
+  FieldErrors errors = schema.Validate(obj);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_THAT(errors[0].message,
+              HasSubstr("spec.rpo in body should match '^([0-9]+(ms|s|m|h|d))+$'"));
+  EXPECT_THAT(errors[0].message, HasSubstr("... (1048576 bytes)"));  // the value is cut
+  EXPECT_LT(errors[0].message.size(), 400u);
+}
+
+TEST(SchemaTest, InvalidUtf8InValuesDoesNotThrow) {
+  Schema schema = MustCompile(PolicySchema());
+  Json obj = GoodPolicy();
+  obj["spec"]["mode"] = std::string("\xff\xfe");
+  obj["spec"]["when"] = std::string("\xc3");
+  FieldErrors errors = schema.Validate(obj);
+  EXPECT_EQ(errors.size(), 2u);
+}
+
 TEST(SchemaTest, CompileAcceptsPreserveUnknownWithoutType) {
   auto schema = Schema::Compile(Json::parse(
       R"({"type":"object","properties":{"x":{"x-kubernetes-preserve-unknown-fields":true}}})"));
