@@ -28,7 +28,7 @@ int RunBackup(const Args& args) {
                                  "point of the same paths and host)");
   flags.Bool("no-parent", "", "read every file, ignoring earlier points");
   flags.String("threads", "", "0", "worker threads (0: one per core)");
-  flags.String("memory", "", "64M", "budget for chunks in flight");
+  flags.String("memory", "", "32M", "budget for chunks in flight");
   flags.Bool("json", "", "print the result as JSON on stdout, no progress");
   AddLogFlags(flags);
   if (Status s = flags.Parse(args); !s.ok()) {

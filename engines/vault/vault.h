@@ -32,7 +32,7 @@ struct BackupOptions {
   std::string parent;
   bool no_parent = false;
   int threads = 0;                    // 0: hardware concurrency
-  uint64_t memory_budget = 64 << 20;  // bytes of chunks in flight
+  uint64_t memory_budget = 32 << 20;  // bytes of chunks in flight
   ProgressFn progress;
   const Clock* clock = nullptr;  // default SystemClock()
 };
