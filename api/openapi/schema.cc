@@ -948,8 +948,12 @@ Json ToV2(const Json& v3_schema, int depth) {
     return Json::object();
   }
   Json out = Json::object();
-  bool nullable = v3_schema.value("nullable", false);
-  bool int_or_string = v3_schema.value("x-kubernetes-int-or-string", false);
+  auto flag = [&](const char* key) {
+    auto it = v3_schema.find(key);
+    return it != v3_schema.end() && it->is_boolean() && it->get<bool>();
+  };
+  bool nullable = flag("nullable");
+  bool int_or_string = flag("x-kubernetes-int-or-string");
   for (const auto& [key, value] : v3_schema.items()) {
     if (key == "oneOf" || key == "anyOf" || key == "not" || key == "nullable" ||
         key == "x-kubernetes-validations") {

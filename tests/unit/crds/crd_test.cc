@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <random>
 #include <set>
 #include <string>
 
@@ -269,6 +270,95 @@ TEST(ExamplesTest, EveryExamplePassesItsCrdAndEveryKindIsUsed) {
   for (const std::string& kind : LifeboatKinds()) {
     EXPECT_TRUE(kinds.contains(kind)) << "no example uses " << kind;
   }
+}
+
+// Every path to a value inside `j` ("" is the root), as JSON pointers.
+void CollectPointers(const Json& j, const std::string& prefix, std::vector<std::string>& out) {
+  out.push_back(prefix);
+  if (j.is_object()) {
+    for (const auto& [key, value] : j.items()) {
+      CollectPointers(value, prefix + "/" + key, out);
+    }
+  } else if (j.is_array()) {
+    for (size_t i = 0; i < j.size(); ++i) {
+      CollectPointers(j[i], prefix + "/" + std::to_string(i), out);
+    }
+  }
+}
+
+Json RandomValue(std::mt19937& random) {
+  switch (random() % 9) {
+    case 0: return nullptr;
+    case 1: return -1;
+    case 2: return 1.5;
+    case 3: return "x";
+    case 4: return true;
+    case 5: return Json::object({{"unexpected", 1}});
+    case 6: return Json::array({1, "a", nullptr});
+    case 7: return std::string(5000, '9');
+    default: {
+      Json deep = "leaf";
+      for (int i = 0; i < 200; ++i) {
+        deep = Json::object({{"d", deep}});
+      }
+      return deep;
+    }
+  }
+}
+
+// Seeded mutations of every example (a value replaced by one of another type, a deep tree, a
+// long string, or removed): defaulting, validation and pruning never throw, pruning leaves no
+// undeclared field behind, and defaulting twice changes nothing more.
+TEST(ExamplesTest, MutatedExamplesNeverBreakTheValidator) {
+  std::mt19937 random(7);
+  int mutated = 0;
+  for (const auto& file : YamlFiles(testing::SourceDir() / "examples")) {
+    auto docs = LoadYamlFile(file);
+    ASSERT_TRUE(docs.ok()) << docs.status();
+    for (const Json& doc : *docs) {
+      auto schema = Schemas().find(StringField(doc, "kind"));
+      if (schema == Schemas().end()) {
+        continue;
+      }
+      std::vector<std::string> pointers;
+      CollectPointers(doc, "", pointers);
+      for (int round = 0; round < 200; ++round) {
+        Json object = doc;
+        for (int edits = 1 + static_cast<int>(random() % 3); edits > 0; --edits) {
+          std::vector<std::string> now;
+          CollectPointers(object, "", now);
+          const std::string& where = now[random() % now.size()];
+          if (where.empty()) {
+            continue;
+          }
+          Json::json_pointer pointer(where);
+          Json& parent = object[pointer.parent_pointer()];
+          if (random() % 4 == 0 && parent.is_object()) {
+            parent.erase(pointer.back());
+          } else if (random() % 4 == 0 && parent.is_array()) {
+            parent.erase(static_cast<size_t>(std::stoul(pointer.back())));
+          } else {
+            object[pointer] = RandomValue(random);
+          }
+        }
+        ++mutated;
+        ASSERT_NO_THROW({
+          Json defaulted = object;
+          schema->second.ApplyDefaults(defaulted);
+          Json twice = defaulted;
+          schema->second.ApplyDefaults(twice);
+          EXPECT_EQ(twice, defaulted);
+          (void)schema->second.Validate(defaulted);
+          schema->second.Prune(defaulted);
+          for (const api::FieldError& e : schema->second.Validate(defaulted)) {
+            EXPECT_NE(e.message, "field not declared in schema") << e.ToString();
+          }
+          (void)api::openapi::ToOpenApiV2(object);
+        }) << file.filename() << " mutated: " << object.dump().substr(0, 300);
+      }
+    }
+  }
+  EXPECT_GT(mutated, 1000);
 }
 
 }  // namespace
