@@ -753,13 +753,11 @@ class Validator {
               "should have at least " + std::to_string(*node.min_items) + " items");
     }
     if (node.unique_items || node.list_type == "set" || node.list_type == "map") {
-      for (size_t i = 1; i < value.size(); ++i) {
-        Json key_i = ListKey(node, value[i]);
-        for (size_t j = 0; j < i; ++j) {
-          if (key_i == ListKey(node, value[j])) {
-            errors_.push_back({Index(path, i), "Duplicate value: " + ShowKey(node, key_i)});
-            break;
-          }
+      std::set<Json> seen;  // O(n log n): a huge list must not stall the API server
+      for (size_t i = 0; i < value.size(); ++i) {
+        Json key = ListKey(node, value[i]);
+        if (!seen.insert(key).second) {
+          errors_.push_back({Index(path, i), "Duplicate value: " + ShowKey(node, key)});
         }
       }
     }

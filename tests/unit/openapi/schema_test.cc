@@ -205,6 +205,19 @@ TEST(SchemaTest, ItemCountsAndDuplicates) {
                           R"(spec.volumes[2]: Duplicate value: {"name":"a"})"));
 }
 
+TEST(SchemaTest, DuplicateDetectionScalesToLongLists) {
+  Schema schema = MustCompile(PolicySchema());
+  Json obj = GoodPolicy();
+  Json tags = Json::array();
+  for (int i = 0; i < 50000; ++i) {
+    tags.push_back("tag-" + std::to_string(i));
+  }
+  tags.push_back("tag-7");
+  obj["spec"]["tags"] = tags;
+  EXPECT_THAT(Messages(schema.Validate(obj)),
+              ElementsAre("spec.tags[50000]: Duplicate value: \"tag-7\""));
+}
+
 TEST(SchemaTest, DateTimeFormat) {
   Schema schema = MustCompile(PolicySchema());
   Json obj = GoodPolicy();
