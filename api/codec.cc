@@ -31,6 +31,70 @@ std::string Quote(std::string_view text) {
   return Json(std::string(text)).dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
+namespace {
+
+constexpr int kMinYear = 1678;  // the range of nanosecond time points (±292 years of 1970)
+constexpr int kMaxYear = 2261;
+
+bool Digits(std::string_view s, size_t pos, size_t n, int* value) {
+  if (pos + n > s.size()) {
+    return false;
+  }
+  int v = 0;
+  for (size_t i = pos; i < pos + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') {
+      return false;
+    }
+    v = v * 10 + (s[i] - '0');
+  }
+  *value = v;
+  return true;
+}
+
+}  // namespace
+
+bool ParseTime(std::string_view text, Time* out) {
+  // YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)
+  int year, month, day, hour, minute, second;
+  if (!Digits(text, 0, 4, &year) || text.size() < 20 || text[4] != '-' ||
+      !Digits(text, 5, 2, &month) || text[7] != '-' || !Digits(text, 8, 2, &day) ||
+      text[10] != 'T' || !Digits(text, 11, 2, &hour) || text[13] != ':' ||
+      !Digits(text, 14, 2, &minute) || text[16] != ':' || !Digits(text, 17, 2, &second)) {
+    return false;
+  }
+  static constexpr int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (year < kMinYear || year > kMaxYear || month < 1 || month > 12 || day < 1 ||
+      day > kDays[month - 1] || (month == 2 && day == 29 && !leap) || hour > 23 || minute > 59 ||
+      second > 59) {
+    return false;
+  }
+  size_t pos = 19;
+  if (text[pos] == '.') {
+    size_t digits = 0;
+    while (pos + 1 < text.size() && text[pos + 1] >= '0' && text[pos + 1] <= '9') {
+      ++pos;
+      ++digits;
+    }
+    if (digits == 0 || digits > 9) {
+      return false;
+    }
+    ++pos;
+  }
+  std::string_view zone = text.substr(pos);
+  int oh, om;
+  bool zone_ok = zone == "Z" || zone == "z" ||
+                 (zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') &&
+                  Digits(zone, 1, 2, &oh) && zone[3] == ':' && Digits(zone, 4, 2, &om) &&
+                  oh <= 23 && om <= 59);
+  if (!zone_ok || !ParseRfc3339(std::string(text), out)) {
+    return false;
+  }
+  // Kubernetes times have second precision.
+  *out = std::chrono::floor<std::chrono::seconds>(*out);
+  return true;
+}
+
 namespace codec {
 
 void AddError(FieldErrors* errors, const std::string& path, std::string message) {
@@ -94,7 +158,7 @@ void DecodeTime(const Json& j, const std::string& path, Time* out, FieldErrors* 
     AddError(errors, path, "must be an RFC 3339 time string, got " + JsonTypeName(j));
     return;
   }
-  if (!ParseRfc3339(j.get_ref<const std::string&>(), out)) {
+  if (!ParseTime(j.get_ref<const std::string&>(), out)) {
     AddError(errors, path,
              "must be an RFC 3339 time like 2026-01-02T15:04:05Z, got " +
                  Quote(j.get_ref<const std::string&>()));

@@ -52,6 +52,10 @@ std::optional<E> ParseEnum(std::string_view text) {
   return std::nullopt;
 }
 
+// Strict RFC 3339 ("2026-01-02T15:04:05Z", optional fraction, "Z" or "±HH:MM"), a real calendar
+// date, years 1678-2261; the result is truncated to whole seconds, as Kubernetes keeps times.
+bool ParseTime(std::string_view text, Time* out);
+
 // "integer", "string", "object"... as used in error messages.
 std::string JsonTypeName(const Json& value);
 // A string quoted for error messages ("\"abc\""), invalid UTF-8 replaced.

@@ -54,7 +54,7 @@ FieldErrors Validate(const Failover& failover) {
   if (spec.recovery_point && *spec.recovery_point != kRecoveryPointLatest &&
       *spec.recovery_point != kRecoveryPointLatestAppConsistent) {
     Time t;
-    if (!ParseRfc3339(*spec.recovery_point, &t)) {
+    if (!ParseTime(*spec.recovery_point, &t)) {
       errors.push_back({"spec.recoveryPoint",
                         "must be Latest, LatestAppConsistent or an RFC 3339 time like "
                         "2026-01-02T15:04:05Z, got " +

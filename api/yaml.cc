@@ -1,11 +1,16 @@
 #include "api/yaml.h"
 
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <map>
 #include <set>
+#include <sstream>
+#include <vector>
 
 #include "api/codec.h"
 
@@ -16,100 +21,44 @@ constexpr int kMaxDepth = 100;
 constexpr size_t kMaxNodes = 200'000;
 constexpr size_t kMaxInputBytes = 64 * 1024 * 1024;
 
-struct Converter {
+// Plain-scalar resolution and checks shared by the builder.
+struct Scalars {
   const std::string& file;
-  Document* doc;
-  size_t nodes = 0;
+  int fallback_line;
 
   Status Error(const YAML::Mark& mark, const std::string& what) const {
-    int line = mark.line >= 0 ? mark.line + 1 : doc->line;
+    int line = mark.line >= 0 ? mark.line + 1 : fallback_line;
     return InvalidArgumentError(file + ":" + std::to_string(line) + ": " + what);
   }
 
-  static int LineOf(const YAML::Node& node, int fallback) {
-    int line = node.Mark().line;
-    return line >= 0 ? line + 1 : fallback;
-  }
-
-  StatusOr<Json> Convert(const YAML::Node& node, const std::string& path, int depth) {
-    if (++nodes > kMaxNodes) {
-      return Error(node.Mark(), "document too large (more than 200000 nodes; aliases expand)");
-    }
-    if (depth > kMaxDepth) {
-      return Error(node.Mark(), "nesting deeper than 100 levels");
-    }
-    switch (node.Type()) {
-      case YAML::NodeType::Undefined:
-      case YAML::NodeType::Null:
-        return Json(nullptr);
-      case YAML::NodeType::Scalar:
-        return Scalar(node);
-      case YAML::NodeType::Sequence: {
-        Json out = Json::array();
-        size_t i = 0;
-        for (const YAML::Node& item : node) {
-          std::string item_path = Index(path, i++);
-          doc->field_lines[item_path] = LineOf(item, doc->line);
-          ASSIGN_OR_RETURN(Json value, Convert(item, item_path, depth + 1));
-          out.push_back(std::move(value));
-        }
-        return out;
-      }
-      case YAML::NodeType::Map: {
-        Json out = Json::object();
-        for (auto it = node.begin(); it != node.end(); ++it) {
-          YAML::Node key_node = it->first;
-          YAML::Node value_node = it->second;
-          if (!key_node.IsScalar() && !key_node.IsNull()) {
-            return Error(key_node.Mark(), "map keys must be strings");
-          }
-          std::string key = key_node.IsNull() ? "" : key_node.Scalar();
-          if (!IsValidUtf8(key)) {
-            return Error(key_node.Mark(), "invalid UTF-8 in a key");
-          }
-          if (out.contains(key)) {
-            return Error(key_node.Mark(), "duplicate key " + Quote(key));
-          }
-          std::string child = Child(path, key);
-          doc->field_lines[child] = LineOf(key_node, doc->line);
-          ASSIGN_OR_RETURN(Json value, Convert(value_node, child, depth + 1));
-          out[key] = std::move(value);
-        }
-        return out;
-      }
-    }
-    return Json(nullptr);
-  }
-
-  StatusOr<Json> Scalar(const YAML::Node& node) const {
-    const std::string& text = node.Scalar();
+  StatusOr<Json> Convert(const YAML::Mark& mark, const std::string& tag,
+                         const std::string& text) const {
     if (!IsValidUtf8(text)) {
-      return Error(node.Mark(), "invalid UTF-8 in a value");
+      return Error(mark, "invalid UTF-8 in a value");
     }
-    const std::string& tag = node.Tag();
     if (tag == "!" || tag == "tag:yaml.org,2002:str") {
       return Json(text);  // quoted or explicitly a string
     }
     if (tag == "?" || tag.empty()) {
-      return Resolve(node, text);
+      return Resolve(mark, text);
     }
     if (tag == "tag:yaml.org,2002:int" || tag == "tag:yaml.org,2002:float" ||
         tag == "tag:yaml.org,2002:bool" || tag == "tag:yaml.org,2002:null") {
-      ASSIGN_OR_RETURN(Json value, Resolve(node, text));
+      ASSIGN_OR_RETURN(Json value, Resolve(mark, text));
       bool matches = (tag == "tag:yaml.org,2002:int" && value.is_number_integer()) ||
                      (tag == "tag:yaml.org,2002:float" && value.is_number()) ||
                      (tag == "tag:yaml.org,2002:bool" && value.is_boolean()) ||
                      (tag == "tag:yaml.org,2002:null" && value.is_null());
       if (!matches) {
-        return Error(node.Mark(), Quote(text) + " does not match its tag " + Quote(tag));
+        return Error(mark, Quote(text) + " does not match its tag " + Quote(tag));
       }
       return value;
     }
-    return Error(node.Mark(), "unsupported tag " + Quote(tag));
+    return Error(mark, "unsupported tag " + Quote(tag));
   }
 
   // YAML 1.2 core schema resolution of a plain scalar.
-  StatusOr<Json> Resolve(const YAML::Node& node, const std::string& s) const {
+  StatusOr<Json> Resolve(const YAML::Mark& mark, const std::string& s) const {
     if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") {
       return Json(nullptr);
     }
@@ -122,7 +71,7 @@ struct Converter {
     if (s == ".inf" || s == ".Inf" || s == ".INF" || s == "+.inf" || s == "+.Inf" ||
         s == "+.INF" || s == "-.inf" || s == "-.Inf" || s == "-.INF" || s == ".nan" ||
         s == ".NaN" || s == ".NAN") {
-      return Error(node.Mark(), Quote(s) + " (infinity/NaN) cannot be represented in JSON");
+      return Error(mark, Quote(s) + " (infinity/NaN) cannot be represented in JSON");
     }
     size_t i = 0;
     bool negative = false;
@@ -155,7 +104,7 @@ struct Converter {
         }
         if (value > (std::numeric_limits<uint64_t>::max() - static_cast<uint64_t>(d)) /
                         static_cast<uint64_t>(base)) {
-          return Error(node.Mark(), "integer " + Quote(s) + " is too large");
+          return Error(mark, "integer " + Quote(s) + " is too large");
         }
         value = value * static_cast<uint64_t>(base) + static_cast<uint64_t>(d);
       }
@@ -173,17 +122,17 @@ struct Converter {
       for (char c : body) {
         uint64_t d = static_cast<uint64_t>(c - '0');
         if (value > (std::numeric_limits<uint64_t>::max() - d) / 10) {
-          return ParseFloat(node, s);  // beyond 64 bits: a float, as YAML parsers do
+          return ParseFloat(mark, s);  // beyond 64 bits: a float, as YAML parsers do
         }
         value = value * 10 + d;
       }
       if (negative && value > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) + 1) {
-        return ParseFloat(node, s);
+        return ParseFloat(mark, s);
       }
       return JsonInteger(value, negative);
     }
     if (IsFloatSyntax(body)) {
-      return ParseFloat(node, s);
+      return ParseFloat(mark, s);
     }
     return Json(s);
   }
@@ -236,14 +185,14 @@ struct Converter {
     return i == b.size();
   }
 
-  StatusOr<Json> ParseFloat(const YAML::Node& node, const std::string& s) const {
+  StatusOr<Json> ParseFloat(const YAML::Mark& mark, const std::string& s) const {
     char* end = nullptr;
     double value = std::strtod(s.c_str(), &end);
     if (end != s.c_str() + s.size()) {
       return Json(s);
     }
     if (!std::isfinite(value)) {
-      return Error(node.Mark(), "number " + Quote(s) + " is out of range");
+      return Error(mark, "number " + Quote(s) + " is out of range");
     }
     return Json(value);
   }
@@ -287,6 +236,227 @@ struct Converter {
     }
     return true;
   }
+};
+
+size_t CountNodes(const Json& j) {
+  size_t n = 1;
+  if (j.is_array() || j.is_object()) {
+    for (const Json& child : j) {
+      n += CountNodes(child);
+    }
+  }
+  return n;
+}
+
+// Builds one document's JSON straight from yaml-cpp's parse events, recording the line of every
+// field, resolving anchors/aliases, and bounding depth and size. The first error wins; later
+// events of the document are ignored.
+class JsonBuilder final : public YAML::EventHandler {
+ public:
+  JsonBuilder(const std::string& file, Document* doc) : file_(file), doc_(doc) {}
+
+  const Status& status() const { return status_; }
+  bool has_root() const { return has_root_; }
+  Json TakeRoot() { return std::move(root_); }
+
+  const YAML::Mark& start() const { return start_; }
+
+  void OnDocumentStart(const YAML::Mark& mark) override { start_ = mark; }
+  void OnDocumentEnd() override {}
+
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    Add(Json(nullptr), mark, anchor);
+  }
+
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    if (!status_.ok()) {
+      return;
+    }
+    auto it = anchors_.find(anchor);
+    if (it == anchors_.end()) {
+      Fail(mark, "alias to an unknown anchor");
+      return;
+    }
+    nodes_ += it->second.nodes;
+    if (nodes_ > kMaxNodes) {
+      Fail(mark, "document too large (more than 200000 nodes; aliases expand)");
+      return;
+    }
+    Add(it->second.value, mark, YAML::NullAnchor, /*counted=*/true);
+  }
+
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                const std::string& value) override {
+    if (!status_.ok()) {
+      return;
+    }
+    if (ExpectingKey()) {
+      if (!Scalars::IsValidUtf8(value)) {
+        Fail(mark, "invalid UTF-8 in a key");
+        return;
+      }
+      Add(Json(value), mark, anchor);
+      return;
+    }
+    StatusOr<Json> converted = Scalars{file_, doc_->line}.Convert(mark, tag, value);
+    if (!converted.ok()) {
+      status_ = converted.status();
+      return;
+    }
+    Add(std::move(converted).value(), mark, anchor);
+  }
+
+  void OnSequenceStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    Open(Json::array(), mark, tag, anchor, "tag:yaml.org,2002:seq");
+  }
+  void OnSequenceEnd() override { Close(); }
+
+  void OnMapStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    Open(Json::object(), mark, tag, anchor, "tag:yaml.org,2002:map");
+  }
+  void OnMapEnd() override { Close(); }
+
+ private:
+  struct Frame {
+    Json value;
+    std::string path;
+    YAML::anchor_t anchor;
+    size_t first_node;   // nodes_ when the container opened
+    bool expecting_key;  // maps alternate key, value
+    std::string key;
+  };
+  struct Anchored {
+    Json value;
+    size_t nodes;
+  };
+
+  bool ExpectingKey() const {
+    return !stack_.empty() && stack_.back().value.is_object() && stack_.back().expecting_key;
+  }
+
+  void Fail(const YAML::Mark& mark, const std::string& what) {
+    if (status_.ok()) {
+      status_ = Scalars{file_, doc_->line}.Error(mark, what);
+    }
+  }
+
+  // The path a new value gets at the current position (and records its line).
+  std::string NextPath(const YAML::Mark& mark) {
+    if (stack_.empty()) {
+      return "";
+    }
+    Frame& top = stack_.back();
+    std::string path = top.value.is_array() ? Index(top.path, top.value.size())
+                                            : Child(top.path, top.key);
+    if (top.value.is_array()) {
+      doc_->field_lines[path] = mark.line >= 0 ? mark.line + 1 : doc_->line;
+    }
+    return path;
+  }
+
+  void Open(Json empty, const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+            const std::string& explicit_tag) {
+    if (!status_.ok()) {
+      return;
+    }
+    if (!tag.empty() && tag != "?" && tag != "!" && tag != explicit_tag) {
+      Fail(mark, "unsupported tag " + Quote(tag));
+      return;
+    }
+    if (ExpectingKey()) {
+      Fail(mark, "map keys must be strings");
+      return;
+    }
+    if (stack_.size() >= static_cast<size_t>(kMaxDepth)) {
+      Fail(mark, "nesting deeper than 100 levels");
+      return;
+    }
+    if (++nodes_ > kMaxNodes) {
+      Fail(mark, "document too large (more than 200000 nodes; aliases expand)");
+      return;
+    }
+    if (stack_.empty()) {
+      doc_->line = mark.line >= 0 ? mark.line + 1 : 1;
+    }
+    std::string path = NextPath(mark);
+    stack_.push_back(Frame{std::move(empty), std::move(path), anchor, nodes_, true, ""});
+  }
+
+  void Close() {
+    if (!status_.ok() || stack_.empty()) {
+      return;
+    }
+    Frame frame = std::move(stack_.back());
+    stack_.pop_back();
+    if (frame.anchor != YAML::NullAnchor) {
+      anchors_[frame.anchor] = Anchored{frame.value, nodes_ - frame.first_node + 1};
+    }
+    Place(std::move(frame.value));
+  }
+
+  void Add(Json value, const YAML::Mark& mark, YAML::anchor_t anchor, bool counted = false) {
+    if (!status_.ok()) {
+      return;
+    }
+    if (!counted && ++nodes_ > kMaxNodes) {
+      Fail(mark, "document too large (more than 200000 nodes; aliases expand)");
+      return;
+    }
+    if (stack_.empty()) {
+      doc_->line = mark.line >= 0 ? mark.line + 1 : 1;
+    } else if (ExpectingKey()) {
+      Frame& top = stack_.back();
+      std::string key = value.is_string() ? value.get<std::string>() : std::string();
+      if (!value.is_string() && !value.is_null()) {
+        Fail(mark, "map keys must be strings");
+        return;
+      }
+      if (top.value.contains(key)) {
+        Fail(mark, "duplicate key " + Quote(key));
+        return;
+      }
+      top.key = key;
+      top.expecting_key = false;
+      doc_->field_lines[Child(top.path, key)] = mark.line >= 0 ? mark.line + 1 : doc_->line;
+      if (anchor != YAML::NullAnchor) {
+        anchors_[anchor] = Anchored{value, 1};
+      }
+      return;
+    } else {
+      NextPath(mark);
+    }
+    if (anchor != YAML::NullAnchor) {
+      anchors_[anchor] = Anchored{value, counted ? CountNodes(value) : 1};
+    }
+    Place(std::move(value));
+  }
+
+  void Place(Json value) {
+    if (stack_.empty()) {
+      root_ = std::move(value);
+      has_root_ = true;
+      return;
+    }
+    Frame& top = stack_.back();
+    if (top.value.is_array()) {
+      top.value.push_back(std::move(value));
+    } else {
+      top.value[top.key] = std::move(value);
+      top.expecting_key = true;
+    }
+  }
+
+  const std::string& file_;
+  Document* doc_;
+  Status status_;
+  std::vector<Frame> stack_;
+  std::map<YAML::anchor_t, Anchored> anchors_;
+  size_t nodes_ = 0;
+  Json root_;
+  bool has_root_ = false;
+  YAML::Mark start_ = YAML::Mark::null_mark();
 };
 
 // True when a plain scalar `s` would be read back as something other than this string.
@@ -371,32 +541,45 @@ StatusOr<std::vector<Document>> ParseYamlDocuments(std::string_view text,
   if (text.size() > kMaxInputBytes) {
     return InvalidArgumentError(where + ":1: input larger than 64 MiB");
   }
-  std::vector<YAML::Node> nodes;
+  std::vector<Document> docs;
+  std::istringstream stream{std::string(text)};
+  int last_line = 1;
   try {
-    nodes = YAML::LoadAll(std::string(text));
+    YAML::Parser parser(stream);
+    int previous_start = -1;
+    while (true) {
+      Document doc;
+      doc.file = file;
+      doc.line = last_line;
+      JsonBuilder builder(where, &doc);
+      if (!parser.HandleNextDocument(builder)) {
+        break;
+      }
+      RETURN_IF_ERROR(builder.status());
+      // yaml-cpp 0.7 keeps returning empty documents at the same position after some malformed
+      // flow content ("{a: b}, {c: d}"): a document that did not advance is that loop.
+      if (builder.start().pos == previous_start) {
+        int line = builder.start().line >= 0 ? builder.start().line + 1 : last_line;
+        return InvalidArgumentError(where + ":" + std::to_string(line) +
+                                    ": malformed YAML: unexpected content after a value");
+      }
+      previous_start = builder.start().pos;
+      if (!builder.has_root()) {
+        continue;
+      }
+      doc.object = builder.TakeRoot();
+      if (doc.object.is_null()) {
+        continue;  // an empty document
+      }
+      last_line = doc.line;
+      docs.push_back(std::move(doc));
+    }
   } catch (const YAML::Exception& e) {
-    int line = e.mark.line >= 0 ? e.mark.line + 1 : 1;
+    int line = e.mark.line >= 0 ? e.mark.line + 1 : last_line;
     return InvalidArgumentError(where + ":" + std::to_string(line) + ": malformed YAML: " + e.msg);
   } catch (const std::exception& e) {
-    return InvalidArgumentError(where + ":1: malformed YAML: " + e.what());
-  }
-  std::vector<Document> docs;
-  for (const YAML::Node& node : nodes) {
-    if (node.IsNull() || !node.IsDefined()) {
-      continue;  // empty document
-    }
-    Document doc;
-    doc.file = file;
-    doc.line = node.Mark().line >= 0 ? node.Mark().line + 1 : 1;
-    Converter converter{where, &doc};
-    try {
-      ASSIGN_OR_RETURN(doc.object, converter.Convert(node, "", 0));
-    } catch (const YAML::Exception& e) {
-      int line = e.mark.line >= 0 ? e.mark.line + 1 : doc.line;
-      return InvalidArgumentError(where + ":" + std::to_string(line) + ": malformed YAML: " +
-                                  e.msg);
-    }
-    docs.push_back(std::move(doc));
+    return InvalidArgumentError(where + ":" + std::to_string(last_line) + ": malformed YAML: " +
+                                e.what());
   }
   return docs;
 }

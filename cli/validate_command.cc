@@ -17,6 +17,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
+constexpr size_t kMaxFileBytes = 64 * 1024 * 1024;
+
 bool IsManifestFile(const fs::path& p) {
   std::string ext = p.extension().string();
   return ext == ".yaml" || ext == ".yml" || ext == ".json";
@@ -70,13 +72,20 @@ bool ReadAll(const std::string& file, std::string* text, std::string* error) {
     *error = file + ": cannot read: " + std::strerror(errno);
     return false;
   }
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
+  // Bounded, so `-f /dev/zero` ends with an error instead of exhausting memory.
+  text->clear();
+  char chunk[1 << 16];
+  while (text->size() <= kMaxFileBytes && in.read(chunk, sizeof chunk).gcount() > 0) {
+    text->append(chunk, static_cast<size_t>(in.gcount()));
+  }
   if (in.bad()) {
     *error = file + ": cannot read (is it a directory?)";
     return false;
   }
-  *text = buffer.str();
+  if (text->size() > kMaxFileBytes) {
+    *error = file + ": larger than 64 MiB; not a manifest";
+    return false;
+  }
   return true;
 }
 

@@ -194,3 +194,24 @@ TEST(CodecTest, IntegersBeyondInt64AreRejected) {
 
 }  // namespace
 }  // namespace lifeboat::api
+
+namespace lifeboat::api {
+namespace {
+
+TEST(CodecTest, TimesAreStrictRfc3339WithSecondPrecision) {
+  Time t;
+  ASSERT_TRUE(ParseTime("2026-11-21T05:45:00Z", &t));
+  EXPECT_EQ(FormatRfc3339(t), "2026-11-21T05:45:00Z");
+  ASSERT_TRUE(ParseTime("2026-11-21T07:45:00.987+02:00", &t));
+  EXPECT_EQ(FormatRfc3339(t), "2026-11-21T05:45:00Z");
+  EXPECT_TRUE(ParseTime("2028-02-29T00:00:00Z", &t));
+  for (const char* bad : {"2026-02-29T00:00:00Z", "2026-04-31T00:00:00Z", "2026-11-21T24:00:00Z",
+                          "2026-11-21T05:45:60Z", "2026-11-21 05:45:00Z", "2026-11-21T05:45:00",
+                          "4052-11-20T08:00:00Z", "0001-01-01T00:00:00Z", "2026-11-21T05:45:00.Z",
+                          "2026-11-21T05:45:00+2:00", " 2026-11-21T05:45:00Z", "yesterday", ""}) {
+    EXPECT_FALSE(ParseTime(bad, &t)) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace lifeboat::api

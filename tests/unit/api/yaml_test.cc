@@ -128,6 +128,19 @@ TEST(YamlTest, MalformedInputGivesFileAndLine) {
   EXPECT_THAT(ErrorOf(std::string("a: b\xff\n")), HasSubstr("t.yaml:1:"));
 }
 
+TEST(YamlTest, TrailingFlowContentIsAnErrorNotAHang) {
+  // yaml-cpp 0.7's LoadAll loops forever, allocating, on these (found by the fuzzer).
+  EXPECT_THAT(ErrorOf("{a: b}, {c: d}"), StartsWith("t.yaml:1: malformed YAML"));
+  EXPECT_THAT(ErrorOf("x: 1\n---\n{a: b},\n c: {d: e}\n}\n"), StartsWith("t.yaml:3: malformed YAML"));
+}
+
+TEST(YamlTest, AnchorsAndAliasesExpand) {
+  Json j = ParseOne("base: &b {path: /data, name: x}\ncopy: *b\nlist: [&n 1, *n]\n");
+  EXPECT_EQ(j["copy"], j["base"]);
+  EXPECT_EQ(j["list"], Json::parse("[1, 1]"));
+  EXPECT_THAT(ErrorOf("a: *missing\n"), HasSubstr("t.yaml:1:"));
+}
+
 TEST(YamlTest, LimitsNestingAndAliasExpansion) {
   std::string deep;
   for (int i = 0; i < 150; ++i) {
