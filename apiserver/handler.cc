@@ -811,8 +811,15 @@ api::FieldErrors Handler::Admit(const Resource& resource, Json& object,
     return errors;
   }
   if (resource.schema) {
+    api::FieldErrors first_pass = resource.schema->Validate(object);
+    if (first_pass.empty()) {
+      // Defaults were validated against the schema when it was compiled, so filling them in
+      // cannot make a valid object invalid.
+      resource.schema->ApplyDefaults(object);
+      return errors;
+    }
     api::FieldErrors unknown;
-    for (api::FieldError& e : resource.schema->Validate(object)) {
+    for (api::FieldError& e : first_pass) {
       if (e.message == kUnknownFieldMessage) {
         unknown.push_back(std::move(e));
       }

@@ -164,6 +164,18 @@ int64_t Store::revision() const {
 }
 
 Status Store::Persist(const ObjectKey& key, const std::string* json, int64_t rv) {
+  if (json) {
+    // One statement, one implicit transaction: the row's rv records the revision (LoadAll takes
+    // the maximum of the rows and the meta table, which only deletes need to advance).
+    sqlite3_bind_text(upsert_, 1, key.resource.data(), static_cast<int>(key.resource.size()),
+                      SQLITE_STATIC);
+    sqlite3_bind_text(upsert_, 2, key.ns.data(), static_cast<int>(key.ns.size()), SQLITE_STATIC);
+    sqlite3_bind_text(upsert_, 3, key.name.data(), static_cast<int>(key.name.size()),
+                      SQLITE_STATIC);
+    sqlite3_bind_int64(upsert_, 4, rv);
+    sqlite3_bind_text(upsert_, 5, json->data(), static_cast<int>(json->size()), SQLITE_STATIC);
+    return Step(db_, upsert_, "writing an object");
+  }
   RETURN_IF_ERROR(Step(db_, begin_, "beginning a transaction"));
   auto fail = [&](const char* what) {
     Status s = SqliteError(db_, what);
