@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <iostream>
 #include <thread>
 
@@ -16,16 +17,21 @@
 namespace lifeboat::cli {
 namespace {
 
-// Blocks SIGTERM/SIGINT/SIGUSR1 in every thread created from now on; one thread waits for
-// them and stops the manager. SIGUSR1 is how the command wakes that thread on its own exit.
+// SIGTERM/SIGINT stop the manager gracefully. The signals are blocked before any thread
+// exists (so every thread inherits the mask) and one thread takes them with sigwait; SIGUSR1
+// is how the command wakes that thread when it ends on its own.
+sigset_t StopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGUSR1);
+  return set;
+}
+
 class SignalWatcher {
  public:
-  explicit SignalWatcher(controller::Manager& manager) {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGTERM);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGUSR1);
-    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+  explicit SignalWatcher(controller::Manager& manager) : set_(StopSignals()) {
     thread_ = std::thread([this, &manager] {
       int signal = 0;
       sigwait(&set_, &signal);
@@ -118,6 +124,8 @@ int RunController(const Args& args) {
     std::cerr << "lifeboat controller: " << s.message() << "\n";
     return 2;
   }
+  sigset_t stop_signals = StopSignals();
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   auto config = controller::ResolveClientConfig(flags.Get("kubeconfig"), flags.Get("context"));
   if (!config.ok()) {
     std::cerr << "lifeboat controller: " << config.status().message() << "\n";
@@ -149,6 +157,13 @@ int RunController(const Args& args) {
     return 1;
   }
   Status result = (*manager)->Wait();
+  if (result.code() == StatusCode::kAborted) {
+    // Lost the Lease: another replica may already lead. Exit at once, without a graceful
+    // stop that could still write (controller-runtime does the same).
+    std::cerr << "lifeboat controller: " << result.message() << "\n";
+    spdlog::shutdown();
+    std::_Exit(1);
+  }
   (*manager)->Stop();
   if (!result.ok()) {
     std::cerr << "lifeboat controller: " << result.message() << "\n";

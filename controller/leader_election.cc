@@ -68,6 +68,7 @@ void LeaderElector::Start() {
 }
 
 void LeaderElector::Stop() {
+  // The campaign thread starts the watchdog, so it is joined first.
   if (thread_.joinable()) {
     thread_.request_stop();
     {
@@ -75,6 +76,10 @@ void LeaderElector::Stop() {
       cv_.notify_all();
     }
     thread_.join();
+  }
+  if (watchdog_.joinable()) {
+    watchdog_.request_stop();
+    watchdog_.join();
   }
   bool was_leader = false;
   {
@@ -213,6 +218,44 @@ void LeaderElector::Release() {
   }
 }
 
+void LeaderElector::LoseLeadership(const std::string& why) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (lost_) {
+      return;
+    }
+    lost_ = true;
+    leader_ = false;
+  }
+  spdlog::error("Lost Lease ns={} name={} identity={}: {}", options_.lease_namespace,
+                options_.lease_name, options_.identity, why);
+  if (callbacks_.on_stopped_leading) {
+    callbacks_.on_stopped_leading();
+  }
+}
+
+void LeaderElector::Watchdog(std::stop_token stop) {
+  std::stop_callback wake(stop, [this] {
+    std::lock_guard<std::mutex> l(mu_);
+    cv_.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop.stop_requested() && !lost_) {
+    Clock::TimePoint renewed = last_renew_;
+    Clock::TimePoint deadline = renewed + options_.renew_deadline;
+    clock_.WaitUntil(lock, cv_, deadline,
+                     [&] { return stop.stop_requested() || last_renew_ != renewed || lost_; });
+    if (stop.stop_requested() || lost_) {
+      return;
+    }
+    if (last_renew_ == renewed && clock_.Now() >= deadline) {
+      lock.unlock();
+      LoseLeadership("not renewed within the renew deadline");
+      return;
+    }
+  }
+}
+
 void LeaderElector::Run(std::stop_token stop) {
   // Acquire.
   while (!stop.stop_requested()) {
@@ -236,23 +279,22 @@ void LeaderElector::Run(std::stop_token stop) {
     callbacks_.on_started_leading();
   }
   // Renew.
-  Clock::TimePoint last_renew = clock_.Now();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_renew_ = clock_.Now();
+  }
+  watchdog_ = std::jthread([this](std::stop_token watchdog_stop) { Watchdog(watchdog_stop); });
   while (Wait(stop, options_.retry_period)) {
-    if (TryAcquireOrRenew()) {
-      last_renew = clock_.Now();
-      continue;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (lost_) {
+        return;
+      }
     }
-    if (clock_.Now() - last_renew >= options_.renew_deadline) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        leader_ = false;
-      }
-      spdlog::error("Lost Lease ns={} name={} identity={}: not renewed within the deadline",
-                    options_.lease_namespace, options_.lease_name, options_.identity);
-      if (callbacks_.on_stopped_leading) {
-        callbacks_.on_stopped_leading();
-      }
-      return;
+    if (TryAcquireOrRenew()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      last_renew_ = clock_.Now();
+      cv_.notify_all();
     }
   }
 }

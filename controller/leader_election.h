@@ -67,6 +67,11 @@ class LeaderElector {
   bool TryAcquireOrRenew();
   void Release();
   bool Wait(std::stop_token stop, Clock::Duration delay);
+  // While leading: declares the Lease lost when no renewal succeeded for renew_deadline, even
+  // if a renewal request is still hanging.
+  void Watchdog(std::stop_token stop);
+  // Marks leadership lost once and runs on_stopped_leading.
+  void LoseLeadership(const std::string& why);
 
   KubeClient& client_;
   const Clock& clock_;
@@ -80,6 +85,9 @@ class LeaderElector {
   std::string observed_renew_time_;
   Clock::TimePoint observed_time_{};
   Json observed_lease_;  // last read or written Lease (for the resourceVersion)
+  Clock::TimePoint last_renew_{};
+  bool lost_ = false;
+  std::jthread watchdog_;
   std::jthread thread_;
 };
 
