@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <vector>
 
 namespace lifeboat::apiserver {
 namespace {
@@ -55,22 +56,25 @@ class CppRestClient final : public Client {
       if (response.status_code() != http::status_codes::OK) {
         return static_cast<int>(response.status_code());
       }
-      concurrency::streams::istream body = response.body();
+      // Read whatever has arrived (at least one byte, which waits for data), not byte by byte.
+      concurrency::streams::streambuf<uint8_t> body = response.body().streambuf();
       std::string line;
-      while (true) {
-        uint8_t c;
-        auto ch = body.read().get();
-        if (ch == concurrency::streams::istream::traits::eof()) {
+      std::vector<uint8_t> chunk;
+      bool more = true;
+      while (more) {
+        size_t want = std::max<size_t>(1, body.in_avail());
+        chunk.resize(want);
+        size_t got = body.getn(chunk.data(), want).get();
+        if (got == 0) {
           break;
         }
-        c = static_cast<uint8_t>(ch);
-        if (c == '\n') {
-          if (!on_line(line)) {
-            break;
+        for (size_t i = 0; i < got && more; ++i) {
+          if (chunk[i] == '\n') {
+            more = on_line(line);
+            line.clear();
+          } else {
+            line += static_cast<char>(chunk[i]);
           }
-          line.clear();
-        } else {
-          line += static_cast<char>(c);
         }
       }
       return static_cast<int>(response.status_code());
