@@ -410,8 +410,9 @@ std::string TypeName(const Json& v) {
     case Json::value_t::boolean:
       return "boolean";
     case Json::value_t::number_integer:
-    case Json::value_t::number_unsigned:
       return "integer";
+    case Json::value_t::number_unsigned:
+      return v.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX) ? "integer" : "number";
     default:
       return "number";
   }
@@ -444,13 +445,19 @@ std::string Quoted(const Json& v) {
 
 std::string InBody(const std::string& path) { return (path.empty() ? "body" : path) + " in body"; }
 
+// An integer as Kubernetes sees one: int64, or a float with an integral value within +-2^53
+// (go-openapi's IsFloat64AJSONInteger); 1e20 is a number, not an integer.
 bool IsIntegral(const Json& v) {
+  if (v.is_number_unsigned()) {
+    return v.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX);
+  }
   if (v.is_number_integer()) {
     return true;
   }
   if (v.is_number_float()) {
+    constexpr double kMaxExactInteger = 9007199254740992.0;  // 2^53
     double d = v.get<double>();
-    return std::isfinite(d) && std::floor(d) == d;
+    return std::isfinite(d) && std::floor(d) == d && std::fabs(d) <= kMaxExactInteger;
   }
   return false;
 }

@@ -171,6 +171,12 @@ TEST(SchemaTest, IntegerAcceptsIntegralFloatsOnly) {
   obj["spec"]["retention"]["daily"] = 3.5;
   EXPECT_THAT(Messages(schema.Validate(obj)),
               ElementsAre(HasSubstr("must be of type integer: \"number\"")));
+  obj["spec"]["retention"]["daily"] = 1e20;  // beyond 2^53: not exactly an integer
+  EXPECT_THAT(Messages(schema.Validate(obj)),
+              ElementsAre(HasSubstr("must be of type integer: \"number\"")));
+  obj["spec"]["retention"]["daily"] = Json::parse("18446744073709551615");  // > int64
+  EXPECT_THAT(Messages(schema.Validate(obj)),
+              ElementsAre(HasSubstr("must be of type integer: \"number\"")));
 }
 
 TEST(SchemaTest, PatternAndLengths) {
