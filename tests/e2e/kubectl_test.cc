@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -30,15 +31,27 @@ std::string Quote(const std::string& s) {
   return out + "'";
 }
 
+// The lifeboat binary of this build: $LIFEBOAT_BINARY, else the one CMake compiled in.
+std::filesystem::path Binary() {
+  const char* env = std::getenv("LIFEBOAT_BINARY");
+  return env && *env ? std::filesystem::path(env) : std::filesystem::path(LIFEBOAT_E2E_BINARY);
+}
+
+std::filesystem::path Source() {
+  const char* env = std::getenv("LIFEBOAT_SOURCE_DIR");
+  return env && *env ? std::filesystem::path(env)
+                     : std::filesystem::path(LIFEBOAT_E2E_SOURCE_DIR);
+}
+
 std::filesystem::path TestData(const std::string& name) {
-  return SourceDir() / "tests" / "e2e" / "testdata" / name;
+  return Source() / "tests" / "e2e" / "testdata" / name;
 }
 
 // One `lifeboat up` process and a kubectl bound to its kubeconfig.
 class LifeboatUp {
  public:
   LifeboatUp(const TempDir& dir, std::vector<std::string> extra) : dir_(dir) {
-    std::vector<std::string> argv = {LifeboatBinary().string(), "up", "--data-dir",
+    std::vector<std::string> argv = {Binary().string(), "up", "--data-dir",
                                      (dir.path() / "data").string(), "--port", "0"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     process_ = std::make_unique<Subprocess>(argv);
@@ -233,8 +246,8 @@ TEST_F(KubectlTest, RestartKeepsEveryObject) {
 }
 
 TEST_F(KubectlTest, UpPreloadsProjectCrdsAndAppliesExamples) {
-  std::filesystem::path examples = SourceDir() / "examples";
-  std::filesystem::path crds = SourceDir() / "crds";
+  std::filesystem::path examples = Source() / "examples";
+  std::filesystem::path crds = Source() / "crds";
   if (!std::filesystem::exists(crds / "lifeboat.dev_backuppolicies.yaml")) {
     GTEST_SKIP() << "crds/ has no BackupPolicy CRD yet";
   }
