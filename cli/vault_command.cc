@@ -75,7 +75,7 @@ int Init(const Args& args) {
   flags.String("chunk-avg", "", "1M", "average chunk (a power of two)");
   flags.String("chunk-max", "", "8M", "largest chunk");
   flags.String("compression", "", "3", "zstd level (0: off)");
-  flags.String("pack-size", "", "16M", "target pack file size");
+  flags.String("pack-size", "", "8M", "target pack file size");
   if (int rc = ParseOrExit(flags, args); rc >= 0) return rc;
   auto path = vault::ResolveVaultPath(VaultFlags(flags));
   if (!path.ok()) return Fail("init", path.status());

@@ -7,6 +7,8 @@ namespace lifeboat::vault {
 namespace {
 // Full packs waiting for an uploader; bounds memory to (this + uploaders + open) packs.
 constexpr size_t kMaxQueuedPacks = 1;
+// Room for the last blob's envelope and the sealed header appended at upload.
+constexpr size_t kPackSlack = 1 << 20;
 }  // namespace
 
 BlobSaver::BlobSaver(Repository& repo, int upload_threads) : repo_(repo) {
@@ -59,6 +61,10 @@ Status BlobSaver::Add(BlobType type, const Digest& id, std::string_view plain, D
   std::unique_lock lock(mu_);
   RETURN_IF_ERROR(error_);
   OpenPack& pack = open_[static_cast<int>(type)];
+  if (pack.bytes.capacity() == 0) {
+    // Exact capacity up front: growing by doubling would hold up to twice the pack in memory.
+    pack.bytes.reserve(repo_.config().pack_size + repo_.config().chunker.max_size + kPackSlack);
+  }
   PackEntry e;
   e.id = id;
   e.type = type;

@@ -21,7 +21,7 @@ struct VaultConfig {
   std::string id;
   ChunkerParams chunker;
   int compression_level = 3;
-  uint32_t pack_size = 16 << 20;
+  uint32_t pack_size = 8 << 20;
 };
 
 // How to unlock a vault: a passphrase (scrypt-wrapped key file) or a raw key from a Secret

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -28,7 +29,8 @@ using lifeboat::testing::TempDir;
 class VaultCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    bin_ = lifeboat::testing::LifeboatBinary().string();
+    bin_ = std::getenv("LIFEBOAT_BINARY") != nullptr ? lifeboat::testing::LifeboatBinary().string()
+                                                     : std::string(LIFEBOAT_BUILT_BINARY);
     ASSERT_TRUE(fs::exists(bin_)) << bin_;
     vault_ = (dir_.path() / "vault").string();
     src_ = dir_.path() / "src";
@@ -90,7 +92,8 @@ class VaultCliTest : public ::testing::Test {
 TEST_F(VaultCliTest, InitBackupLsRestoreCheckStats) {
   testing::WriteFile(src_ / "a.txt", testing::TextBytes(200 << 10, 1));
   testing::WriteFile(src_ / "sub/b.bin", testing::RandomBytes(3 << 20, 2));
-  ASSERT_EQ(Lb("vault init" + flags_).exit_code, 0);
+  auto init = Lb("vault init" + flags_);
+  ASSERT_EQ(init.exit_code, 0) << init.output;
   auto again = Lb("vault init" + flags_);
   EXPECT_EQ(again.exit_code, 1);
   EXPECT_NE(again.output.find("already exists"), std::string::npos) << again.output;
@@ -115,7 +118,8 @@ TEST_F(VaultCliTest, InitBackupLsRestoreCheckStats) {
 }
 
 TEST_F(VaultCliTest, PassphraseNeverPrintedAndWrongOneIsClear) {
-  ASSERT_EQ(Lb("vault init" + flags_).exit_code, 0);
+  auto init = Lb("vault init" + flags_);
+  ASSERT_EQ(init.exit_code, 0) << init.output;
   testing::WriteFile(dir_.path() / "bad", "not the passphrase\n");
   auto r = Lb("vault stats --vault " + vault_ + " --password-file " +
               (dir_.path() / "bad").string());
@@ -169,10 +173,9 @@ TEST_F(VaultCliTest, KillNineDuringBackupAndPruneNeverBreaksTheVault) {
   std::mt19937 rng(20261121);
   testing::WriteFile(src_ / "base.bin", testing::RandomBytes(8 << 20, 1));
   testing::WriteFile(src_ / "text.txt", testing::TextBytes(2 << 20, 2));
-  ASSERT_EQ(Lb("vault init --chunk-min 64K --chunk-avg 256K --chunk-max 1M --pack-size 2M" +
-               flags_)
-                .exit_code,
-            0);
+  auto init = Lb("vault init --chunk-min 64K --chunk-avg 256K --chunk-max 1M --pack-size 2M" +
+                 flags_);
+  ASSERT_EQ(init.exit_code, 0) << init.output;
   // Expected content of each point: a copy of the source taken before its backup started.
   std::map<std::string, fs::path> expected;
   auto snapshot_source = [&](int i) {
