@@ -8,8 +8,8 @@ namespace lifeboat::api::openapi {
 namespace {
 
 constexpr char32_t kMaxCodePoint = 0x10FFFF;
-constexpr int kMaxNesting = 100;         // groups inside groups
-constexpr int kMaxRepeat = 1000;         // largest n in {n} / {n,m}, as RE2
+constexpr int kMaxNesting = 100;  // groups inside groups
+constexpr int kMaxRepeat = 1000;  // largest n in {n} / {n,m}, as RE2
 constexpr size_t kMaxInstructions = 100000;
 
 using Range = std::pair<char32_t, char32_t>;  // inclusive
@@ -88,7 +88,11 @@ std::vector<char32_t> DecodeUtf8(std::string_view text) {
   size_t i = 0;
   while (i < text.size()) {
     auto b = static_cast<unsigned char>(text[i]);
-    int extra = b < 0x80 ? 0 : (b >> 5) == 0x6 ? 1 : (b >> 4) == 0xE ? 2 : (b >> 3) == 0x1E ? 3 : -1;
+    int extra = b < 0x80           ? 0
+                : (b >> 5) == 0x6  ? 1
+                : (b >> 4) == 0xE  ? 2
+                : (b >> 3) == 0x1E ? 3
+                                   : -1;
     char32_t cp = extra == 0 ? b : extra == 1 ? (b & 0x1F) : extra == 2 ? (b & 0x0F) : (b & 0x07);
     bool ok = extra >= 0 && i + static_cast<size_t>(extra) < text.size();
     for (int k = 1; ok && k <= extra; ++k) {
@@ -324,17 +328,28 @@ class Parser {
     char32_t c = Peek();
     ++pos_;
     switch (c) {
-      case 'd': return Digits();
-      case 'D': return Complement(Digits());
-      case 'w': return WordChars();
-      case 'W': return Complement(WordChars());
-      case 's': return Spaces();
-      case 'S': return Complement(Spaces());
-      case 't': return std::vector<Range>{{'\t', '\t'}};
-      case 'n': return std::vector<Range>{{'\n', '\n'}};
-      case 'r': return std::vector<Range>{{'\r', '\r'}};
-      case 'f': return std::vector<Range>{{'\f', '\f'}};
-      case 'v': return std::vector<Range>{{'\v', '\v'}};
+      case 'd':
+        return Digits();
+      case 'D':
+        return Complement(Digits());
+      case 'w':
+        return WordChars();
+      case 'W':
+        return Complement(WordChars());
+      case 's':
+        return Spaces();
+      case 'S':
+        return Complement(Spaces());
+      case 't':
+        return std::vector<Range>{{'\t', '\t'}};
+      case 'n':
+        return std::vector<Range>{{'\n', '\n'}};
+      case 'r':
+        return std::vector<Range>{{'\r', '\r'}};
+      case 'f':
+        return std::vector<Range>{{'\f', '\f'}};
+      case 'v':
+        return std::vector<Range>{{'\v', '\v'}};
       case 'x': {
         ASSIGN_OR_RETURN(char32_t v, ParseHex(2));
         return std::vector<Range>{{v, v}};

@@ -58,37 +58,70 @@ namespace {
 
 const std::set<std::string, std::less<>>& KnownKeywords() {
   static const std::set<std::string, std::less<>> kKeywords = {
-      "type", "format", "title", "description", "default", "maximum", "exclusiveMaximum",
-      "minimum", "exclusiveMinimum", "maxLength", "minLength", "pattern", "maxItems",
-      "minItems", "uniqueItems", "multipleOf", "enum", "maxProperties", "minProperties",
-      "required", "items", "allOf", "oneOf", "anyOf", "not", "properties",
-      "additionalProperties", "nullable", "example", "externalDocs",
-      "x-kubernetes-preserve-unknown-fields", "x-kubernetes-embedded-resource",
-      "x-kubernetes-int-or-string", "x-kubernetes-list-map-keys", "x-kubernetes-list-type",
-      "x-kubernetes-map-type", "x-kubernetes-validations"};
+      "type",
+      "format",
+      "title",
+      "description",
+      "default",
+      "maximum",
+      "exclusiveMaximum",
+      "minimum",
+      "exclusiveMinimum",
+      "maxLength",
+      "minLength",
+      "pattern",
+      "maxItems",
+      "minItems",
+      "uniqueItems",
+      "multipleOf",
+      "enum",
+      "maxProperties",
+      "minProperties",
+      "required",
+      "items",
+      "allOf",
+      "oneOf",
+      "anyOf",
+      "not",
+      "properties",
+      "additionalProperties",
+      "nullable",
+      "example",
+      "externalDocs",
+      "x-kubernetes-preserve-unknown-fields",
+      "x-kubernetes-embedded-resource",
+      "x-kubernetes-int-or-string",
+      "x-kubernetes-list-map-keys",
+      "x-kubernetes-list-type",
+      "x-kubernetes-map-type",
+      "x-kubernetes-validations"};
   return kKeywords;
 }
 
 // Keywords a CustomResourceDefinition schema may not use at all.
 const std::set<std::string, std::less<>>& ForbiddenKeywords() {
   static const std::set<std::string, std::less<>> kForbidden = {
-      "$ref", "$schema", "id", "definitions", "patternProperties", "dependencies",
-      "additionalItems"};
+      "$ref",         "$schema",        "id", "definitions", "patternProperties",
+      "dependencies", "additionalItems"};
   return kForbidden;
 }
 
 // Keywords that carry structure or defaults, forbidden inside allOf/anyOf/oneOf/not.
 const std::set<std::string, std::less<>>& NotInJunctors() {
-  static const std::set<std::string, std::less<>> kNot = {
-      "type", "description", "default", "nullable", "additionalProperties",
-      "x-kubernetes-preserve-unknown-fields",
-      "x-kubernetes-embedded-resource", "x-kubernetes-int-or-string"};
+  static const std::set<std::string, std::less<>> kNot = {"type",
+                                                          "description",
+                                                          "default",
+                                                          "nullable",
+                                                          "additionalProperties",
+                                                          "x-kubernetes-preserve-unknown-fields",
+                                                          "x-kubernetes-embedded-resource",
+                                                          "x-kubernetes-int-or-string"};
   return kNot;
 }
 
 const std::set<std::string, std::less<>>& KnownTypes() {
-  static const std::set<std::string, std::less<>> kTypes = {"object", "array",   "string",
-                                                           "integer", "number", "boolean"};
+  static const std::set<std::string, std::less<>> kTypes = {"object",  "array",  "string",
+                                                            "integer", "number", "boolean"};
   return kTypes;
 }
 
@@ -161,9 +194,9 @@ Status CompileJunction(const Json& schema, const char* keyword, const std::strin
         NodeError(path, keyword, "Invalid value: must be a non-empty list of schemas"));
   }
   for (size_t i = 0; i < list.size(); ++i) {
-    ASSIGN_OR_RETURN(auto node, CompileNode(list[i], path + "." + keyword + "[" +
-                                                         std::to_string(i) + "]",
-                                            /*junctor=*/true, depth + 1));
+    ASSIGN_OR_RETURN(auto node,
+                     CompileNode(list[i], path + "." + keyword + "[" + std::to_string(i) + "]",
+                                 /*junctor=*/true, depth + 1));
     out.push_back(std::move(node));
   }
   return OkStatus();
@@ -189,8 +222,8 @@ StatusOr<std::unique_ptr<SchemaNode>> CompileNode(const Json& schema, const std:
       return InvalidArgumentError(NodeError(path, key, "Forbidden: unknown schema keyword"));
     }
     if (junctor && NotInJunctors().contains(key)) {
-      return InvalidArgumentError(NodeError(
-          path, key, "Forbidden: must not be used inside allOf, anyOf, oneOf or not"));
+      return InvalidArgumentError(
+          NodeError(path, key, "Forbidden: must not be used inside allOf, anyOf, oneOf or not"));
     }
   }
   if (schema.contains("type")) {
@@ -251,17 +284,18 @@ StatusOr<std::unique_ptr<SchemaNode>> CompileNode(const Json& schema, const std:
     node->pattern_text = p.get<std::string>();
     auto regex = Regex::Compile(node->pattern_text);
     if (!regex.ok()) {
-      return InvalidArgumentError(NodeError(path, "pattern",
-                                            "Invalid value: \"" + node->pattern_text +
-                                                "\": not a valid regular expression: " +
-                                                regex.status().message()));
+      return InvalidArgumentError(
+          NodeError(path, "pattern",
+                    "Invalid value: \"" + node->pattern_text +
+                        "\": not a valid regular expression: " + regex.status().message()));
     }
     node->pattern = std::move(regex).value();
   }
   if (schema.contains("enum")) {
     const Json& e = schema.at("enum");
     if (!e.is_array() || e.empty()) {
-      return InvalidArgumentError(NodeError(path, "enum", "Invalid value: must be a non-empty list"));
+      return InvalidArgumentError(
+          NodeError(path, "enum", "Invalid value: must be a non-empty list"));
     }
     node->enum_values.assign(e.begin(), e.end());
   }
@@ -297,9 +331,9 @@ StatusOr<std::unique_ptr<SchemaNode>> CompileNode(const Json& schema, const std:
   if (schema.contains("additionalProperties")) {
     const Json& ap = schema.at("additionalProperties");
     if (!node->properties.empty()) {
-      return InvalidArgumentError(NodeError(
-          path, "additionalProperties", "Forbidden: additionalProperties and properties are "
-                                        "mutually exclusive"));
+      return InvalidArgumentError(NodeError(path, "additionalProperties",
+                                            "Forbidden: additionalProperties and properties are "
+                                            "mutually exclusive"));
     }
     if (ap.is_boolean()) {
       node->additional_properties_allowed = ap.get<bool>();
@@ -336,8 +370,8 @@ StatusOr<std::unique_ptr<SchemaNode>> CompileNode(const Json& schema, const std:
   if (schema.contains("x-kubernetes-list-map-keys")) {
     const Json& keys = schema.at("x-kubernetes-list-map-keys");
     if (!keys.is_array() || keys.empty()) {
-      return InvalidArgumentError(NodeError(path, "x-kubernetes-list-map-keys",
-                                            "Invalid value: must be a non-empty list"));
+      return InvalidArgumentError(
+          NodeError(path, "x-kubernetes-list-map-keys", "Invalid value: must be a non-empty list"));
     }
     for (const Json& k : keys) {
       if (!k.is_string()) {
@@ -349,27 +383,28 @@ StatusOr<std::unique_ptr<SchemaNode>> CompileNode(const Json& schema, const std:
   }
   if (node->list_type == "map") {
     if (node->list_keys.empty()) {
-      return InvalidArgumentError(NodeError(
-          path, "x-kubernetes-list-map-keys",
-          "Required value: must be specified when x-kubernetes-list-type is map"));
+      return InvalidArgumentError(
+          NodeError(path, "x-kubernetes-list-map-keys",
+                    "Required value: must be specified when x-kubernetes-list-type is map"));
     }
     if (!node->items || node->items->type != "object") {
-      return InvalidArgumentError(NodeError(
-          path, "items", "Invalid value: must be of type object when x-kubernetes-list-type is map"));
+      return InvalidArgumentError(
+          NodeError(path, "items",
+                    "Invalid value: must be of type object when x-kubernetes-list-type is map"));
     }
     for (const std::string& key : node->list_keys) {
       const auto& req = node->items->required;
       bool required = std::find(req.begin(), req.end(), key) != req.end();
       auto it = node->items->properties.find(key);
       if (it == node->items->properties.end()) {
-        return InvalidArgumentError(NodeError(
-            path, "x-kubernetes-list-map-keys",
-            "Invalid value: \"" + key + "\": not a property of the items schema"));
+        return InvalidArgumentError(
+            NodeError(path, "x-kubernetes-list-map-keys",
+                      "Invalid value: \"" + key + "\": not a property of the items schema"));
       }
       if (!required && !it->second->default_value) {
-        return InvalidArgumentError(NodeError(
-            path, "x-kubernetes-list-map-keys",
-            "Invalid value: \"" + key + "\": must be required or have a default"));
+        return InvalidArgumentError(
+            NodeError(path, "x-kubernetes-list-map-keys",
+                      "Invalid value: \"" + key + "\": must be required or have a default"));
       }
     }
   }
@@ -426,8 +461,7 @@ std::string Excerpt(const Json& v) {
   if (s.size() <= kMaxShownChars) {
     return v.dump(-1, ' ', false, Json::error_handler_t::replace);
   }
-  return Json(s.substr(0, kMaxShownChars))
-             .dump(-1, ' ', false, Json::error_handler_t::replace) +
+  return Json(s.substr(0, kMaxShownChars)).dump(-1, ' ', false, Json::error_handler_t::replace) +
          "... (" + std::to_string(s.size()) + " bytes)";
 }
 
@@ -439,9 +473,7 @@ std::string Show(const Json& v) {
   return v.is_string() ? Excerpt(v) : Dump(v);
 }
 
-std::string Quoted(const Json& v) {
-  return v.is_string() ? Excerpt(v) : Excerpt(Json(Dump(v)));
-}
+std::string Quoted(const Json& v) { return v.is_string() ? Excerpt(v) : Excerpt(Json(Dump(v))); }
 
 std::string InBody(const std::string& path) { return (path.empty() ? "body" : path) + " in body"; }
 
@@ -645,9 +677,8 @@ class Validator {
 
  private:
   void CheckValue(const SchemaNode& node, const Json& value, const std::string& path) {
-    if (!node.enum_values.empty() &&
-        std::find(node.enum_values.begin(), node.enum_values.end(), value) ==
-            node.enum_values.end()) {
+    if (!node.enum_values.empty() && std::find(node.enum_values.begin(), node.enum_values.end(),
+                                               value) == node.enum_values.end()) {
       std::string supported;
       for (const Json& e : node.enum_values) {
         supported += (supported.empty() ? "" : ", ") + Quoted(e);
@@ -682,8 +713,7 @@ class Validator {
         if (node.exclusive_minimum && d <= *node.minimum) {
           Invalid(path, value, "should be greater than " + FormatNumber(*node.minimum));
         } else if (!node.exclusive_minimum && d < *node.minimum) {
-          Invalid(path, value,
-                  "should be greater than or equal to " + FormatNumber(*node.minimum));
+          Invalid(path, value, "should be greater than or equal to " + FormatNumber(*node.minimum));
         }
       }
       if (node.maximum) {

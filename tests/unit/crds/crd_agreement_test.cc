@@ -5,8 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <algorithm>
+#include <fstream>
 #include <map>
 #include <regex>
 #include <set>
@@ -36,8 +36,9 @@ const std::map<std::string, std::string>& SchemaGaps() {
       {"bp-unknown-time-zone.yaml", "IANA zone names need the time zone database"},
       {"rplan-policy-in-two-groups.yaml", "uniqueness across the items of different lists"},
       {"vault-chunking-order.yaml", "minSize <= avgSize <= maxSize compares parsed quantities"},
-      {"vault-fractional-bytes.yaml", "whether a quantity is a whole number of bytes depends on "
-                                      "its value (1.5Ki is, 0.5 is not)"},
+      {"vault-fractional-bytes.yaml",
+       "whether a quantity is a whole number of bytes depends on "
+       "its value (1.5Ki is, 0.5 is not)"},
   };
   return kGaps;
 }
@@ -73,7 +74,7 @@ std::string ReadFile(const std::filesystem::path& path) {
 struct Verdicts {
   std::vector<std::string> schema_errors;  // "Kind/name: path: message"
   std::vector<std::string> cpp_errors;
-  std::vector<std::string> schema_paths;   // the field paths the schema complained about
+  std::vector<std::string> schema_paths;  // the field paths the schema complained about
 };
 
 // The field path of a bad file's first line, "# expect: spec.rpo: invalid duration ...", or ""
@@ -269,8 +270,9 @@ const std::vector<KnownDisagreement>& KnownDisagreements() {
       {"/(cron|schedule)$", "whether a cron expression ever fires needs a calendar"},
       {"/command/0$", "only the first item (the program) must be non-empty"},
       {"/bandwidthLimit$", "whether a quantity is a whole number of bytes depends on its value"},
-      {"SecretRef/key$", "Secret keys are limited to 253 characters by Kubernetes; C++ does not "
-                         "check the length"},
+      {"SecretRef/key$",
+       "Secret keys are limited to 253 characters by Kubernetes; C++ does not "
+       "check the length"},
   };
   return kKnown;
 }
@@ -278,11 +280,38 @@ const std::vector<KnownDisagreement>& KnownDisagreements() {
 // Every field of every example set, one at a time, to values of every type and many shapes:
 // the schema and the C++ validation accept or reject together, except for KnownDisagreements().
 TEST(CrdAgreementTest, SingleFieldChangesOfExamplesAgree) {
-  const std::vector<Json> values = {
-      nullptr, -1, 0, 1, 1.5, 1e20, true, "", "x", "0s", "5m", "1Gi", "0.5", "/abs", "rel",
-      "http://h", "https://h", "2026-01-02T15:04:05Z", "A B", "UPPER", "a.b",
-      std::string(300, 'a'), "Latest", "* * * * *", "@daily", "0 0 31 2 *", "Application",
-      Json::object(), Json::array(), Json::array({"a"}), 100, 600};
+  const std::vector<Json> values = {nullptr,
+                                    -1,
+                                    0,
+                                    1,
+                                    1.5,
+                                    1e20,
+                                    true,
+                                    "",
+                                    "x",
+                                    "0s",
+                                    "5m",
+                                    "1Gi",
+                                    "0.5",
+                                    "/abs",
+                                    "rel",
+                                    "http://h",
+                                    "https://h",
+                                    "2026-01-02T15:04:05Z",
+                                    "A B",
+                                    "UPPER",
+                                    "a.b",
+                                    std::string(300, 'a'),
+                                    "Latest",
+                                    "* * * * *",
+                                    "@daily",
+                                    "0 0 31 2 *",
+                                    "Application",
+                                    Json::object(),
+                                    Json::array(),
+                                    Json::array({"a"}),
+                                    100,
+                                    600};
   int changes = 0;
   int known = 0;
   for (const auto& file : YamlFiles(testing::SourceDir() / "examples")) {
@@ -327,17 +356,19 @@ TEST(CrdAgreementTest, SingleFieldChangesOfExamplesAgree) {
                                        return std::regex_search(pointer, std::regex(k.pointer));
                                      });
           known += excused ? 1 : 0;
-          EXPECT_TRUE(excused)
-              << file.filename() << " " << pointer << " := " << value.dump().substr(0, 60) << ": "
-              << (schema_errors.empty() ? "schema accepts, C++ says " + cpp_errors[0].ToString()
-                                        : "C++ accepts, schema says " + schema_errors[0].ToString());
+          EXPECT_TRUE(excused) << file.filename() << " " << pointer
+                               << " := " << value.dump().substr(0, 60) << ": "
+                               << (schema_errors.empty()
+                                       ? "schema accepts, C++ says " + cpp_errors[0].ToString()
+                                       : "C++ accepts, schema says " + schema_errors[0].ToString());
         }
       }
     }
   }
   EXPECT_GT(changes, 5000);
-  std::cout << "[ changes  ] " << changes << " single-field changes of the examples: "
-            << changes - known << " judged alike, " << known << " known disagreements\n";
+  std::cout << "[ changes  ] " << changes
+            << " single-field changes of the examples: " << changes - known << " judged alike, "
+            << known << " known disagreements\n";
 }
 
 TEST(CrdAgreementTest, BothAcceptEveryExample) {

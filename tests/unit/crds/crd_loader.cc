@@ -31,8 +31,9 @@ std::vector<std::filesystem::path> YamlFiles(const std::filesystem::path& dir) {
     return files;
   }
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    if (entry.is_regular_file() && (entry.path().extension() == ".yaml" || entry.path().extension() == ".yml" ||
-                                    entry.path().extension() == ".json")) {
+    if (entry.is_regular_file() &&
+        (entry.path().extension() == ".yaml" || entry.path().extension() == ".yml" ||
+         entry.path().extension() == ".json")) {
       files.push_back(entry.path());
     }
   }
@@ -70,8 +71,8 @@ std::string StringField(const Json& object, const std::string& key) {
 
 const std::vector<std::string>& LifeboatKinds() {
   static const std::vector<std::string> kKinds = {
-      "Vault",    "BackupPolicy",      "RecoveryPoint", "Restore", "Snapshot",
-      "Site",     "ReplicationPolicy", "RecoveryPlan",  "Failover"};
+      "Vault", "BackupPolicy",      "RecoveryPoint", "Restore", "Snapshot",
+      "Site",  "ReplicationPolicy", "RecoveryPlan",  "Failover"};
   return kKinds;
 }
 

@@ -20,8 +20,8 @@ std::vector<std::filesystem::path> YamlFiles(const std::filesystem::path& dir);
 
 struct Crd {
   std::filesystem::path file;
-  Json object;                   // the CustomResourceDefinition
-  Json schema;                   // spec.versions[0].schema.openAPIV3Schema
+  Json object;  // the CustomResourceDefinition
+  Json schema;  // spec.versions[0].schema.openAPIV3Schema
 };
 
 // Every CRD under crds/, keyed by kind (BackupPolicy, ...).

@@ -133,7 +133,7 @@ TEST_P(CrdTest, IsWellFormed) {
 
 TEST_P(CrdTest, ShortNamesAsTypesMdLists) {
   static const std::map<std::string, std::string> kShortNames = {
-      {"BackupPolicy", "bp"}, {"RecoveryPoint", "rp"},  {"Snapshot", "snap"},
+      {"BackupPolicy", "bp"},        {"RecoveryPoint", "rp"},   {"Snapshot", "snap"},
       {"ReplicationPolicy", "rpol"}, {"RecoveryPlan", "rplan"}, {"Failover", "fo"}};
   auto it = kShortNames.find(GetParam());
   if (it == kShortNames.end()) {
@@ -200,8 +200,8 @@ TEST(CrdsTest, PrinterColumnsAsTypesMdLists) {
   for (const auto& [kind, expected] : kColumns) {
     ASSERT_TRUE(Crds().contains(kind)) << kind;
     std::vector<std::string> shown;  // priority 0: what `kubectl get` shows without -o wide
-    for (const Json& column : Crds().at(kind).object["spec"]["versions"][0]
-                                  ["additionalPrinterColumns"]) {
+    for (const Json& column :
+         Crds().at(kind).object["spec"]["versions"][0]["additionalPrinterColumns"]) {
       if (column.value("priority", 0) == 0) {
         shown.push_back(column.value("name", ""));
       }
@@ -220,7 +220,8 @@ TEST(CrdsTest, SharedBlocksAreIdentical) {
   const Json& bp = Crds().at("BackupPolicy").schema["properties"];
   Json condition = bp["status"]["properties"]["conditions"];
   Json volumes = WithoutTopDescription(bp["spec"]["properties"]["volumes"]);
-  Json hook = WithoutTopDescription(bp["spec"]["properties"]["consistency"]["properties"]["preHook"]);
+  Json hook =
+      WithoutTopDescription(bp["spec"]["properties"]["consistency"]["properties"]["preHook"]);
   for (const auto& [kind, crd] : Crds()) {
     const Json& props = crd.schema["properties"];
     EXPECT_EQ(props["status"]["properties"]["conditions"], condition) << kind;
@@ -230,18 +231,23 @@ TEST(CrdsTest, SharedBlocksAreIdentical) {
   EXPECT_EQ(WithoutTopDescription(rp["volumes"]), volumes);
   EXPECT_EQ(WithoutTopDescription(rp["hooks"]["properties"]["preHook"]), hook);
   EXPECT_EQ(WithoutTopDescription(rp["hooks"]["properties"]["postHook"]), hook);
-  EXPECT_EQ(WithoutTopDescription(bp["spec"]["properties"]["consistency"]["properties"]["postHook"]),
-            hook);
+  EXPECT_EQ(
+      WithoutTopDescription(bp["spec"]["properties"]["consistency"]["properties"]["postHook"]),
+      hook);
   const Json& vault = Crds().at("Vault").schema["properties"]["spec"]["properties"];
   EXPECT_EQ(WithoutTopDescription(vault["secondary"]), WithoutTopDescription(vault["storage"]));
   Json hook_exec = hook["properties"]["exec"];
   Json hook_http = hook["properties"]["http"];
-  const Json& action = Crds().at("RecoveryPlan").schema["properties"]["spec"]["properties"]
-                           ["groups"]["items"]["properties"]["preActions"]["items"];
+  const Json& action = Crds()
+                           .at("RecoveryPlan")
+                           .schema["properties"]["spec"]["properties"]["groups"]["items"]
+                                  ["properties"]["preActions"]["items"];
   EXPECT_EQ(action["properties"]["exec"], hook_exec);
   EXPECT_EQ(action["properties"]["http"], hook_http);
-  const Json& groups = Crds().at("RecoveryPlan").schema["properties"]["spec"]["properties"]
-                           ["groups"]["items"]["properties"];
+  const Json& groups =
+      Crds()
+          .at("RecoveryPlan")
+          .schema["properties"]["spec"]["properties"]["groups"]["items"]["properties"];
   EXPECT_EQ(groups["postActions"]["items"], action);
   const Json& snapshot = Crds().at("Snapshot").schema["properties"]["spec"]["properties"];
   EXPECT_EQ(WithoutTopDescription(snapshot["source"]), WithoutTopDescription(volumes["items"]));
@@ -288,14 +294,22 @@ void CollectPointers(const Json& j, const std::string& prefix, std::vector<std::
 
 Json RandomValue(std::mt19937& random) {
   switch (random() % 9) {
-    case 0: return nullptr;
-    case 1: return -1;
-    case 2: return 1.5;
-    case 3: return "x";
-    case 4: return true;
-    case 5: return Json::object({{"unexpected", 1}});
-    case 6: return Json::array({1, "a", nullptr});
-    case 7: return std::string(5000, '9');
+    case 0:
+      return nullptr;
+    case 1:
+      return -1;
+    case 2:
+      return 1.5;
+    case 3:
+      return "x";
+    case 4:
+      return true;
+    case 5:
+      return Json::object({{"unexpected", 1}});
+    case 6:
+      return Json::array({1, "a", nullptr});
+    case 7:
+      return std::string(5000, '9');
     default: {
       Json deep = "leaf";
       for (int i = 0; i < 200; ++i) {
@@ -354,7 +368,8 @@ TEST(ExamplesTest, MutatedExamplesNeverBreakTheValidator) {
             EXPECT_NE(e.message, "field not declared in schema") << e.ToString();
           }
           (void)api::openapi::ToOpenApiV2(object);
-        }) << file.filename() << " mutated: " << object.dump().substr(0, 300);
+        }) << file.filename()
+           << " mutated: " << object.dump().substr(0, 300);
       }
     }
   }

@@ -269,7 +269,9 @@ TEST(SchemaTest, AdditionalPropertiesSchemaNullableAndPreserveUnknown) {
 TEST(SchemaTest, EmbeddedResourceAllowsTypeMeta) {
   Schema schema = MustCompile(PolicySchema());
   Json obj = GoodPolicy();
-  obj["spec"]["embedded"] = {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", {{"name", "p"}}},
+  obj["spec"]["embedded"] = {{"apiVersion", "v1"},
+                             {"kind", "Pod"},
+                             {"metadata", {{"name", "p"}}},
                              {"spec", Json::object()}};
   EXPECT_THAT(schema.Validate(obj), IsEmpty());
   obj["spec"]["embedded"]["other"] = 1;
