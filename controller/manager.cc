@@ -105,6 +105,12 @@ Status Manager::Start() {
   callbacks.on_new_leader = [](const std::string& identity) {
     spdlog::info("Observed leader identity={}", identity);
   };
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) {
+      return CancelledError("manager stopped before leader election started");
+    }
+  }
   elector_ = std::make_unique<LeaderElector>(client_, clock_, options_.leader_election,
                                              std::move(callbacks));
   spdlog::info("Started leader election lease={}/{} identity={}",
@@ -133,33 +139,47 @@ void Manager::StartWorkers() {
 
 void Manager::Work(Controller& controller) {
   WorkQueue& queue = *controller.queue;
+  metrics::ReconcileRecorder* recorder = options_.reconcile_metrics;
+  const std::string& name = controller.spec.name;
   while (std::optional<std::string> key = queue.Get()) {
+    if (recorder != nullptr) {
+      recorder->SetQueueDepth(name, static_cast<double>(queue.Len()));
+    }
     ObjectKey object_key = ObjectKey::Parse(*key);
+    auto started = std::chrono::steady_clock::now();
     StatusOr<reconcilers::Result> result = InternalError("reconcile did not run");
     try {
       result = controller.reconciler->Reconcile(object_key);
     } catch (const std::exception& e) {
       result = InternalError(std::string("reconciler threw: ") + e.what());
     }
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     controller.reconciles.fetch_add(1, std::memory_order_relaxed);
+    std::string outcome = "success";
     if (result.ok()) {
       queue.Forget(*key);
       if (result->requeue_after.count() > 0) {
         queue.AddAfter(*key, result->requeue_after);
+        outcome = "requeue";
       }
     } else {
+      outcome = "error";
       controller.errors.fetch_add(1, std::memory_order_relaxed);
       StatusCode code = result.status().code();
       if (code == StatusCode::kInvalidArgument || code == StatusCode::kFailedPrecondition) {
         queue.Forget(*key);
         spdlog::warn("Failed to reconcile {} key={} (terminal until the object changes): {}",
-                     controller.spec.name, *key, result.status().ToString());
+                     name, *key, result.status().ToString());
       } else {
         auto level = code == StatusCode::kAborted ? spdlog::level::debug : spdlog::level::warn;
-        spdlog::log(level, "Failed to reconcile {} key={} requeues={}: {}", controller.spec.name,
-                    *key, queue.NumRequeues(*key), result.status().ToString());
+        spdlog::log(level, "Failed to reconcile {} key={} requeues={}: {}", name, *key,
+                    queue.NumRequeues(*key), result.status().ToString());
         queue.AddRateLimited(*key);
       }
+    }
+    if (recorder != nullptr) {
+      recorder->ObserveReconcile(name, outcome, seconds);
     }
     queue.Done(*key);
   }
@@ -175,6 +195,7 @@ void Manager::OnLostLeadership() {
 }
 
 void Manager::Stop() {
+  std::lock_guard<std::mutex> stopping(stop_mu_);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopped_) {

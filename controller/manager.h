@@ -7,7 +7,7 @@
 //  - A worker takes a key, runs the reconciler, then: OK → Forget (+ AddAfter requeue_after);
 //    kInvalidArgument / kFailedPrecondition → Forget (terminal until the object changes);
 //    any other error (kAborted on a 409 included) → AddRateLimited; then Done.
-//  - Stop(): graceful; stops leader election (releasing the Lease), the queues, the workers
+//  - Stop(): graceful (a concurrent second call returns when the first has finished); stops leader election (releasing the Lease), the queues, the workers
 //    (each finishes its current reconcile) and the informers. Safe to call from any thread.
 //  - Wait(): blocks until stopped; returns kAborted if the Lease was lost (exit non-zero).
 #include <atomic>
@@ -30,6 +30,7 @@
 #include "controller/rate_limiter.h"
 #include "controller/store.h"
 #include "controller/work_queue.h"
+#include "metrics/metrics.h"
 #include "reconcilers/reconciler.h"
 
 namespace lifeboat::controller {
@@ -44,6 +45,8 @@ struct ManagerOptions {
   RateLimiterOptions rate_limits;
   const Clock* clock = nullptr;  // defaults to SystemClock()
   std::string component = "lifeboat-controller";  // Event source
+  // lifeboat_reconcile_* and work-queue depth per controller; nullptr = not recorded.
+  metrics::ReconcileRecorder* reconcile_metrics = nullptr;
 };
 
 // What a reconciler factory gets: the client to write with, the cache of its kind to read
@@ -124,6 +127,7 @@ class Manager {
   bool workers_started_ = false;
   bool stopped_ = false;
   bool lost_lease_ = false;
+  std::mutex stop_mu_;  // held for the whole of Stop(): a second caller waits for the first
 };
 
 }  // namespace lifeboat::controller

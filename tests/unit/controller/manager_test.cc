@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <mutex>
+
 #include "controller/event_recorder.h"
 #include "reconcilers/conditions.h"
 #include "reconcilers/lifeboat_manager.h"
@@ -129,6 +132,67 @@ TEST_F(ManagerTest, InvalidSpecBecomesReadyFalseWithTheFieldAndAWarningEvent) {
   ready = WaitForReady("odd", 2);
   ASSERT_TRUE(ready.has_value());
   EXPECT_EQ(ready->status, api::ConditionStatus::kTrue);
+}
+
+// Collects what the manager reports (the Prometheus implementation lives in metrics/).
+class CollectingReconcileRecorder final : public metrics::ReconcileRecorder {
+ public:
+  void ObserveReconcile(const std::string& controller, const std::string& result,
+                        double seconds) override {
+    std::lock_guard<std::mutex> l(mu_);
+    results_[controller + "/" + result]++;
+    EXPECT_GE(seconds, 0.0);
+  }
+  void SetQueueDepth(const std::string& controller, double depth) override {
+    EXPECT_GE(depth, 0.0);
+  }
+  int Count(const std::string& key) {
+    std::lock_guard<std::mutex> l(mu_);
+    return results_[key];
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, int> results_;
+};
+
+TEST_F(ManagerTest, ReportsReconcilesToTheMetricsRecorder) {
+  auto client = NewClient();
+  CollectingReconcileRecorder recorder;
+  ManagerOptions options;
+  options.reconcile_metrics = &recorder;
+  auto manager = reconcilers::NewLifeboatManager(*client, options);
+  ASSERT_TRUE(manager.ok());
+  ASSERT_TRUE((*manager)->Start().ok());
+  ASSERT_TRUE(writer_->Create(kBackupPolicies, BackupPolicy("prod", "db")).ok());
+  ASSERT_TRUE(WaitForReady("db", 1).has_value());
+  EXPECT_TRUE(WaitFor([&] { return recorder.Count("backuppolicy/success") >= 1; }));
+  (*manager)->Stop();
+}
+
+TEST_F(ManagerTest, EventRecorderAggregatesRepeatsIntoOneEventWithACount) {
+  auto client = NewClient();
+  auto created = writer_->Create(kBackupPolicies, BackupPolicy("prod", "db"));
+  ASSERT_TRUE(created.ok());
+  EventRecorder recorder(*client, SystemClock(), "test");
+  recorder.Record(*created, EventType::kWarning, "VaultUnreachable", "vault main: timeout");
+  recorder.Record(*created, EventType::kWarning, "VaultUnreachable", "vault main: timeout");
+  recorder.Record(*created, EventType::kWarning, "VaultUnreachable", "vault main: timeout");
+  recorder.Record(*created, EventType::kNormal, "Reconciled", "ok");
+  auto events = writer_->List(EventResource(), "prod", {});
+  ASSERT_TRUE(events.ok()) << events.status();
+  int unreachable = 0;
+  for (const Json& e : events->items) {
+    if (e.value("reason", "") == "VaultUnreachable") {
+      ++unreachable;
+      EXPECT_EQ(e["count"], 3);
+      EXPECT_EQ(e["involvedObject"]["kind"], "BackupPolicy");
+      EXPECT_EQ(e["involvedObject"]["uid"], (*created)["metadata"]["uid"]);
+      EXPECT_EQ(e["type"], "Warning");
+    }
+  }
+  EXPECT_EQ(unreachable, 1);
+  EXPECT_EQ(events->items.size(), 2u);
 }
 
 TEST_F(ManagerTest, EveryLifeboatKindIsItsOwnController) {
