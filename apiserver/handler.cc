@@ -455,7 +455,7 @@ Status Handler::ApplyCrdFile(const std::filesystem::path& file) {
     api::FieldErrors errors;
     ObjectKey key{crd_resource->StoreKey(), "", name};
     auto current = store_.Get(key);
-    StatusOr<Json> written = InternalError("unreachable");
+    StatusOr<std::string> written = InternalError("unreachable");
     if (current.ok()) {
       Json existing = Json::parse(*current->json);
       written = CommitUpdate(*crd_resource, key, existing, doc, current->rv, false, WriteOptions{},
@@ -920,7 +920,7 @@ void NormaliseBuiltin(const Resource& resource, Json& object) {
 
 }  // namespace
 
-StatusOr<Json> Handler::CreateObject(const Resource& r, const std::string& ns, Json object,
+StatusOr<std::string> Handler::CreateObject(const Resource& r, const std::string& ns, Json object,
                                      const WriteOptions& options, api::FieldErrors* errors) {
   std::string api_version = object.value("apiVersion", "");
   std::string kind = object.value("kind", "");
@@ -990,13 +990,14 @@ StatusOr<Json> Handler::CreateObject(const Resource& r, const std::string& ns, J
     return InvalidArgumentError("invalid");
   }
   if (options.dry_run) {
-    return object;
+    return object.dump();
   }
   ObjectKey key{r.StoreKey(), r.namespaced ? ns : "", name};
   ASSIGN_OR_RETURN(StoredObject stored, store_.Create(key, std::move(object)));
-  Json result = Json::parse(*stored.json);
-  AfterWrite(r, result, false);
-  return result;
+  if (r.kind == "CustomResourceDefinition") {
+    AfterWrite(r, Json::parse(*stored.json), false);
+  }
+  return *stored.json;
 }
 
 HttpResponse Handler::Create(const HttpRequest& req, const Route& route) {
@@ -1027,12 +1028,12 @@ HttpResponse Handler::Create(const HttpRequest& req, const Route& route) {
     }
     return FromStatus(created.status(), r, name);
   }
-  HttpResponse resp = JsonResponse(201, *created);
+  HttpResponse resp = RawJsonResponse(201, *created);
   AddWarnings(resp, warnings);
   return resp;
 }
 
-StatusOr<Json> Handler::CommitUpdate(const Resource& r, const ObjectKey& key, const Json& current,
+StatusOr<std::string> Handler::CommitUpdate(const Resource& r, const ObjectKey& key, const Json& current,
                                      Json updated, int64_t expected_rv, bool status_subresource,
                                      const WriteOptions& options, api::FieldErrors* errors) {
   std::string api_version = updated.value("apiVersion", "");
@@ -1093,13 +1094,13 @@ StatusOr<Json> Handler::CommitUpdate(const Resource& r, const ObjectKey& key, co
   // A write that changes nothing keeps the resourceVersion (no event), as Kubernetes does.
   meta["resourceVersion"] = old_meta.value("resourceVersion", "");
   if (next == current) {
-    return next;
+    return next.dump();
   }
   bool finalized = old_meta.contains("deletionTimestamp") &&
                    (!meta.contains("finalizers") || !meta["finalizers"].is_array() ||
                     meta["finalizers"].empty());
   if (options.dry_run) {
-    return next;
+    return next.dump();
   }
   StoredObject stored;
   if (finalized) {
@@ -1107,9 +1108,10 @@ StatusOr<Json> Handler::CommitUpdate(const Resource& r, const ObjectKey& key, co
   } else {
     ASSIGN_OR_RETURN(stored, store_.Update(key, next, expected_rv));
   }
-  Json result = Json::parse(*stored.json);
-  AfterWrite(r, result, finalized);
-  return result;
+  if (r.kind == "CustomResourceDefinition") {
+    AfterWrite(r, Json::parse(*stored.json), finalized);
+  }
+  return *stored.json;
 }
 
 HttpResponse Handler::Update(const HttpRequest& req, const Route& route) {
@@ -1146,7 +1148,7 @@ HttpResponse Handler::Update(const HttpRequest& req, const Route& route) {
   if (!result.ok()) {
     return FromStatus(result.status(), r, route.name);
   }
-  HttpResponse resp = JsonResponse(200, *result);
+  HttpResponse resp = RawJsonResponse(200, *result);
   AddWarnings(resp, warnings);
   return resp;
 }
@@ -1206,7 +1208,7 @@ HttpResponse Handler::Patch(const HttpRequest& req, const Route& route) {
       }
       return FromStatus(result.status(), r, route.name);
     }
-    HttpResponse resp = JsonResponse(200, *result);
+    HttpResponse resp = RawJsonResponse(200, *result);
     AddWarnings(resp, warnings);
     return resp;
   }

@@ -102,11 +102,11 @@ class Handler {
   HttpResponse Delete(const HttpRequest& req, const Route& route);
   HttpResponse DeleteCollection(const HttpRequest& req, const Route& route);
 
-  // The create path shared by HTTP and bootstrap; returns the stored object.
-  StatusOr<Json> CreateObject(const Resource& resource, const std::string& ns, Json object,
+  // The create path shared by HTTP and bootstrap; returns the stored object (JSON text).
+  StatusOr<std::string> CreateObject(const Resource& resource, const std::string& ns, Json object,
                               const WriteOptions& options, api::FieldErrors* errors);
   // Validates, stamps and writes `updated` over `current` (expected_rv guards the write).
-  StatusOr<Json> CommitUpdate(const Resource& resource, const ObjectKey& key, const Json& current,
+  StatusOr<std::string> CommitUpdate(const Resource& resource, const ObjectKey& key, const Json& current,
                               Json updated, int64_t expected_rv, bool status_subresource,
                               const WriteOptions& options, api::FieldErrors* errors);
   StatusOr<DeleteResult> DeleteObject(const ObjectKey& key, const Json& preconditions,
