@@ -29,7 +29,9 @@ function(lifeboat_test name)
   if(NOT ARG_LABELS)
     set(ARG_LABELS unit)
   endif()
+  # Tests find the source tree and the lifeboat binary through tests/support (compiled-in
+  # paths, overridable by LIFEBOAT_SOURCE_DIR / LIFEBOAT_BINARY); the binary is built first.
+  add_dependencies(${name} lifeboat)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
-                       PROPERTIES TIMEOUT ${ARG_TIMEOUT} LABELS "${ARG_LABELS}"
-                       ENVIRONMENT "LIFEBOAT_SOURCE_DIR=${LIFEBOAT_SOURCE_DIR};LIFEBOAT_BINARY=$<TARGET_FILE:lifeboat>")
+                       PROPERTIES TIMEOUT ${ARG_TIMEOUT} LABELS "${ARG_LABELS}")
 endfunction()

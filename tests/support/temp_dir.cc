@@ -31,12 +31,12 @@ std::filesystem::path TempDir::WriteFile(const std::string& relative,
 
 std::filesystem::path SourceDir() {
   const char* dir = std::getenv("LIFEBOAT_SOURCE_DIR");
-  return dir != nullptr ? std::filesystem::path(dir) : std::filesystem::current_path();
+  return dir != nullptr ? std::filesystem::path(dir) : std::filesystem::path(LIFEBOAT_SOURCE_DIR_DEFAULT);
 }
 
 std::filesystem::path LifeboatBinary() {
   const char* bin = std::getenv("LIFEBOAT_BINARY");
-  return bin != nullptr ? std::filesystem::path(bin) : SourceDir() / "build" / "lifeboat";
+  return bin != nullptr ? std::filesystem::path(bin) : std::filesystem::path(LIFEBOAT_BINARY_DEFAULT);
 }
 
 }  // namespace lifeboat::testing
