@@ -1,4 +1,5 @@
 // `lifeboat restore POINT [PATH...] --target DIR`: a whole point, or listed paths and globs.
+#include <malloc.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -11,10 +12,17 @@
 namespace lifeboat::cli {
 
 namespace {
+constexpr int kMmapThreshold = 256 << 10;
+}  // namespace
+
+namespace {
 constexpr int kExitPartial = 3;
 }  // namespace
 
 int RunRestore(const Args& args) {
+  // Chunk and pack buffers are large and short-lived: serve them from mmap so freed memory goes
+  // back to the system instead of growing glibc's heaps (keeps peak RSS near the budget).
+  mallopt(M_MMAP_THRESHOLD, kMmapThreshold);
   FlagSet flags("lifeboat restore", "lifeboat restore POINT [PATH|GLOB...] --target DIR --vault V",
                 "Restores a recovery point (an ID prefix or \"latest\"), or only the listed paths "
                 "relative to its root. Every chunk is verified; a damaged file is reported and "

@@ -1,4 +1,5 @@
 // `lifeboat vault init|points|check|stats|forget|prune|diff|copy`: vault administration.
+#include <malloc.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -10,6 +11,10 @@
 #include "engines/vault/cli_support.h"
 
 namespace lifeboat::cli {
+
+namespace {
+constexpr int kMmapThreshold = 256 << 10;
+}  // namespace
 
 namespace {
 
@@ -71,9 +76,9 @@ int Init(const Args& args) {
   FlagSet flags("lifeboat vault init", "lifeboat vault init --vault DIR [--password-file F]",
                 "Creates an empty vault with a random master key wrapped by the passphrase.");
   AddVaultFlags(flags);
-  flags.String("chunk-min", "", "512K", "smallest chunk");
-  flags.String("chunk-avg", "", "1M", "average chunk (a power of two)");
-  flags.String("chunk-max", "", "8M", "largest chunk");
+  flags.String("chunk-min", "", "128K", "smallest chunk");
+  flags.String("chunk-avg", "", "256K", "average chunk (a power of two)");
+  flags.String("chunk-max", "", "2M", "largest chunk");
   flags.String("compression", "", "3", "zstd level (0: off)");
   flags.String("pack-size", "", "8M", "target pack file size");
   if (int rc = ParseOrExit(flags, args); rc >= 0) return rc;
@@ -335,6 +340,9 @@ int CopyCmd(const Args& args) {
 }  // namespace
 
 int RunVault(const Args& args) {
+  // Chunk and pack buffers are large and short-lived: serve them from mmap so freed memory goes
+  // back to the system instead of growing glibc's heaps (keeps peak RSS near the budget).
+  mallopt(M_MMAP_THRESHOLD, kMmapThreshold);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     (args.empty() ? std::cerr : std::cout) << kVaultUsage;
     return args.empty() ? 2 : 0;
