@@ -55,8 +55,7 @@ std::string Str(const YAML::Node& node, const std::string& field) {
 
 // `<field>-data` (base64) or `<field>` (a file path relative to base_dir).
 StatusOr<std::string> DataOrFile(const YAML::Node& node, const std::string& field,
-                                 const std::filesystem::path& base_dir,
-                                 const std::string& where) {
+                                 const std::filesystem::path& base_dir, const std::string& where) {
   std::string data = Str(node, field + "-data");
   if (!data.empty()) {
     auto decoded = DecodeBase64(data);

@@ -11,14 +11,14 @@
 namespace lifeboat::controller {
 
 struct ClientConfig {
-  std::string server;            // "https://127.0.0.1:6443"
-  std::string bearer_token;      // static token (kubeconfig `token`)
+  std::string server;                // "https://127.0.0.1:6443"
+  std::string bearer_token;          // static token (kubeconfig `token`)
   std::filesystem::path token_file;  // re-read periodically (`tokenFile`, service account)
-  std::string ca_pem;            // certificate-authority(-data); empty = system roots
-  std::string client_cert_pem;   // client-certificate(-data)
-  std::string client_key_pem;    // client-key(-data)
+  std::string ca_pem;                // certificate-authority(-data); empty = system roots
+  std::string client_cert_pem;       // client-certificate(-data)
+  std::string client_key_pem;        // client-key(-data)
   bool insecure_skip_tls_verify = false;
-  std::string ns = "default";    // the context's namespace (or the service account's)
+  std::string ns = "default";  // the context's namespace (or the service account's)
   std::chrono::milliseconds request_timeout{30'000};
 };
 

@@ -25,8 +25,8 @@ void EventRecorder::Record(const Json& involved_object, EventType type, const st
   std::string uid = meta.value("uid", "");
   std::string kind = involved_object.value("kind", "");
   std::string type_name = type == EventType::kWarning ? "Warning" : "Normal";
-  std::string aggregation = kind + "/" + key.ToString() + "/" + uid + "/" + type_name + "/" +
-                            reason + "/" + message;
+  std::string aggregation =
+      kind + "/" + key.ToString() + "/" + uid + "/" + type_name + "/" + reason + "/" + message;
   std::string now = FormatRfc3339(clock_.Now());
   std::string ns = key.ns.empty() ? "default" : key.ns;
 
@@ -57,8 +57,7 @@ void EventRecorder::Record(const Json& involved_object, EventType type, const st
   lock.unlock();
 
   char suffix[17];
-  std::snprintf(suffix, sizeof(suffix), "%016zx",
-                std::hash<std::string>{}(aggregation + now));
+  std::snprintf(suffix, sizeof(suffix), "%016zx", std::hash<std::string>{}(aggregation + now));
   std::string name = (key.name.empty() ? "object" : key.name) + "." + suffix;
   Json event = {
       {"apiVersion", "v1"},

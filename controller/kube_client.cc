@@ -82,9 +82,9 @@ Status StatusFromKubeStatus(const Json& status, std::string_view what) {
   if (code == 0 && reason == "Expired") {
     code = kGone;
   }
-  return MapCode(code, reason,
-                 std::string(what) + ": " + (detail.empty() ? "HTTP " + std::to_string(code)
-                                                            : detail));
+  return MapCode(
+      code, reason,
+      std::string(what) + ": " + (detail.empty() ? "HTTP " + std::to_string(code) : detail));
 }
 
 Status StatusFromHttp(int http_status, std::string_view body, std::string_view what) {

@@ -43,7 +43,9 @@ std::string DefaultIdentity() {
 
 LeaderElector::LeaderElector(KubeClient& client, const Clock& clock, LeaderElectionOptions options,
                              LeaderCallbacks callbacks)
-    : client_(client), clock_(clock), options_(std::move(options)),
+    : client_(client),
+      clock_(clock),
+      options_(std::move(options)),
       callbacks_(std::move(callbacks)) {}
 
 LeaderElector::~LeaderElector() { Stop(); }

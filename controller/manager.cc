@@ -60,8 +60,7 @@ Status Manager::AddController(ControllerSpec spec, ReconcilerFactory factory) {
   WorkQueue* queue = controller->queue.get();
   auto enqueue = [queue](const ObjectPtr& object) { queue->Add(KeyOf(*object)); };
   informer.AddEventHandlers(EventHandlers{
-      enqueue,
-      [queue](const ObjectPtr&, const ObjectPtr& object) { queue->Add(KeyOf(*object)); },
+      enqueue, [queue](const ObjectPtr&, const ObjectPtr& object) { queue->Add(KeyOf(*object)); },
       enqueue});
   controllers_.push_back(std::move(controller));
   return OkStatus();
@@ -89,12 +88,12 @@ Status Manager::Start() {
           return CancelledError("manager stopped before the caches synced");
         }
       }
-      return DeadlineExceededError("cache of " + name + " did not sync (is the resource served "
+      return DeadlineExceededError("cache of " + name +
+                                   " did not sync (is the resource served "
                                    "and readable?)");
     }
   }
-  spdlog::info("Synced caches resources={} controllers={}", informers_.size(),
-               controllers_.size());
+  spdlog::info("Synced caches resources={} controllers={}", informers_.size(), controllers_.size());
   if (!options_.leader_elect) {
     StartWorkers();
     return OkStatus();
@@ -169,8 +168,8 @@ void Manager::Work(Controller& controller) {
       StatusCode code = result.status().code();
       if (code == StatusCode::kInvalidArgument || code == StatusCode::kFailedPrecondition) {
         queue.Forget(*key);
-        spdlog::warn("Failed to reconcile {} key={} (terminal until the object changes): {}",
-                     name, *key, result.status().ToString());
+        spdlog::warn("Failed to reconcile {} key={} (terminal until the object changes): {}", name,
+                     *key, result.status().ToString());
       } else {
         auto level = code == StatusCode::kAborted ? spdlog::level::debug : spdlog::level::warn;
         spdlog::log(level, "Failed to reconcile {} key={} requeues={}: {}", name, *key,

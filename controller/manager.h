@@ -7,8 +7,9 @@
 //  - A worker takes a key, runs the reconciler, then: OK → Forget (+ AddAfter requeue_after);
 //    kInvalidArgument / kFailedPrecondition → Forget (terminal until the object changes);
 //    any other error (kAborted on a 409 included) → AddRateLimited; then Done.
-//  - Stop(): graceful (a concurrent second call returns when the first has finished); stops leader election (releasing the Lease), the queues, the workers
-//    (each finishes its current reconcile) and the informers. Safe to call from any thread.
+//  - Stop(): graceful; stops the queues, the workers (each finishes its current reconcile),
+//    leader election (releasing the Lease) and the informers. Safe to call from any thread;
+//    a concurrent second call returns when the first has finished.
 //  - Wait(): blocks until stopped; returns kAborted if the Lease was lost (exit non-zero).
 #include <atomic>
 #include <chrono>
@@ -43,7 +44,7 @@ struct ManagerOptions {
   Clock::Duration resync_period = std::chrono::minutes(10);
   Clock::Duration cache_sync_timeout = std::chrono::minutes(2);
   RateLimiterOptions rate_limits;
-  const Clock* clock = nullptr;  // defaults to SystemClock()
+  const Clock* clock = nullptr;                   // defaults to SystemClock()
   std::string component = "lifeboat-controller";  // Event source
   // lifeboat_reconcile_* and work-queue depth per controller; nullptr = not recorded.
   metrics::ReconcileRecorder* reconcile_metrics = nullptr;

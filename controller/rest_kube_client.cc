@@ -29,15 +29,13 @@ constexpr int kHttpOk = 200;
 constexpr int kHttpCreated = 201;
 constexpr int kHttpAccepted = 202;
 
-std::string Encode(const std::string& value) {
-  return web::uri::encode_data_string(value);
-}
+std::string Encode(const std::string& value) { return web::uri::encode_data_string(value); }
 
 // /api/v1/namespaces/ns/events/name or /apis/g/v/namespaces/ns/res/name
 std::string ResourcePath(const ResourceRef& ref, const std::string& ns, const std::string& name,
                          const std::string& subresource = "") {
-  std::string path = ref.group.empty() ? "/api/" + ref.version
-                                       : "/apis/" + ref.group + "/" + ref.version;
+  std::string path =
+      ref.group.empty() ? "/api/" + ref.version : "/apis/" + ref.group + "/" + ref.version;
   if (ref.namespaced && !ns.empty()) {
     path += "/namespaces/" + Encode(ns);
   }
@@ -143,8 +141,8 @@ class RestKubeClient final : public KubeClient {
     std::string what = Describe("watch", ref, options.ns, "");
     while (!stop.stop_requested()) {
       bool progressed = false;
-      Status s = WatchOnce(ref, options, resource_version, stop, on_event, &resource_version,
-                           &progressed);
+      Status s =
+          WatchOnce(ref, options, resource_version, stop, on_event, &resource_version, &progressed);
       if (stop.stop_requested()) {
         break;
       }
@@ -178,8 +176,8 @@ class RestKubeClient final : public KubeClient {
   StatusOr<Json> Update(const ResourceRef& ref, const Json& object) override {
     ObjectKey key = ObjectKey::Of(object);
     RETURN_IF_ERROR(RequireName(key, "update", ref));
-    return Do(http::methods::PUT, ResourcePath(ref, key.ns, key.name), &object,
-              "application/json", Describe("update", ref, key.ns, key.name));
+    return Do(http::methods::PUT, ResourcePath(ref, key.ns, key.name), &object, "application/json",
+              Describe("update", ref, key.ns, key.name));
   }
 
   StatusOr<Json> UpdateStatus(const ResourceRef& ref, const Json& object) override {
@@ -213,8 +211,7 @@ class RestKubeClient final : public KubeClient {
   }
 
  private:
-  static Status RequireName(const ObjectKey& key, const std::string& verb,
-                            const ResourceRef& ref) {
+  static Status RequireName(const ObjectKey& key, const std::string& verb, const ResourceRef& ref) {
     if (key.name.empty()) {
       return InvalidArgumentError(verb + " " + ref.GroupResource() + ": metadata.name is empty");
     }
@@ -252,8 +249,8 @@ class RestKubeClient final : public KubeClient {
     return request;
   }
 
-  StatusOr<Json> Do(const http::method& method, const std::string& path_and_query,
-                    const Json* body, const std::string& content_type, const std::string& what) {
+  StatusOr<Json> Do(const http::method& method, const std::string& path_and_query, const Json* body,
+                    const std::string& content_type, const std::string& what) {
     http::http_request request = MakeRequest(method, path_and_query);
     if (body != nullptr) {
       request.set_body(body->dump(), content_type);
@@ -292,8 +289,8 @@ class RestKubeClient final : public KubeClient {
     AddQuery(query, "timeoutSeconds",
              std::to_string(std::min(options.request_timeout, kMaxWatchRequest).count()));
     std::string what = Describe("watch", ref, options.ns, "");
-    http::http_request request = MakeRequest(http::methods::GET,
-                                             ResourcePath(ref, options.ns, "") + query);
+    http::http_request request =
+        MakeRequest(http::methods::GET, ResourcePath(ref, options.ns, "") + query);
     pplx::cancellation_token_source cancel;
     std::stop_callback on_stop(stop, [&cancel] { cancel.cancel(); });
     try {
@@ -412,8 +409,8 @@ Status CheckTlsMaterial(const ClientConfig& config) {
       return InvalidArgumentError("client-certificate: not a usable PEM certificate: " +
                                   error.message());
     }
-    ctx.use_private_key(boost::asio::buffer(config.client_key_pem),
-                        boost::asio::ssl::context::pem, error);
+    ctx.use_private_key(boost::asio::buffer(config.client_key_pem), boost::asio::ssl::context::pem,
+                        error);
     if (error) {
       return InvalidArgumentError("client-key: not a usable PEM private key: " + error.message());
     }

@@ -32,9 +32,9 @@ bool SetStatusCondition(Json& status, api::Condition condition, api::Time now) {
     status = Json::object();
   }
   std::vector<api::Condition> conditions = DecodeConditions(status);
-  bool had_unreadable = status.contains("conditions") &&
-                        (!status["conditions"].is_array() ||
-                         status["conditions"].size() != conditions.size());
+  bool had_unreadable =
+      status.contains("conditions") &&
+      (!status["conditions"].is_array() || status["conditions"].size() != conditions.size());
   bool changed = api::SetCondition(conditions, std::move(condition), now);
   if (!changed && !had_unreadable && status.contains("conditions")) {
     return false;
@@ -74,9 +74,8 @@ int64_t GenerationOf(const Json& object) {
     return 0;
   }
   auto generation = meta->find("generation");
-  return generation != meta->end() && generation->is_number_integer()
-             ? generation->get<int64_t>()
-             : 0;
+  return generation != meta->end() && generation->is_number_integer() ? generation->get<int64_t>()
+                                                                      : 0;
 }
 
 }  // namespace lifeboat::reconcilers

@@ -43,17 +43,20 @@ const ResourceRef kNamespaces{"", "v1", "namespaces", "Namespace", false};
 double Ms(Steady::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
 Json Policy(const std::string& ns, int i) {
-  return {{"apiVersion", "lifeboat.dev/v1alpha1"},
-          {"kind", "BackupPolicy"},
-          {"metadata", {{"name", "policy-" + std::to_string(i)}, {"namespace", ns},
-                        {"labels", {{"app", "bench"}, {"shard", std::to_string(i % 10)}}}}},
-          {"spec",
-           {{"vaultRef", {{"name", "main"}}},
-            {"volumes", Json::array({{{"name", "data"}, {"path", "/srv/data/" + std::to_string(i)}},
-                                     {{"name", "wal"}, {"path", "/srv/wal/" + std::to_string(i)}}})},
-            {"schedule", {{"cron", "0 */4 * * *"}, {"timeZone", "Europe/Paris"}}},
-            {"retention", {{"keepLast", 3}, {"daily", 7}, {"weekly", 4}}},
-            {"rpo", "4h"}}}};
+  return {
+      {"apiVersion", "lifeboat.dev/v1alpha1"},
+      {"kind", "BackupPolicy"},
+      {"metadata",
+       {{"name", "policy-" + std::to_string(i)},
+        {"namespace", ns},
+        {"labels", {{"app", "bench"}, {"shard", std::to_string(i % 10)}}}}},
+      {"spec",
+       {{"vaultRef", {{"name", "main"}}},
+        {"volumes", Json::array({{{"name", "data"}, {"path", "/srv/data/" + std::to_string(i)}},
+                                 {{"name", "wal"}, {"path", "/srv/wal/" + std::to_string(i)}}})},
+        {"schedule", {{"cron", "0 */4 * * *"}, {"timeZone", "Europe/Paris"}}},
+        {"retention", {{"keepLast", 3}, {"daily", 7}, {"weekly", 4}}},
+        {"rpo", "4h"}}}};
 }
 
 // Records when each key is first reconciled, then delegates to the real reconciler.
@@ -127,8 +130,9 @@ int main(int argc, char** argv) {
 
   auto admin = new_client();
   for (const char* ns : {"bench", "latency"}) {
-    auto created = admin->Create(kNamespaces, Json{{"apiVersion", "v1"}, {"kind", "Namespace"},
-                                                   {"metadata", {{"name", ns}}}});
+    auto created = admin->Create(
+        kNamespaces,
+        Json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
     if (!created.ok()) return Fail("create namespace", created.status());
   }
 
@@ -174,9 +178,10 @@ int main(int argc, char** argv) {
     informer.Stop();
   }
   std::sort(sync_ms.begin(), sync_ms.end());
-  std::printf("informer initial sync of %d objects (pages of 500): min %.0f ms, median %.0f ms, "
-              "max %.0f ms over %d runs (target < 2000 ms)\n",
-              objects, sync_ms.front(), sync_ms[sync_ms.size() / 2], sync_ms.back(), sync_runs);
+  std::printf(
+      "informer initial sync of %d objects (pages of 500): min %.0f ms, median %.0f ms, "
+      "max %.0f ms over %d runs (target < 2000 ms)\n",
+      objects, sync_ms.front(), sync_ms[sync_ms.size() / 2], sync_ms.back(), sync_runs);
 
   // 3. Apply → first reconcile.
   std::mutex mu;
@@ -187,9 +192,8 @@ int main(int argc, char** argv) {
   lifeboat::reconcilers::ReconcilerOverrides overrides;
   overrides["BackupPolicy"] = [&](const ControllerContext& ctx) {
     return std::make_unique<TimingReconciler>(
-        std::make_unique<lifeboat::reconcilers::SpecReconciler>(ctx.client, ctx.store,
-                                                                ctx.recorder, ctx.clock,
-                                                                ctx.resource),
+        std::make_unique<lifeboat::reconcilers::SpecReconciler>(ctx.client, ctx.store, ctx.recorder,
+                                                                ctx.clock, ctx.resource),
         mu, first_seen);
   };
   auto manager = lifeboat::reconcilers::NewLifeboatManager(*manager_client, manager_options,
@@ -244,10 +248,11 @@ int main(int argc, char** argv) {
               << " objects were reconciled\n";
     return 1;
   }
-  std::printf("apply→first-reconcile over %d sequential creates: p50 %.2f ms, p99 %.2f ms, "
-              "max %.2f ms (target p99 < 50 ms)\n",
-              latency_objects, Percentile(latencies, 0.5), Percentile(latencies, 0.99),
-              Percentile(latencies, 1.0));
+  std::printf(
+      "apply→first-reconcile over %d sequential creates: p50 %.2f ms, p99 %.2f ms, "
+      "max %.2f ms (target p99 < 50 ms)\n",
+      latency_objects, Percentile(latencies, 0.5), Percentile(latencies, 0.99),
+      Percentile(latencies, 1.0));
   (*manager)->Stop();
   (*server)->Stop();
   std::filesystem::remove_all(dir);

@@ -92,8 +92,8 @@ class ApiServerFixture : public ::testing::Test {
 
   void CreateNamespace(KubeClient& client, const std::string& name) {
     auto created = client.Create(
-        kNamespaces, Json{{"apiVersion", "v1"}, {"kind", "Namespace"},
-                          {"metadata", {{"name", name}}}});
+        kNamespaces,
+        Json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", name}}}});
     ASSERT_TRUE(created.ok() || IsAlreadyExists(created.status())) << created.status();
   }
 

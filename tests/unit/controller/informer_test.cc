@@ -23,15 +23,14 @@ struct Counts {
   std::atomic<int> same_object_updates{0};
   std::atomic<int> deletes{0};
   EventHandlers Handlers() {
-    return EventHandlers{
-        [this](const ObjectPtr&) { ++adds; },
-        [this](const ObjectPtr& old_object, const ObjectPtr& new_object) {
-          ++updates;
-          if (old_object == new_object) {
-            ++same_object_updates;
-          }
-        },
-        [this](const ObjectPtr&) { ++deletes; }};
+    return EventHandlers{[this](const ObjectPtr&) { ++adds; },
+                         [this](const ObjectPtr& old_object, const ObjectPtr& new_object) {
+                           ++updates;
+                           if (old_object == new_object) {
+                             ++same_object_updates;
+                           }
+                         },
+                         [this](const ObjectPtr&) { ++deletes; }};
   }
 };
 
@@ -56,8 +55,8 @@ class InformerTest : public ApiServerFixture {
 
 TEST_F(InformerTest, SyncsThenFollowsCreatesUpdatesAndDeletes) {
   for (int i = 0; i < 20; ++i) {
-    ASSERT_TRUE(writer_->Create(kBackupPolicies, BackupPolicy("prod", "p" + std::to_string(i)))
-                    .ok());
+    ASSERT_TRUE(
+        writer_->Create(kBackupPolicies, BackupPolicy("prod", "p" + std::to_string(i))).ok());
   }
   auto client = NewClient();
   InformerOptions options;
@@ -81,8 +80,8 @@ TEST_F(InformerTest, SyncsThenFollowsCreatesUpdatesAndDeletes) {
   ASSERT_TRUE(writer_->Delete(kBackupPolicies, {"prod", "p7"}).ok());
 
   EXPECT_TRUE(WaitFor([&] {
-    return informer.store().Get("prod/new") != nullptr && RpoOf(informer.store(), "prod/p3") == "9h" &&
-           informer.store().Get("prod/p7") == nullptr;
+    return informer.store().Get("prod/new") != nullptr &&
+           RpoOf(informer.store(), "prod/p3") == "9h" && informer.store().Get("prod/p7") == nullptr;
   }));
   EXPECT_EQ(informer.store().Size(), 20u);
   EXPECT_EQ(counts.adds.load(), 21);
@@ -94,8 +93,8 @@ TEST_F(InformerTest, SyncsThenFollowsCreatesUpdatesAndDeletes) {
 
 TEST_F(InformerTest, ResyncRedeliversEveryCachedObjectOnTheClock) {
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(writer_->Create(kBackupPolicies, BackupPolicy("prod", "p" + std::to_string(i)))
-                    .ok());
+    ASSERT_TRUE(
+        writer_->Create(kBackupPolicies, BackupPolicy("prod", "p" + std::to_string(i))).ok());
   }
   FakeClock clock;
   auto client = NewClient();

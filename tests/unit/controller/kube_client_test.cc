@@ -7,7 +7,7 @@ namespace {
 
 Json KubeStatus(int code, const std::string& reason, const std::string& message) {
   return {{"kind", "Status"}, {"apiVersion", "v1"}, {"status", "Failure"},
-          {"code", code},     {"reason", reason},    {"message", message}};
+          {"code", code},     {"reason", reason},   {"message", message}};
 }
 
 TEST(StatusFromHttpTest, MapsKubernetesErrorsToStatusCodes) {

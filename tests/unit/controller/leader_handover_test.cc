@@ -11,13 +11,13 @@
 namespace lifeboat::controller {
 namespace {
 
+using std::chrono::milliseconds;
+using std::chrono::seconds;
 using testing::ApiServerFixture;
 using testing::BackupPolicy;
 using testing::kBackupPolicies;
 using testing::Subprocess;
 using testing::WaitFor;
-using std::chrono::milliseconds;
-using std::chrono::seconds;
 
 constexpr seconds kLeaseDuration{4};
 constexpr milliseconds kRetryPeriod{500};
@@ -82,9 +82,9 @@ TEST_F(LeaderHandoverTest, KilledLeaderIsReplacedWithinTheLeaseDuration) {
   auto a = StartController("a");
   ASSERT_TRUE(WaitFor([&] { return Holder() == "a"; }, seconds(15))) << a->Log();
   auto b = StartController("b");
-  ASSERT_TRUE(WaitFor([&] { return b->Log().find("Observed leader identity=a") !=
-                                   std::string::npos; },
-                      seconds(15)))
+  ASSERT_TRUE(
+      WaitFor([&] { return b->Log().find("Observed leader identity=a") != std::string::npos; },
+              seconds(15)))
       << b->Log();
   ASSERT_TRUE(client_->Create(kBackupPolicies, BackupPolicy("prod", "db")).ok());
   ASSERT_TRUE(ObservedGeneration("db", 1)) << a->Log();

@@ -203,8 +203,8 @@ TEST_F(ManagerTest, EveryLifeboatKindIsItsOwnController) {
                            "replicationpolicy", "recoveryplan", "failover"}) {
     EXPECT_TRUE((*manager)->Stats(name).ok()) << name;
   }
-  auto overridden = reconcilers::NewLifeboatManager(*client, ManagerOptions{},
-                                                    {{"NoSuchKind", nullptr}});
+  auto overridden =
+      reconcilers::NewLifeboatManager(*client, ManagerOptions{}, {{"NoSuchKind", nullptr}});
   EXPECT_EQ(overridden.status().code(), StatusCode::kInvalidArgument);
 }
 

@@ -61,9 +61,9 @@ TEST_F(RestKubeClientTest, CrudWithOptimisticConcurrencyAndMappedErrors) {
   EXPECT_EQ((*patched)["metadata"]["labels"]["tier"], "gold");
   EXPECT_EQ((*patched)["metadata"]["labels"]["app"], "db");
 
-  auto json_patched = client->Patch(
-      kBackupPolicies, {"prod", "db"}, PatchType::kJsonPatch,
-      Json::array({{{"op", "replace"}, {"path", "/spec/rpo"}, {"value", "1h"}}}));
+  auto json_patched =
+      client->Patch(kBackupPolicies, {"prod", "db"}, PatchType::kJsonPatch,
+                    Json::array({{{"op", "replace"}, {"path", "/spec/rpo"}, {"value", "1h"}}}));
   ASSERT_TRUE(json_patched.ok()) << json_patched.status();
   EXPECT_EQ((*json_patched)["spec"]["rpo"], "1h");
 
@@ -73,8 +73,7 @@ TEST_F(RestKubeClientTest, CrudWithOptimisticConcurrencyAndMappedErrors) {
   EXPECT_FALSE(refused.ok());
 
   ASSERT_TRUE(client->Delete(kBackupPolicies, {"prod", "db"}).ok());
-  EXPECT_EQ(client->Get(kBackupPolicies, {"prod", "db"}).status().code(),
-            StatusCode::kNotFound);
+  EXPECT_EQ(client->Get(kBackupPolicies, {"prod", "db"}).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(client->Delete(kBackupPolicies, {"prod", "db"}).code(), StatusCode::kNotFound);
 }
 

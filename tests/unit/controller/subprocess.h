@@ -19,8 +19,7 @@ namespace lifeboat::controller::testing {
 
 class Subprocess {
  public:
-  Subprocess(const std::vector<std::string>& argv, const std::filesystem::path& log)
-      : log_(log) {
+  Subprocess(const std::vector<std::string>& argv, const std::filesystem::path& log) : log_(log) {
     pid_ = fork();
     if (pid_ == 0) {
       int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);

@@ -22,15 +22,15 @@ api::Condition Ready(api::ConditionStatus status, const std::string& reason, int
 TEST(ConditionsTest, TransitionTimeMovesOnlyWhenTheStatusFlips) {
   FakeClock clock;
   Json status = Json::object();
-  EXPECT_TRUE(SetStatusCondition(status, Ready(api::ConditionStatus::kTrue, "Valid", 1),
-                                 clock.Now()));
+  EXPECT_TRUE(
+      SetStatusCondition(status, Ready(api::ConditionStatus::kTrue, "Valid", 1), clock.Now()));
   std::string first = status["conditions"][0]["lastTransitionTime"];
   clock.Advance(std::chrono::hours(1));
-  EXPECT_FALSE(SetStatusCondition(status, Ready(api::ConditionStatus::kTrue, "Valid", 1),
-                                  clock.Now()))
+  EXPECT_FALSE(
+      SetStatusCondition(status, Ready(api::ConditionStatus::kTrue, "Valid", 1), clock.Now()))
       << "no change, no write";
-  EXPECT_TRUE(SetStatusCondition(status, Ready(api::ConditionStatus::kTrue, "Valid", 2),
-                                 clock.Now()));
+  EXPECT_TRUE(
+      SetStatusCondition(status, Ready(api::ConditionStatus::kTrue, "Valid", 2), clock.Now()));
   EXPECT_EQ(status["conditions"][0]["lastTransitionTime"], first);
   EXPECT_TRUE(SetStatusCondition(status, Ready(api::ConditionStatus::kFalse, "InvalidSpec", 3),
                                  clock.Now()));
