@@ -34,7 +34,7 @@ struct Scalars {
   StatusOr<Json> Convert(const YAML::Mark& mark, const std::string& tag,
                          const std::string& text) const {
     if (!IsValidUtf8(text)) {
-      return Error(mark, "invalid UTF-8 in a value");
+      return Error(mark, "invalid UTF-8 (or a Unicode noncharacter) in a value");
     }
     if (tag == "!" || tag == "tag:yaml.org,2002:str") {
       return Json(text);  // quoted or explicitly a string
@@ -229,7 +229,9 @@ struct Scalars {
         cp = (cp << 6) | (cc & 0x3F);
       }
       bool overlong = (n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000);
-      if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      // Noncharacters (U+FFFE, U+FFFF, ...) do not survive yaml-cpp's reader: reject them too.
+      bool noncharacter = (cp & 0xFFFE) == 0xFFFE || (cp >= 0xFDD0 && cp <= 0xFDEF);
+      if (overlong || noncharacter || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
         return false;
       }
       i += n + 1;
@@ -292,7 +294,7 @@ class JsonBuilder final : public YAML::EventHandler {
     }
     if (ExpectingKey()) {
       if (!Scalars::IsValidUtf8(value)) {
-        Fail(mark, "invalid UTF-8 in a key");
+        Fail(mark, "invalid UTF-8 (or a Unicode noncharacter) in a key");
         return;
       }
       Add(Json(value), mark, anchor);

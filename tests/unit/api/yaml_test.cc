@@ -126,6 +126,8 @@ TEST(YamlTest, MalformedInputGivesFileAndLine) {
   EXPECT_THAT(ErrorOf("a: !!binary aGVsbG8=\n"), HasSubstr("unsupported tag"));
   EXPECT_THAT(ErrorOf("a: !!int abc\n"), HasSubstr("does not match its tag"));
   EXPECT_THAT(ErrorOf(std::string("a: b\xff\n")), HasSubstr("t.yaml:1:"));
+  // U+FFFF (here from UTF-16 input, found by the fuzzer) cannot be written back as YAML.
+  EXPECT_THAT(ErrorOf("a: \"\\uffff\"\n"), HasSubstr("noncharacter"));
 }
 
 TEST(YamlTest, TrailingFlowContentIsAnErrorNotAHang) {
