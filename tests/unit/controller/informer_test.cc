@@ -131,6 +131,7 @@ TEST_F(InformerTest, ReconnectsAfterTheServerRestartsOnTheSamePortAndDataDir) {
                       std::chrono::seconds(20)));
   EXPECT_NE(informer.store().Get("prod/before"), nullptr);
   EXPECT_EQ(informer.stats().relists_on_expiry, 0u) << "the same revision resumes the watch";
+  EXPECT_EQ(informer.stats().lists, 1u) << "the watch reconnected by itself, without a relist";
   informer.Stop();
 }
 
