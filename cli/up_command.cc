@@ -1,6 +1,7 @@
-// `lifeboat up`: the standalone mode. Starts the embedded API server (and, as they land, the
-// controller manager and the metrics endpoint) in one process, applies -f manifests through
-// the API, prints the kubeconfig, and runs until SIGINT/SIGTERM.
+// `lifeboat up`: the standalone mode. Starts the embedded API server, the controller manager
+// (talking to that server over HTTPS with the same client it uses against a cluster) and the
+// metrics endpoint in one process, applies -f manifests through the API, prints the
+// kubeconfig, and runs until SIGINT/SIGTERM.
 #include <signal.h>
 #include <unistd.h>
 
@@ -16,6 +17,10 @@
 #include "apiserver/yaml.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
+#include "controller/client_config.h"
+#include "controller/rest_kube_client.h"
+#include "metrics/metrics.h"
+#include "reconcilers/lifeboat_manager.h"
 
 namespace lifeboat::cli {
 namespace {
@@ -102,7 +107,8 @@ int RunUp(const Args& args) {
   FlagSet flags("lifeboat up",
                 "lifeboat up [--data-dir DIR] [-f MANIFESTS]... [--port N] [--crd-dir DIR]",
                 "Runs Lifeboat standalone: an embedded Kubernetes-compatible API server (state "
-                "in SQLite under --data-dir), and writes a kubeconfig for kubectl.");
+                "in SQLite under --data-dir), the controllers and /metrics, and writes a "
+                "kubeconfig for kubectl.");
   flags.String("data-dir", "", DefaultDataDir().string(),
                "state, credentials and the kubeconfig live here");
   flags.Repeated("filename", "f", "manifests to apply once started (file or directory)");
@@ -112,6 +118,9 @@ int RunUp(const Args& args) {
                "CRDs to serve at start (default: $LIFEBOAT_CRD_DIR, else crds/ next to the "
                "binary or one level up)");
   flags.Bool("plain-http", "", "serve plain HTTP instead of HTTPS (loopback addresses only)");
+  flags.String("metrics-bind-address", "", "127.0.0.1:8080",
+               "where /metrics is served (port 0 = pick a free port)");
+  flags.String("workers", "", "2", "concurrent reconciles per kind");
   AddLogFlags(flags);
   if (Status s = flags.Parse(args); !s.ok()) {
     std::cerr << s.message() << "\n";
@@ -140,6 +149,15 @@ int RunUp(const Args& args) {
     return 2;
   }
   options.crd_dir = flags.WasSet("crd-dir") ? fs::path(flags.Get("crd-dir")) : DefaultCrdDir();
+  int workers = 0;
+  try {
+    workers = std::stoi(flags.Get("workers"));
+  } catch (const std::exception&) {
+  }
+  if (workers < 1 || workers > 64) {
+    std::cerr << "lifeboat up: --workers: must be a number between 1 and 64\n";
+    return 2;
+  }
   auto files = ManifestFiles(flags.GetAll("filename"));
   if (!files.ok()) {
     std::cerr << "lifeboat up: " << files.status().message() << "\n";
@@ -175,10 +193,43 @@ int RunUp(const Args& args) {
     (*server)->Stop();
     return 1;
   }
-  // The controller manager and the metrics endpoint start here, against (*server)->url().
+  // The controller reaches the API server over HTTPS with the client it uses in a cluster.
+  metrics::Metrics metrics;
+  auto metrics_server = metrics::MetricsServer::Start(metrics, flags.Get("metrics-bind-address"));
+  if (!metrics_server.ok()) {
+    std::cerr << "lifeboat up: " << metrics_server.status().message() << "\n";
+    (*server)->Stop();
+    return 1;
+  }
+  auto config = controller::LoadKubeconfigFile((*server)->kubeconfig_path());
+  StatusOr<std::unique_ptr<controller::KubeClient>> client =
+      config.ok() ? controller::NewRestKubeClient(std::move(*config))
+                  : StatusOr<std::unique_ptr<controller::KubeClient>>(config.status());
+  if (!client.ok()) {
+    std::cerr << "lifeboat up: controller client: " << client.status().message() << "\n";
+    (*server)->Stop();
+    return 1;
+  }
+  controller::ManagerOptions manager_options;
+  manager_options.workers = workers;
+  manager_options.reconcile_metrics = &metrics.reconcile();
+  auto manager = reconcilers::NewLifeboatManager(**client, manager_options);
+  if (!manager.ok()) {
+    std::cerr << "lifeboat up: " << manager.status().message() << "\n";
+    (*server)->Stop();
+    return 1;
+  }
+  if (Status s = (*manager)->Start(); !s.ok()) {
+    std::cerr << "lifeboat up: controller: " << s.message() << "\n";
+    (*manager)->Stop();
+    (*server)->Stop();
+    return 1;
+  }
 
   std::string kubeconfig = fs::absolute((*server)->kubeconfig_path()).string();
   std::cout << "Lifeboat API server listening on " << (*server)->url() << "\n"
+            << "Controllers running (" << workers << " workers per kind)\n"
+            << "Metrics on http://127.0.0.1:" << (*metrics_server)->port() << "/metrics\n"
             << "kubeconfig: " << kubeconfig << "\n"
             << "export KUBECONFIG=" << kubeconfig << "; kubectl get lifeboat" << std::endl;
 
@@ -186,6 +237,7 @@ int RunUp(const Args& args) {
   sigwait(&signals, &received);
   std::cout << "Received " << (received == SIGINT ? "SIGINT" : "SIGTERM") << ", shutting down"
             << std::endl;
+  (*manager)->Stop();
   (*server)->Stop();
   return 0;
 }
