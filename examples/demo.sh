@@ -3,8 +3,10 @@
 #   1. create the sample volumes the manifests protect (examples/make-sample-data.sh)
 #   2. check every manifest offline:  lifeboat validate -f examples/
 #   3. list what the quickstart declares, file by file
-# Later steps (start `lifeboat up` with these manifests, watch `kubectl get lifeboat`) are added
-# as functions below and called from main.
+#   4. start `lifeboat up` (API server + controllers + /metrics) with these manifests
+#   5. wait until every object is Ready, show `kubectl get lifeboat` and the metrics
+# On a terminal it keeps running until Ctrl-C so you can use kubectl yourself; otherwise it
+# stops once it has shown everything.
 set -euo pipefail
 
 LIFEBOAT=${1:-build/lifeboat}
@@ -45,11 +47,67 @@ print_summary() {
   done
 }
 
+STATE_DIR=${LIFEBOAT_DEMO_DIR:-/tmp/lifeboat-demo}/state
+UP_LOG=${LIFEBOAT_DEMO_DIR:-/tmp/lifeboat-demo}/lifeboat-up.log
+UP_PID=""
+
+stop_up() {
+  if [[ -n "$UP_PID" ]] && kill -0 "$UP_PID" 2>/dev/null; then
+    kill -TERM "$UP_PID"
+    wait "$UP_PID" || true
+  fi
+}
+
+start_up() {
+  step "lifeboat up --data-dir $STATE_DIR -f $EXAMPLES/   (log: $UP_LOG)"
+  mkdir -p "$STATE_DIR"
+  "$LIFEBOAT" up --data-dir "$STATE_DIR" --port 0 --metrics-bind-address 127.0.0.1:0 \
+    -f "$EXAMPLES/" >"$UP_LOG" 2>&1 &
+  UP_PID=$!
+  trap stop_up EXIT
+  local i
+  for i in $(seq 1 300); do
+    if grep -q '^export KUBECONFIG=' "$UP_LOG"; then
+      break
+    fi
+    if ! kill -0 "$UP_PID" 2>/dev/null; then
+      echo "lifeboat up exited early:" >&2
+      cat "$UP_LOG" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  grep -E '^(Lifeboat|Controllers|Metrics|kubeconfig|export)' "$UP_LOG"
+  export KUBECONFIG="$STATE_DIR/kubeconfig"
+  METRICS_URL=$(grep -o 'http://127.0.0.1:[0-9]*/metrics' "$UP_LOG")
+}
+
+show_objects() {
+  step "kubectl wait --for=condition=Ready -n lifeboat-demo <every Lifeboat object>"
+  kubectl get lifeboat -n lifeboat-demo -o name |
+    xargs kubectl wait --for=condition=Ready -n lifeboat-demo --timeout=60s
+  step "kubectl get lifeboat -n lifeboat-demo"
+  kubectl get lifeboat -n lifeboat-demo
+}
+
+show_metrics() {
+  step "curl $METRICS_URL   (reconciles per controller)"
+  curl -s "$METRICS_URL" | grep -E '^lifeboat_reconcile_total' | sort
+}
+
 main() {
   "$LIFEBOAT" version
   create_sample_data
   validate_manifests
   print_summary
+  start_up
+  show_objects
+  show_metrics
+  if [[ -t 0 && -t 1 ]]; then
+    step "lifeboat up keeps running. In another terminal:  export KUBECONFIG=$KUBECONFIG; kubectl get lifeboat -A"
+    echo "Press Ctrl-C to stop."
+    wait "$UP_PID" || true
+  fi
 }
 
 main
