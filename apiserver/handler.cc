@@ -14,7 +14,7 @@
 #include "apiserver/protobuf.h"
 #include "apiserver/selector.h"
 #include "apiserver/table.h"
-#include "apiserver/yaml.h"
+#include "api/manifest.h"
 #include "spdlog/spdlog.h"
 
 namespace lifeboat::apiserver {
@@ -443,7 +443,12 @@ Status Handler::ApplyCrdFile(const std::filesystem::path& file) {
   }
   std::stringstream text;
   text << in.rdbuf();
-  ASSIGN_OR_RETURN(std::vector<Json> docs, ParseYamlDocuments(text.str(), file.string()));
+  ASSIGN_OR_RETURN(std::vector<api::Document> parsed,
+                   api::ParseManifests(text.str(), file.string()));
+  std::vector<Json> docs;
+  for (api::Document& d : parsed) {
+    docs.push_back(std::move(d.object));
+  }
   auto crd_resource = registry_.Find("apiextensions.k8s.io", "v1", "customresourcedefinitions");
   for (Json& doc : docs) {
     if (!doc.is_object() || doc.value("kind", "") != "CustomResourceDefinition") {

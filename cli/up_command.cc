@@ -14,7 +14,7 @@
 
 #include "apiserver/client.h"
 #include "apiserver/server.h"
-#include "apiserver/yaml.h"
+#include "api/manifest.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "controller/client_config.h"
@@ -88,10 +88,10 @@ Status ApplyManifests(const apiserver::Server& server, const std::string& ca_pem
     std::ifstream in(file);
     std::stringstream text;
     text << in.rdbuf();
-    ASSIGN_OR_RETURN(std::vector<Json> docs,
-                     apiserver::ParseYamlDocuments(text.str(), file.string()));
-    for (const Json& doc : docs) {
-      auto applied = apiserver::ApplyObject(*client, doc);
+    ASSIGN_OR_RETURN(std::vector<api::Document> docs,
+                     api::ParseManifests(text.str(), file.string()));
+    for (const api::Document& doc : docs) {
+      auto applied = apiserver::ApplyObject(*client, doc.object);
       if (!applied.ok()) {
         return applied.status().WithPrefix(file.string());
       }
