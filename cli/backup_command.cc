@@ -30,7 +30,7 @@ int RunBackup(const Args& args) {
   flags.String("password-file", "", "", "file whose first line is the passphrase "
                                         "(default $LIFEBOAT_PASSWORD)");
   flags.String("key-file", "", "", "raw key file (e.g. a mounted Secret) instead of a passphrase");
-  flags.Repeated("tag", "", "tag for the point (repeatable)");
+  flags.Repeated("tag", "", "tag for the point");
   flags.String("host", "", "", "host name recorded in the point (default: this host)");
   flags.String("parent", "", "", "point whose metadata skips unchanged files (default: latest "
                                  "point of the same paths and host)");
