@@ -475,6 +475,15 @@ bool NeedsQuotes(const std::string& s) {
   if ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.') {
     return true;  // could read as a number
   }
+  if (s.front() == ' ' || s.back() == ' ') {
+    return true;  // plain scalars lose surrounding spaces
+  }
+  for (char ch : s) {
+    // Control characters (a lone CR, tabs, ...) only survive escaped in double quotes.
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) {
+      return true;
+    }
+  }
   return false;
 }
 

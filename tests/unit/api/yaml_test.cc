@@ -170,7 +170,7 @@ TEST(YamlTest, LimitsNestingAndAliasExpansion) {
 TEST(YamlTest, ToYamlRoundTripsAndQuotesAmbiguousStrings) {
   Json j = Json::parse(R"({
     "apiVersion": "lifeboat.dev/v1alpha1",
-    "s": ["true", "1", "007", "1.5", "", "null", "~", "yes", "-", "a: b", "#x", " lead", "multi\nline"],
+    "s": ["true", "1", "007", "1.5", "", "null", "~", "yes", "-", "a: b", "#x", " lead", "trail ", "multi\nline", "cr\r", "DELETE \r", "tab\there"],
     "n": [1, -2, 1.5, true, false, null],
     "empty": {"o": {}, "a": []},
     "nested": {"k": [{"x": 1}, {"y": "z"}]}
