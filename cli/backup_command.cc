@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <optional>
 
 #include "api/json.h"
 #include "cli/commands.h"
@@ -39,17 +40,8 @@ int RunBackup(const Args& args) {
   flags.String("memory", "", "32M", "budget for chunks in flight");
   flags.Bool("json", "", "print the result as JSON on stdout, no progress");
   AddLogFlags(flags);
-  if (Status s = flags.Parse(args); !s.ok()) {
-    std::cerr << s.message() << "\n";
-    return 2;
-  }
-  if (flags.help_requested()) {
-    std::cout << flags.Help();
-    return 0;
-  }
-  if (Status s = ApplyLogFlags(flags); !s.ok()) {
-    std::cerr << s.message() << "\n";
-    return 2;
+  if (std::optional<int> exit_code = flags.ParseCommandLine(args)) {
+    return *exit_code;
   }
   if (flags.positionals().empty()) {
     std::cerr << "lifeboat backup: give at least one PATH\n";

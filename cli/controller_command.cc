@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "api/duration.h"
@@ -112,17 +113,8 @@ int RunController(const Args& args) {
   flags.String("renew-deadline", "", "10s", "how long the leader tries to renew before giving up");
   flags.String("retry-period", "", "2s", "interval between Lease attempts");
   AddLogFlags(flags);
-  if (Status s = flags.Parse(args); !s.ok()) {
-    std::cerr << "lifeboat controller: " << s.message() << "\n";
-    return 2;
-  }
-  if (flags.help_requested()) {
-    std::cout << flags.Help();
-    return 0;
-  }
-  if (Status s = ApplyLogFlags(flags); !s.ok()) {
-    std::cerr << "lifeboat controller: " << s.message() << "\n";
-    return 2;
+  if (std::optional<int> exit_code = flags.ParseCommandLine(args)) {
+    return *exit_code;
   }
   sigset_t stop_signals = StopSignals();
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);

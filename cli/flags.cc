@@ -1,6 +1,7 @@
 #include "cli/flags.h"
 
 #include <cassert>
+#include <iostream>
 #include <sstream>
 
 namespace lifeboat::cli {
@@ -83,6 +84,33 @@ Status FlagSet::Parse(const std::vector<std::string>& args) {
     }
   }
   return OkStatus();
+}
+
+std::optional<int> FlagSet::ParseCommandLine(const std::vector<std::string>& args) {
+  if (Status s = Parse(args); !s.ok()) {
+    std::cerr << s.message() << "\n";
+    return 2;
+  }
+  if (help_requested_) {
+    std::cout << Help();
+    return 0;
+  }
+  if (WasDeclared("log-level")) {
+    if (Status s = ApplyLogFlags(*this); !s.ok()) {
+      std::cerr << command_ << ": " << s.message() << "\n";
+      return 2;
+    }
+  }
+  return std::nullopt;
+}
+
+bool FlagSet::WasDeclared(const std::string& name) const {
+  for (const Flag& f : flags_) {
+    if (f.name == name) {
+      return true;
+    }
+  }
+  return false;
 }
 
 std::string FlagSet::Help() const {

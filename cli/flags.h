@@ -24,6 +24,10 @@ class FlagSet {
   // Parses args (without the command words). `--help`/`-h` sets help_requested().
   Status Parse(const std::vector<std::string>& args);
 
+  // What every command does first: parses; prints --help (exit 0) or the error (exit 2);
+  // sets up logging when the log flags are declared. nullopt = go on with the command.
+  std::optional<int> ParseCommandLine(const std::vector<std::string>& args);
+
   bool help_requested() const { return help_requested_; }
   std::string Help() const;
 
@@ -31,6 +35,7 @@ class FlagSet {
   bool GetBool(const std::string& name) const;
   const std::vector<std::string>& GetAll(const std::string& name) const;
   bool WasSet(const std::string& name) const;
+  bool WasDeclared(const std::string& name) const;
   const std::vector<std::string>& positionals() const { return positionals_; }
 
  private:

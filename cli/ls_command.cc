@@ -2,6 +2,7 @@
 #include <ctime>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 
 #include "api/json.h"
 #include "cli/commands.h"
@@ -35,13 +36,8 @@ int RunLs(const Args& args) {
   flags.Bool("long", "l", "show mode, owner, size and modification time");
   flags.Bool("json", "", "one JSON object per entry");
   AddLogFlags(flags);
-  if (Status s = flags.Parse(args); !s.ok()) {
-    std::cerr << s.message() << "\n";
-    return 2;
-  }
-  if (flags.help_requested()) {
-    std::cout << flags.Help();
-    return 0;
+  if (std::optional<int> exit_code = flags.ParseCommandLine(args)) {
+    return *exit_code;
   }
   if (flags.positionals().empty() || flags.positionals().size() > 2) {
     std::cerr << "lifeboat ls: give a POINT and at most one PATTERN\n";

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <optional>
 
 #include "api/json.h"
 #include "cli/commands.h"
@@ -35,17 +36,8 @@ int RunRestore(const Args& args) {
   flags.String("threads", "", "0", "worker threads (0: one per core)");
   flags.Bool("json", "", "print the result as JSON on stdout, no progress");
   AddLogFlags(flags);
-  if (Status s = flags.Parse(args); !s.ok()) {
-    std::cerr << s.message() << "\n";
-    return 2;
-  }
-  if (flags.help_requested()) {
-    std::cout << flags.Help();
-    return 0;
-  }
-  if (Status s = ApplyLogFlags(flags); !s.ok()) {
-    std::cerr << s.message() << "\n";
-    return 2;
+  if (std::optional<int> exit_code = flags.ParseCommandLine(args)) {
+    return *exit_code;
   }
   if (flags.positionals().empty() || flags.Get("target").empty()) {
     std::cerr << "lifeboat restore: give a POINT and --target DIR\n";

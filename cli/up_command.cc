@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "apiserver/client.h"
@@ -122,17 +123,8 @@ int RunUp(const Args& args) {
                "where /metrics is served (port 0 = pick a free port)");
   flags.String("workers", "", "2", "concurrent reconciles per kind");
   AddLogFlags(flags);
-  if (Status s = flags.Parse(args); !s.ok()) {
-    std::cerr << s.message() << "\n";
-    return 2;
-  }
-  if (flags.help_requested()) {
-    std::cout << flags.Help();
-    return 0;
-  }
-  if (Status s = ApplyLogFlags(flags); !s.ok()) {
-    std::cerr << "lifeboat up: " << s.message() << "\n";
-    return 2;
+  if (std::optional<int> exit_code = flags.ParseCommandLine(args)) {
+    return *exit_code;
   }
   apiserver::ServerOptions options;
   options.data_dir = flags.Get("data-dir");

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -120,13 +121,8 @@ int RunValidate(const Args& args) {
                 "one line per problem, file:line: Kind/name: field.path: message, and exits 1\n"
                 "when there is any problem, 0 when every object is valid.");
   flags.Repeated("filename", "f", "a manifest file or a directory of .yaml/.yml/.json files");
-  if (Status s = flags.Parse(args); !s.ok()) {
-    std::cerr << s.message() << "\n";
-    return 2;
-  }
-  if (flags.help_requested()) {
-    std::cout << flags.Help();
-    return 0;
+  if (std::optional<int> exit_code = flags.ParseCommandLine(args)) {
+    return *exit_code;
   }
   std::vector<std::string> inputs = flags.GetAll("filename");
   inputs.insert(inputs.end(), flags.positionals().begin(), flags.positionals().end());

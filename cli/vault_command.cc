@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <optional>
 #include <map>
 
 #include "api/json.h"
@@ -46,19 +47,7 @@ vault::CliVaultFlags VaultFlags(const FlagSet& flags) {
 
 // Parses; returns -1 to continue, or the exit code.
 int ParseOrExit(FlagSet& flags, const Args& args) {
-  if (Status s = flags.Parse(args); !s.ok()) {
-    std::cerr << s.message() << "\n";
-    return 2;
-  }
-  if (flags.help_requested()) {
-    std::cout << flags.Help();
-    return 0;
-  }
-  if (Status s = ApplyLogFlags(flags); !s.ok()) {
-    std::cerr << s.message() << "\n";
-    return 2;
-  }
-  return -1;
+  return flags.ParseCommandLine(args).value_or(-1);
 }
 
 int Fail(const std::string& sub, const Status& s) {

@@ -1,4 +1,5 @@
 #include <iostream>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/flags.h"
@@ -10,13 +11,8 @@ int RunVersion(const Args& args) {
   FlagSet flags("lifeboat version", "lifeboat version [--short]",
                 "Prints the version of this lifeboat binary.");
   flags.Bool("short", "", "print only the version number");
-  if (Status s = flags.Parse(args); !s.ok()) {
-    std::cerr << s.message() << "\n";
-    return 2;
-  }
-  if (flags.help_requested()) {
-    std::cout << flags.Help();
-    return 0;
+  if (std::optional<int> exit_code = flags.ParseCommandLine(args)) {
+    return *exit_code;
   }
   if (flags.GetBool("short")) {
     std::cout << LIFEBOAT_VERSION << "\n";
