@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -197,15 +198,23 @@ TEST_F(VaultCliTest, KillNineDuringBackupAndPruneNeverBreaksTheVault) {
     EXPECT_EQ(testing::CompareTrees(expected.at(id), out / "src"), "") << "point " << id;
     fs::remove_all(out);
   };
+  // Kill instants are drawn over the length of an uninterrupted run on this machine, so that
+  // most runs die somewhere in the middle however fast or loaded the machine is.
+  int run_ms = 0;
   {
     fs::path copy = snapshot_source(-1);
+    auto started = std::chrono::steady_clock::now();
     Json b = LbJson("backup " + src_.string() + flags_);
+    run_ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::steady_clock::now() - started)
+                                  .count());
     expected[b["point"]] = copy;
   }
   int killed = 0;
   for (int i = 0; i < kIterations; ++i) {
     bool prune = i % 3 == 2;
-    std::chrono::milliseconds delay(std::uniform_int_distribution<int>(0, 400)(rng));
+    std::chrono::milliseconds delay(
+        std::uniform_int_distribution<int>(0, std::max(1, run_ms * 3 / 4))(rng));
     std::vector<std::string> before = points();
     if (prune) {
       killed += RunAndKill(Args({"vault", "forget", "--keep-last", "3", "--prune"}), delay);
