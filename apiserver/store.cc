@@ -245,8 +245,8 @@ StatusOr<StoredObject> Store::Create(const ObjectKey& key, Json object) {
   return stored;
 }
 
-StatusOr<StoredObject> Store::Update(const ObjectKey& key, Json object, int64_t expected_rv) {
-  std::lock_guard<std::mutex> lock(mu_);
+StatusOr<std::map<std::string, Store::Entry>::iterator> Store::EntryForWrite(
+    const ObjectKey& key, int64_t expected_rv) {
   auto& objects = objects_[key.resource];
   auto it = objects.find(MapKey(key));
   if (it == objects.end()) {
@@ -255,6 +255,12 @@ StatusOr<StoredObject> Store::Update(const ObjectKey& key, Json object, int64_t 
   if (expected_rv != 0 && expected_rv != it->second.object.rv) {
     return AbortedError("the object has been modified");
   }
+  return it;
+}
+
+StatusOr<StoredObject> Store::Update(const ObjectKey& key, Json object, int64_t expected_rv) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(auto it, EntryForWrite(key, expected_rv));
   int64_t rv = revision_ + 1;
   StoredObject stored = Stamp(object, rv);
   RETURN_IF_ERROR(Persist(key, stored.json.get(), rv));
@@ -266,14 +272,7 @@ StatusOr<StoredObject> Store::Update(const ObjectKey& key, Json object, int64_t 
 
 StatusOr<StoredObject> Store::Delete(const ObjectKey& key, Json last_state, int64_t expected_rv) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto& objects = objects_[key.resource];
-  auto it = objects.find(MapKey(key));
-  if (it == objects.end()) {
-    return NotFoundError(key.name + " not found");
-  }
-  if (expected_rv != 0 && expected_rv != it->second.object.rv) {
-    return AbortedError("the object has been modified");
-  }
+  ASSIGN_OR_RETURN(auto it, EntryForWrite(key, expected_rv));
   int64_t rv = revision_ + 1;
   RETURN_IF_ERROR(Persist(key, nullptr, rv));
   revision_ = rv;
@@ -281,7 +280,7 @@ StatusOr<StoredObject> Store::Delete(const ObjectKey& key, Json last_state, int6
   if (!it->second.uid.empty()) {
     by_uid_.erase(it->second.uid);
   }
-  objects.erase(it);
+  objects_[key.resource].erase(it);
   Publish(Event{EventType::kDeleted, key, stored});
   return stored;
 }

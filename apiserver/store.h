@@ -118,6 +118,10 @@ class Store {
   Status Persist(const ObjectKey& key, const std::string* json, int64_t rv);
   StoredObject Stamp(Json& object, int64_t rv) const;
   void Publish(Event event);
+  // The entry a write to `key` expecting `expected_rv` (0 = any) applies to; kNotFound, or
+  // kAborted when the object has moved on. Called with mu_ held.
+  StatusOr<std::map<std::string, Entry>::iterator> EntryForWrite(const ObjectKey& key,
+                                                                 int64_t expected_rv);
 
   mutable std::mutex mu_;
   sqlite3* db_ = nullptr;
