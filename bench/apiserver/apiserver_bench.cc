@@ -105,7 +105,8 @@ int main(int argc, char** argv) {
   std::string crds = std::string(LIFEBOAT_SOURCE_DIR) + "/crds";
   std::string data = (dir / "data").string();
   std::vector<std::string> args = {binary, "up", "--data-dir", data, "--port", "0", "--crd-dir",
-                                   crds, "--log-level", "warn"};
+                                   crds, "--log-level", "warn", "--metrics-bind-address",
+                                   "127.0.0.1:0"};
   std::vector<char*> cargs;
   for (auto& a : args) {
     cargs.push_back(a.data());

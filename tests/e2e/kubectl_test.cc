@@ -51,8 +51,10 @@ std::filesystem::path TestData(const std::string& name) {
 class LifeboatUp {
  public:
   LifeboatUp(const TempDir& dir, std::vector<std::string> extra) : dir_(dir) {
+    // Port 0 for the API server and /metrics: suites run in parallel.
     std::vector<std::string> argv = {Binary().string(), "up", "--data-dir",
-                                     (dir.path() / "data").string(), "--port", "0"};
+                                     (dir.path() / "data").string(), "--port", "0",
+                                     "--metrics-bind-address", "127.0.0.1:0"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     process_ = std::make_unique<Subprocess>(argv);
     ready_ = process_->WaitForText("kubectl get lifeboat", std::chrono::seconds(30));
