@@ -49,9 +49,12 @@ class VaultCliTest : public ::testing::Test {
     return Json::parse(r.output, nullptr, false);
   }
 
+  struct KillOutcome {
+    bool killed = false;
+    std::chrono::milliseconds ran{0};  // how long it ran before it ended or was killed
+  };
   // Runs lifeboat with `args`, kills it with SIGKILL after `delay` (unless it ended before).
-  // Returns true when it was killed.
-  bool RunAndKill(const std::vector<std::string>& args, std::chrono::milliseconds delay) {
+  KillOutcome RunAndKill(const std::vector<std::string>& args, std::chrono::milliseconds delay) {
     pid_t pid = ::fork();
     if (pid == 0) {
       int devnull = ::open("/dev/null", O_WRONLY);
@@ -65,17 +68,22 @@ class VaultCliTest : public ::testing::Test {
       ::_exit(127);
     }
     // The random instant is the test's input: wait for the child to end or the instant to pass.
-    auto deadline = std::chrono::steady_clock::now() + delay;
+    auto started = std::chrono::steady_clock::now();
+    auto deadline = started + delay;
+    auto ran = [&] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - started);
+    };
     int status = 0;
     while (std::chrono::steady_clock::now() < deadline) {
       if (::waitpid(pid, &status, WNOHANG) == pid) {
-        return false;
+        return {false, ran()};
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     ::kill(pid, SIGKILL);
     ::waitpid(pid, &status, 0);
-    return WIFSIGNALED(status);
+    return {WIFSIGNALED(status), ran()};
   }
 
   std::vector<std::string> Args(std::vector<std::string> head) {
@@ -210,20 +218,32 @@ TEST_F(VaultCliTest, KillNineDuringBackupAndPruneNeverBreaksTheVault) {
                                   .count());
     expected[b["point"]] = copy;
   }
+  // A run that ends before its kill instant narrows the window of its kind (backup or prune)
+  // to what it took, so the machine's speed, idle or loaded, cannot starve the test of kills.
+  int window_ms[2] = {std::max(1, run_ms * 3 / 4), std::max(1, run_ms * 3 / 4)};
+  constexpr int kMaxIterations = 3 * kIterations;
   int killed = 0;
-  for (int i = 0; i < kIterations; ++i) {
+  for (int i = 0; i < kMaxIterations && (i < kIterations || killed <= kIterations / 4); ++i) {
     bool prune = i % 3 == 2;
     std::chrono::milliseconds delay(
-        std::uniform_int_distribution<int>(0, std::max(1, run_ms * 3 / 4))(rng));
+        std::uniform_int_distribution<int>(0, window_ms[prune ? 1 : 0])(rng));
     std::vector<std::string> before = points();
     if (prune) {
-      killed += RunAndKill(Args({"vault", "forget", "--keep-last", "3", "--prune"}), delay);
+      KillOutcome o = RunAndKill(Args({"vault", "forget", "--keep-last", "3", "--prune"}), delay);
+      killed += o.killed ? 1 : 0;
+      if (!o.killed) {
+        window_ms[1] = std::max(1, static_cast<int>(o.ran.count() * 3 / 4));
+      }
     } else {
       testing::WriteFile(src_ / ("new-" + std::to_string(i) + ".bin"),
                          testing::RandomBytes(2 << 20, 100 + i));
       testing::WriteFile(src_ / "text.txt", testing::TextBytes(2 << 20, 200 + i));
       fs::path copy = snapshot_source(i);
-      killed += RunAndKill(Args({"backup", src_.string()}), delay);
+      KillOutcome o = RunAndKill(Args({"backup", src_.string()}), delay);
+      killed += o.killed ? 1 : 0;
+      if (!o.killed) {
+        window_ms[0] = std::max(1, static_cast<int>(o.ran.count() * 3 / 4));
+      }
       for (const std::string& id : points()) {
         if (!expected.contains(id)) expected[id] = copy;
       }
