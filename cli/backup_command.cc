@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "engines/vault/cli_support.h"
+#include "engines/vault/tree.h"
 
 namespace lifeboat::cli {
 
@@ -82,20 +83,8 @@ int RunBackup(const Args& args) {
   if (json) {
     Json errors = Json::array();
     for (const auto& e : m.errors) errors.push_back({{"path", e.path}, {"error", e.error}});
-    Json out = {{"point", m.id},
-                {"parent", m.parent},
-                {"partial", m.partial},
-                {"errors", errors},
-                {"files", s.files},
-                {"dirs", s.dirs},
-                {"bytes", s.bytes},
-                {"files_new", s.files_new},
-                {"files_changed", s.files_changed},
-                {"files_unmodified", s.files_unmodified},
-                {"bytes_read", s.bytes_read},
-                {"data_added", s.data_added},
-                {"stored_added", s.stored_added},
-                {"seconds", s.seconds}};
+    Json out = {{"point", m.id}, {"parent", m.parent}, {"partial", m.partial}, {"errors", errors}};
+    out.update(vault::PointSummaryToJson(s));
     std::cout << out.dump() << "\n";
   } else {
     std::cout << "Created recovery point " << m.id.substr(0, 8) << " (" << s.files << " files, "

@@ -16,18 +16,6 @@ std::optional<NodeType> ParseType(const std::string& s) {
   return std::nullopt;
 }
 
-Json PointSummaryToJson(const PointSummary& s) {
-  return {{"files", s.files},
-          {"dirs", s.dirs},
-          {"bytes", s.bytes},
-          {"files_new", s.files_new},
-          {"files_changed", s.files_changed},
-          {"files_unmodified", s.files_unmodified},
-          {"bytes_read", s.bytes_read},
-          {"data_added", s.data_added},
-          {"stored_added", s.stored_added},
-          {"seconds", s.seconds}};
-}
 
 PointSummary PointSummaryFromJson(const Json& j) {
   PointSummary s;
@@ -45,6 +33,19 @@ PointSummary PointSummaryFromJson(const Json& j) {
   return s;
 }
 }  // namespace
+
+Json PointSummaryToJson(const PointSummary& s) {
+  return {{"files", s.files},
+          {"dirs", s.dirs},
+          {"bytes", s.bytes},
+          {"files_new", s.files_new},
+          {"files_changed", s.files_changed},
+          {"files_unmodified", s.files_unmodified},
+          {"bytes_read", s.bytes_read},
+          {"data_added", s.data_added},
+          {"stored_added", s.stored_added},
+          {"seconds", s.seconds}};
+}
 
 const char* NodeTypeName(NodeType t) { return kTypeNames[static_cast<int>(t)]; }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "api/json.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "engines/vault/crypto.h"
@@ -78,6 +79,9 @@ struct Manifest {
   std::vector<FileError> errors;
   PointSummary summary;
 };
+
+// The summary's fields as JSON (manifests, `lifeboat backup --json`).
+Json PointSummaryToJson(const PointSummary& s);
 
 std::string EncodeManifest(const Manifest& m);
 StatusOr<Manifest> DecodeManifest(std::string_view text);
