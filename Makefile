@@ -18,7 +18,7 @@ BUILD_PACKAGES := build-essential cmake pkg-config ccache git \
 # Real peers the tests drive: kubectl (Debian's kubernetes-client when kubectl is missing),
 # a Prometheus server with promtool, openssl, python3 for the dataset generator, curl (demo),
 # tzdata (IANA time zones of cron schedules).
-TEST_PACKAGES := prometheus openssl python3 ca-certificates curl tzdata
+TEST_PACKAGES := prometheus openssl python3 python3-yaml ca-certificates curl tzdata
 # Peers of the side-by-side benchmarks (bench/), installed by `make bench-deps`.
 BENCH_PACKAGES := restic borgbackup rsync python3
 
