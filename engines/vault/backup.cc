@@ -507,7 +507,12 @@ StatusOr<BackupResult> BackupRun::Run() {
   if (options_.paths.empty()) {
     return InvalidArgumentError("backup needs at least one path");
   }
+  if (!options_.names.empty() && options_.names.size() != options_.paths.size()) {
+    return InvalidArgumentError("backup: " + std::to_string(options_.names.size()) +
+                                " names for " + std::to_string(options_.paths.size()) + " paths");
+  }
   std::vector<std::string> paths;
+  std::vector<std::string> root_names;
   std::set<std::string> basenames;
   for (const std::string& p : options_.paths) {
     std::error_code ec;
@@ -518,15 +523,20 @@ StatusOr<BackupResult> BackupRun::Run() {
     if (::lstat(s.c_str(), &st) != 0) {
       return InvalidArgumentError("backup path " + p + ": " + std::strerror(errno));
     }
-    std::string base = fs::path(s).filename().string();
-    if (base.empty()) {
+    std::string base = options_.names.empty() ? fs::path(s).filename().string()
+                                              : options_.names[paths.size()];
+    if (base.empty() && options_.names.empty()) {
       base = "root";
+    }
+    if (base.empty() || base == "." || base == ".." || base.find('/') != std::string::npos) {
+      return InvalidArgumentError("backup: \"" + base + "\" is not a valid name for " + p);
     }
     if (!basenames.insert(base).second) {
       return InvalidArgumentError("backup paths must have different base names: " + base +
                                   " appears twice");
     }
     paths.push_back(s);
+    root_names.push_back(base);
   }
   std::vector<std::string> sorted_paths = paths;
   std::sort(sorted_paths.begin(), sorted_paths.end());
@@ -565,9 +575,8 @@ StatusOr<BackupResult> BackupRun::Run() {
   StartScanner();
   auto root = std::make_shared<DirState>();
   std::vector<std::pair<std::string, std::string>> ordered;
-  for (const std::string& p : paths) {
-    std::string base = fs::path(p).filename().string();
-    ordered.emplace_back(base.empty() ? "root" : base, p);
+  for (size_t i = 0; i < paths.size(); ++i) {
+    ordered.emplace_back(root_names[i], paths[i]);
   }
   std::sort(ordered.begin(), ordered.end());
   for (const auto& [base, p] : ordered) {

@@ -26,6 +26,9 @@ using ProgressFn = std::function<void(const Progress&)>;
 // ---- backup ----
 struct BackupOptions {
   std::vector<std::string> paths;  // directories and files (disk images); basenames must differ
+  // Names of the paths' entries at the point's root (same order as `paths`): a BackupPolicy
+  // names each volume. Empty: the basenames. Names must differ and contain no '/'.
+  std::vector<std::string> names;
   std::vector<std::string> tags;
   std::string hostname;  // default: this host
   // Parent for the metadata cache: "" picks the latest point with the same paths and host.

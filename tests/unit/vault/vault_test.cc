@@ -155,6 +155,26 @@ TEST_F(VaultTest, RestoresListedPathsAndGlobs) {
   EXPECT_EQ(g->files, 2u);
 }
 
+TEST_F(VaultTest, NamedPathsBecomeTheRootEntries) {
+  // Two volumes whose directories share a basename, named as a BackupPolicy names them.
+  WriteFile(dir_.path() / "a/data/one.txt", "first volume\n");
+  WriteFile(dir_.path() / "b/data/two.txt", "second volume\n");
+  BackupOptions o;
+  o.paths = {(dir_.path() / "a/data").string(), (dir_.path() / "b/data").string()};
+  EXPECT_EQ(Backup(*repo_, o).status().code(), StatusCode::kInvalidArgument);
+  o.names = {"db", "logs"};
+  auto b = Backup(*repo_, o);
+  ASSERT_TRUE(b.ok()) << b.status();
+  auto r = DoRestore(b->manifest.id, dir_.path() / "named", {"logs"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(ReadFile(dir_.path() / "named/logs/two.txt"), "second volume\n");
+  EXPECT_FALSE(fs::exists(dir_.path() / "named/db"));
+  o.names = {"db", "../x"};
+  auto bad = Backup(*repo_, o);
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("../x"), std::string::npos) << bad.status();
+}
+
 TEST_F(VaultTest, LsListsEveryEntry) {
   ASSERT_TRUE(DoBackup().ok());
   std::vector<std::string> paths;
