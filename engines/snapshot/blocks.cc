@@ -1,0 +1,565 @@
+#include "engines/snapshot/blocks.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <thread>
+
+#include "engines/snapshot/file_util.h"
+
+namespace lifeboat::snapshot {
+namespace {
+
+constexpr char kIndexMagic[8] = {'L', 'B', 'B', 'I', 'D', 'X', '1', '\n'};
+constexpr size_t kIndexHeader = sizeof(kIndexMagic) + 2 * sizeof(uint32_t);
+constexpr size_t kIndexRecord = sizeof(BlockHash) + sizeof(uint32_t);
+// Bytes read per step of a scan; split between the hashing threads.
+constexpr uint64_t kScanChunk = 8ull << 20;
+// Start writeback of a pack every this many bytes so Seal's fsync has little left to do.
+constexpr uint64_t kWritebackStep = 32ull << 20;
+constexpr size_t kZeroPage = 64 * 1024;
+
+const EVP_MD* Sha256Md() {
+  static const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+
+std::string PackName(uint32_t pack, const char* ext) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%08u%s", pack, ext);
+  return buf;
+}
+
+// Parses "<8 digits>.data" / "<8 digits>.idx"; 0 when the name is something else.
+uint32_t ParsePackName(const std::string& name, const std::string& ext) {
+  if (name.size() != 8 + ext.size() || name.compare(8, ext.size(), ext) != 0) {
+    return 0;
+  }
+  uint32_t n = 0;
+  for (size_t i = 0; i < 8; ++i) {
+    if (name[i] < '0' || name[i] > '9') {
+      return 0;
+    }
+    n = n * 10 + static_cast<uint32_t>(name[i] - '0');
+  }
+  return n;
+}
+
+// Runs fn(part) for part in [0, parts) on `parts` threads (the caller runs part 0).
+void ParallelFor(int parts, const std::function<void(int)>& fn) {
+  std::vector<std::thread> threads;
+  for (int i = 1; i < parts; ++i) {
+    threads.emplace_back(fn, i);
+  }
+  fn(0);
+  for (auto& t : threads) {
+    t.join();
+  }
+}
+
+}  // namespace
+
+BlockHash HashBlock(std::span<const uint8_t> data) {
+  BlockHash h{};
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), h.data(), &len, Sha256Md(), nullptr);
+  return h;
+}
+
+std::string HashToHex(const BlockHash& hash) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(hash.size() * 2);
+  for (uint8_t b : hash) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+bool IsZero(std::span<const uint8_t> data) {
+  static const std::vector<uint8_t> zeros(kZeroPage, 0);
+  size_t pos = 0;
+  while (pos < data.size()) {
+    size_t n = std::min(kZeroPage, data.size() - pos);
+    if (std::memcmp(data.data() + pos, zeros.data(), n) != 0) {
+      return false;
+    }
+    pos += n;
+  }
+  return true;
+}
+
+Status ValidateBlockSize(uint32_t block_size) {
+  if (block_size < kMinBlockSize || block_size > kMaxBlockSize || block_size % kMinBlockSize != 0) {
+    return InvalidArgumentError("block size " + std::to_string(block_size) +
+                                " must be a multiple of 4096 between 4 KiB and 1 MiB");
+  }
+  return OkStatus();
+}
+
+Status ScanFile(int fd, uint64_t size, const ScanOptions& options, const BlockSink& sink) {
+  RETURN_IF_ERROR(ValidateBlockSize(options.block_size));
+  const uint64_t bs = options.block_size;
+  const uint64_t nblocks = (size + bs - 1) / bs;
+  const int threads = std::max(1, options.threads > 0
+                                      ? options.threads
+                                      : static_cast<int>(std::thread::hardware_concurrency()));
+  const uint64_t chunk_blocks = std::max<uint64_t>(1, kScanChunk / bs);
+  std::vector<uint8_t> buffer(chunk_blocks * bs);
+  std::vector<BlockInfo> infos(chunk_blocks);
+
+  auto length_of = [&](uint64_t b) {
+    return static_cast<uint32_t>(std::min(bs, size - b * bs));
+  };
+  auto emit_zero = [&](uint64_t b) {
+    BlockInfo info;
+    info.index = b;
+    info.length = length_of(b);
+    info.zero = true;
+    return sink(info, {});
+  };
+
+  uint64_t b = 0;
+  bool seek_supported = true;
+  while (b < nblocks) {
+    // The next run of blocks holding data: [data_first, data_end).
+    uint64_t data_first = b;
+    uint64_t data_end = nblocks;
+    if (seek_supported) {
+      off_t pos = static_cast<off_t>(b * bs);
+      off_t data = ::lseek(fd, pos, SEEK_DATA);
+      if (data < 0 && errno == ENXIO) {
+        data_first = nblocks;  // only a hole up to the end
+      } else if (data < 0) {
+        seek_supported = false;  // e.g. a pipe-like file: read everything
+      } else {
+        off_t hole = ::lseek(fd, data, SEEK_HOLE);
+        if (hole < 0) {
+          hole = static_cast<off_t>(size);
+        }
+        data_first = std::min<uint64_t>(nblocks, static_cast<uint64_t>(data) / bs);
+        data_end = std::min<uint64_t>(nblocks, (static_cast<uint64_t>(hole) + bs - 1) / bs);
+        data_end = std::max(data_end, data_first + 1);
+      }
+    }
+    for (; b < data_first; ++b) {
+      RETURN_IF_ERROR(emit_zero(b));
+    }
+    if (options.progress && data_first > 0) {
+      options.progress(std::min(size, b * bs), size);
+    }
+    while (b < data_end) {
+      uint64_t count = std::min(chunk_blocks, data_end - b);
+      uint64_t offset = b * bs;
+      uint64_t want = std::min(count * bs, size - offset);
+      uint64_t got = 0;
+      while (got < want) {
+        ssize_t n = ::pread(fd, buffer.data() + got, want - got, static_cast<off_t>(offset + got));
+        if (n < 0 && errno == EINTR) {
+          continue;
+        }
+        if (n < 0) {
+          return ErrnoStatus("reading at offset " + std::to_string(offset + got));
+        }
+        if (n == 0) {
+          break;  // the file shrank while being read: the caller's stat check reports it
+        }
+        got += static_cast<uint64_t>(n);
+      }
+      std::memset(buffer.data() + got, 0, want - got);
+      int parts = static_cast<int>(std::min<uint64_t>(threads, count));
+      ParallelFor(parts, [&](int part) {
+        for (uint64_t i = static_cast<uint64_t>(part); i < count; i += parts) {
+          BlockInfo& info = infos[i];
+          info.index = b + i;
+          info.length = length_of(b + i);
+          std::span<const uint8_t> data(buffer.data() + i * bs, info.length);
+          info.zero = IsZero(data);
+          if (!info.zero) {
+            info.hash = HashBlock(data);
+          }
+        }
+      });
+      for (uint64_t i = 0; i < count; ++i) {
+        std::span<const uint8_t> data;
+        if (!infos[i].zero) {
+          data = std::span<const uint8_t>(buffer.data() + i * bs, infos[i].length);
+        }
+        RETURN_IF_ERROR(sink(infos[i], data));
+      }
+      b += count;
+      if (options.progress) {
+        options.progress(std::min(size, b * bs), size);
+      }
+    }
+  }
+  return OkStatus();
+}
+
+StatusOr<std::vector<BlockInfo>> HashFile(const std::filesystem::path& path,
+                                          const ScanOptions& options) {
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_RDONLY));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) {
+    return ErrnoStatus("stat " + path.string());
+  }
+  std::vector<BlockInfo> out;
+  Status s = ScanFile(fd.get(), static_cast<uint64_t>(st.st_size), options,
+                      [&](const BlockInfo& info, std::span<const uint8_t>) {
+                        out.push_back(info);
+                        return OkStatus();
+                      });
+  if (!s.ok()) {
+    return s.WithPrefix(path.string());
+  }
+  return out;
+}
+
+// ---- pack index ----
+
+StatusOr<std::vector<StoredBlock>> ReadPackIndex(const std::filesystem::path& path,
+                                                 uint32_t block_size) {
+  ASSIGN_OR_RETURN(std::string raw, ReadWholeFile(path));
+  if (raw.size() < kIndexHeader + sizeof(BlockHash) ||
+      std::memcmp(raw.data(), kIndexMagic, sizeof(kIndexMagic)) != 0) {
+    return DataLossError("pack index " + path.string() + " is truncated or not a pack index");
+  }
+  size_t body = raw.size() - sizeof(BlockHash);
+  BlockHash sum = HashBlock({reinterpret_cast<const uint8_t*>(raw.data()), body});
+  if (std::memcmp(sum.data(), raw.data() + body, sum.size()) != 0) {
+    return DataLossError("pack index " + path.string() + " fails its checksum");
+  }
+  uint32_t bs = 0;
+  uint32_t count = 0;
+  std::memcpy(&bs, raw.data() + sizeof(kIndexMagic), sizeof(bs));
+  std::memcpy(&count, raw.data() + sizeof(kIndexMagic) + sizeof(bs), sizeof(count));
+  if (bs != block_size) {
+    return DataLossError("pack index " + path.string() + " has block size " + std::to_string(bs) +
+                         ", the store uses " + std::to_string(block_size));
+  }
+  if (body != kIndexHeader + uint64_t{count} * kIndexRecord) {
+    return DataLossError("pack index " + path.string() + " has the wrong length");
+  }
+  std::vector<StoredBlock> slots(count);
+  const char* p = raw.data() + kIndexHeader;
+  for (uint32_t i = 0; i < count; ++i) {
+    std::memcpy(slots[i].hash.data(), p, sizeof(BlockHash));
+    std::memcpy(&slots[i].length, p + sizeof(BlockHash), sizeof(uint32_t));
+    if (slots[i].length == 0 || slots[i].length > bs) {
+      return DataLossError("pack index " + path.string() + " slot " + std::to_string(i) +
+                           " has an invalid length");
+    }
+    p += kIndexRecord;
+  }
+  return slots;
+}
+
+// ---- BlockStore ----
+
+size_t BlockStore::HashHasher::operator()(const BlockHash& h) const {
+  size_t v = 0;
+  std::memcpy(&v, h.data(), sizeof(v));
+  return v;
+}
+
+StatusOr<std::unique_ptr<BlockStore>> BlockStore::Open(const std::filesystem::path& dir,
+                                                       uint32_t block_size) {
+  RETURN_IF_ERROR(ValidateBlockSize(block_size));
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return InvalidArgumentError("cannot create block store " + dir.string() + ": " +
+                                ec.message());
+  }
+  return std::unique_ptr<BlockStore>(new BlockStore(dir, block_size));
+}
+
+BlockStore::~BlockStore() {
+  for (auto& [n, pack] : packs_) {
+    if (pack.fd >= 0) {
+      ::close(pack.fd);
+    }
+  }
+}
+
+std::filesystem::path BlockStore::PackDataPath(uint32_t pack) const {
+  return dir_ / PackName(pack, ".data");
+}
+std::filesystem::path BlockStore::PackIndexPath(uint32_t pack) const {
+  return dir_ / PackName(pack, ".idx");
+}
+
+std::vector<uint32_t> BlockStore::ListPackNumbers(bool sealed_only) const {
+  std::vector<uint32_t> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
+    std::string name = entry.path().filename().string();
+    uint32_t n = ParsePackName(name, sealed_only ? ".idx" : ".data");
+    if (n == 0 && !sealed_only) {
+      n = ParsePackName(name, ".idx");
+    }
+    if (n != 0) {
+      out.push_back(n);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+StatusOr<BlockStore::Pack*> BlockStore::LoadPack(uint32_t pack) {
+  std::lock_guard<std::mutex> lock(packs_mu_);
+  auto it = packs_.find(pack);
+  if (it != packs_.end()) {
+    return &it->second;
+  }
+  std::error_code ec;
+  if (!std::filesystem::exists(PackIndexPath(pack), ec)) {
+    return DataLossError("pack " + PackIndexPath(pack).string() + " is missing");
+  }
+  ASSIGN_OR_RETURN(std::vector<StoredBlock> slots, ReadPackIndex(PackIndexPath(pack), block_size_));
+  int fd = ::open(PackDataPath(pack).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return DataLossError("pack " + PackDataPath(pack).string() + " is missing: " +
+                         std::strerror(errno));
+  }
+  Pack& p = packs_[pack];
+  p.fd = fd;
+  p.slots = std::move(slots);
+  return &p;
+}
+
+StatusOr<SweepStats> BlockStore::Sweep(const std::unordered_set<uint64_t>& live_keys) {
+  SweepStats stats;
+  std::map<uint32_t, std::vector<uint32_t>> live_by_pack;
+  for (uint64_t key : live_keys) {
+    BlockAddress a = BlockAddress::FromKey(key);
+    live_by_pack[a.pack].push_back(a.slot);
+  }
+  // Leftovers of crashed writers: temp files and data files that were never sealed.
+  std::error_code ec;
+  std::vector<std::filesystem::path> doomed;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.ends_with(".tmp")) {
+      doomed.push_back(entry.path());
+      continue;
+    }
+    uint32_t n = ParsePackName(name, ".data");
+    if (n != 0 && !std::filesystem::exists(PackIndexPath(n))) {
+      doomed.push_back(entry.path());
+    }
+  }
+  if (ec) {
+    return ErrnoStatus("listing block store " + dir_.string());
+  }
+  for (const auto& p : doomed) {
+    std::filesystem::remove(p, ec);
+  }
+  lookup_.clear();
+  for (uint32_t n : ListPackNumbers(/*sealed_only=*/true)) {
+    auto live_it = live_by_pack.find(n);
+    if (live_it == live_by_pack.end()) {
+      // No live slot: drop the index first (a data file alone is an unsealed leftover).
+      {
+        std::lock_guard<std::mutex> lock(packs_mu_);
+        auto it = packs_.find(n);
+        if (it != packs_.end()) {
+          ::close(it->second.fd);
+          packs_.erase(it);
+        }
+      }
+      auto slots = ReadPackIndex(PackIndexPath(n), block_size_);
+      if (slots.ok()) {
+        for (const StoredBlock& s : *slots) {
+          ++stats.blocks_freed;
+          stats.bytes_freed += s.length;
+        }
+      }
+      std::filesystem::remove(PackIndexPath(n), ec);
+      std::filesystem::remove(PackDataPath(n), ec);
+      ++stats.packs_removed;
+      continue;
+    }
+    ASSIGN_OR_RETURN(Pack * pack, LoadPack(n));
+    std::vector<bool> live(pack->slots.size(), false);
+    for (uint32_t slot : live_it->second) {
+      if (slot < live.size()) {
+        live[slot] = true;
+        lookup_.emplace(pack->slots[slot].hash, BlockAddress{n, slot});
+      }
+    }
+    // Punch the dead slots that still hold data (walk the data extents, skip existing holes).
+    UniqueFd wfd;
+    const uint64_t bs = block_size_;
+    off_t pos = 0;
+    while (true) {
+      off_t data = ::lseek(pack->fd, pos, SEEK_DATA);
+      if (data < 0) {
+        break;
+      }
+      off_t hole = ::lseek(pack->fd, data, SEEK_HOLE);
+      if (hole <= data) {
+        break;
+      }
+      for (uint64_t slot = static_cast<uint64_t>(data) / bs;
+           slot * bs < static_cast<uint64_t>(hole) && slot < live.size(); ++slot) {
+        if (live[slot]) {
+          continue;
+        }
+        if (!wfd.valid()) {
+          ASSIGN_OR_RETURN(wfd, OpenFile(PackDataPath(n), O_WRONLY));
+        }
+        if (::fallocate(wfd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                        static_cast<off_t>(slot * bs), static_cast<off_t>(bs)) != 0) {
+          return ErrnoStatus("freeing slot " + std::to_string(slot) + " of " +
+                             PackDataPath(n).string());
+        }
+        ++stats.blocks_freed;
+        stats.bytes_freed += pack->slots[slot].length;
+      }
+      pos = hole;
+    }
+  }
+  return stats;
+}
+
+const BlockAddress* BlockStore::Find(const BlockHash& hash) const {
+  auto it = lookup_.find(hash);
+  return it == lookup_.end() ? nullptr : &it->second;
+}
+
+StatusOr<StoredBlock> BlockStore::Describe(const BlockAddress& address) {
+  ASSIGN_OR_RETURN(Pack * pack, LoadPack(address.pack));
+  if (address.slot >= pack->slots.size()) {
+    return DataLossError("block " + std::to_string(address.slot) + " is beyond the end of " +
+                         PackIndexPath(address.pack).string());
+  }
+  return pack->slots[address.slot];
+}
+
+StatusOr<int> BlockStore::PackFd(uint32_t pack) {
+  ASSIGN_OR_RETURN(Pack * p, LoadPack(pack));
+  return p->fd;
+}
+
+Status BlockStore::Read(const BlockAddress& address, std::vector<uint8_t>& out) {
+  ASSIGN_OR_RETURN(Pack * pack, LoadPack(address.pack));
+  if (address.slot >= pack->slots.size()) {
+    return DataLossError("block " + std::to_string(address.slot) + " is beyond the end of " +
+                         PackIndexPath(address.pack).string());
+  }
+  const StoredBlock& meta = pack->slots[address.slot];
+  out.resize(meta.length);
+  RETURN_IF_ERROR(PreadFull(pack->fd, out.data(), meta.length,
+                            uint64_t{address.slot} * block_size_, PackDataPath(address.pack)));
+  if (HashBlock(out) != meta.hash) {
+    return DataLossError("block " + std::to_string(address.slot) + " of " +
+                         PackDataPath(address.pack).string() +
+                         " does not match its hash (the store was modified)");
+  }
+  return OkStatus();
+}
+
+StatusOr<std::unique_ptr<BlockStore::Writer>> BlockStore::NewWriter() {
+  std::vector<uint32_t> existing = ListPackNumbers(/*sealed_only=*/false);
+  uint32_t next = existing.empty() ? 1 : existing.back() + 1;
+  return std::unique_ptr<Writer>(new Writer(*this, next, -1));
+}
+
+BlockStore::Writer::~Writer() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+  }
+  if (!sealed_) {
+    // Forget this pack's blocks and remove its data; a crash leaves it to the next Sweep.
+    for (auto it = store_.lookup_.begin(); it != store_.lookup_.end();) {
+      it = it->second.pack == pack_ ? store_.lookup_.erase(it) : std::next(it);
+    }
+    std::error_code ec;
+    std::filesystem::remove(store_.PackDataPath(pack_), ec);
+  }
+}
+
+StatusOr<BlockAddress> BlockStore::Writer::Put(const BlockHash& hash,
+                                                std::span<const uint8_t> data) {
+  if (const BlockAddress* found = store_.Find(hash)) {
+    return *found;
+  }
+  if (sealed_) {
+    return FailedPreconditionError("block store writer already sealed");
+  }
+  if (data.empty() || data.size() > store_.block_size_) {
+    return InvalidArgumentError("block of " + std::to_string(data.size()) +
+                                " bytes does not fit the store's block size");
+  }
+  std::filesystem::path path = store_.PackDataPath(pack_);
+  if (fd_ < 0) {
+    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+    if (fd_ < 0) {
+      return ErrnoStatus("creating " + path.string());
+    }
+  }
+  if (store_.write_fault_) {
+    RETURN_IF_ERROR(store_.write_fault_(data.size()).WithPrefix("writing " + path.string()));
+  }
+  uint32_t slot = static_cast<uint32_t>(slots_.size());
+  uint64_t offset = uint64_t{slot} * store_.block_size_;
+  RETURN_IF_ERROR(PwriteFull(fd_, data.data(), data.size(), offset, path));
+  slots_.push_back({hash, static_cast<uint32_t>(data.size())});
+  BlockAddress address{pack_, slot};
+  store_.lookup_.emplace(hash, address);
+  ++new_blocks_;
+  new_bytes_ += data.size();
+  uint64_t end = offset + store_.block_size_;
+  if (end - synced_until_ >= kWritebackStep) {
+    // Start writeback now (asynchronously) so the fsync in Seal has little left to do.
+    ::sync_file_range(fd_, static_cast<off_t>(synced_until_),
+                      static_cast<off_t>(end - synced_until_), SYNC_FILE_RANGE_WRITE);
+    synced_until_ = end;
+  }
+  return address;
+}
+
+Status BlockStore::Writer::Seal() {
+  if (sealed_) {
+    return OkStatus();
+  }
+  if (slots_.empty()) {
+    sealed_ = true;
+    return OkStatus();
+  }
+  std::filesystem::path data_path = store_.PackDataPath(pack_);
+  if (::fdatasync(fd_) != 0) {
+    return ErrnoStatus("syncing " + data_path.string());
+  }
+  std::string raw(kIndexMagic, sizeof(kIndexMagic));
+  uint32_t bs = store_.block_size_;
+  uint32_t count = static_cast<uint32_t>(slots_.size());
+  raw.append(reinterpret_cast<const char*>(&bs), sizeof(bs));
+  raw.append(reinterpret_cast<const char*>(&count), sizeof(count));
+  for (const StoredBlock& s : slots_) {
+    raw.append(reinterpret_cast<const char*>(s.hash.data()), s.hash.size());
+    raw.append(reinterpret_cast<const char*>(&s.length), sizeof(s.length));
+  }
+  BlockHash sum = HashBlock({reinterpret_cast<const uint8_t*>(raw.data()), raw.size()});
+  raw.append(reinterpret_cast<const char*>(sum.data()), sum.size());
+  if (store_.write_fault_) {
+    RETURN_IF_ERROR(
+        store_.write_fault_(raw.size()).WithPrefix("writing " + store_.PackIndexPath(pack_).string()));
+  }
+  RETURN_IF_ERROR(WriteFileAtomic(store_.PackIndexPath(pack_), raw));
+  ::close(fd_);
+  fd_ = -1;
+  sealed_ = true;
+  return OkStatus();
+}
+
+}  // namespace lifeboat::snapshot

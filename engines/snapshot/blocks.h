@@ -1,0 +1,182 @@
+#pragma once
+
+// The block layer of the snapshot engine, reusable on its own (e.g. for disk-image deltas):
+//
+//  * ScanFile: reads a file as fixed-size blocks, skipping holes with SEEK_DATA/SEEK_HOLE and
+//    reporting all-zero blocks as zero without hashing them; every other block gets its SHA-256.
+//  * BlockStore: a content-addressed store of such blocks in a directory. Blocks are appended to
+//    pack files (`<n>.data`, one fixed-size slot per block) sealed by an index (`<n>.idx`: the
+//    SHA-256 and length of every slot plus a checksum of the index). Freeing a block punches a
+//    hole in its slot, so freed space is returned to the filesystem block by block.
+//
+// A BlockStore does not know who references its blocks: its owner passes the set of live
+// addresses to Sweep(), which frees everything else (including the leftovers of a crashed
+// writer) and rebuilds the hash lookup from live blocks only, so a freed block is never reused.
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "common/status.h"
+
+namespace lifeboat::snapshot {
+
+using BlockHash = std::array<uint8_t, 32>;  // SHA-256 of the block's bytes
+
+constexpr uint32_t kKiB = 1024;
+// Fixed block size for new stores; 4 KiB .. 1 MiB, a multiple of 4 KiB (see bench/snapshot).
+constexpr uint32_t kDefaultBlockSize = 16 * kKiB;
+constexpr uint32_t kMinBlockSize = 4 * kKiB;
+constexpr uint32_t kMaxBlockSize = 1024 * kKiB;
+
+BlockHash HashBlock(std::span<const uint8_t> data);
+std::string HashToHex(const BlockHash& hash);
+// All bytes zero (fast path for the zero test of every block).
+bool IsZero(std::span<const uint8_t> data);
+Status ValidateBlockSize(uint32_t block_size);
+
+// One block of a scanned file: block `index` covers bytes [index * block_size, +length).
+struct BlockInfo {
+  uint64_t index = 0;
+  uint32_t length = 0;  // block_size, except for the last block of a file
+  bool zero = false;    // a hole or all-zero bytes: not hashed, never stored
+  BlockHash hash{};     // valid when !zero
+};
+
+struct ScanOptions {
+  uint32_t block_size = kDefaultBlockSize;
+  int threads = 0;  // hashing threads; 0 = one per core
+  // Called after each read chunk with bytes done / total (the file size; holes count as done).
+  std::function<void(uint64_t done, uint64_t total)> progress;
+};
+
+// Called once per block, in index order, on the calling thread. `data` holds the block's bytes
+// (empty for zero blocks) and is valid only during the call. A non-OK return stops the scan.
+using BlockSink = std::function<Status(const BlockInfo& block, std::span<const uint8_t> data)>;
+
+// Scans the first `size` bytes of the open file `fd` (pread only; the offset is not moved).
+Status ScanFile(int fd, uint64_t size, const ScanOptions& options, const BlockSink& sink);
+// Convenience: opens `path` and returns every block's info (zero blocks included).
+StatusOr<std::vector<BlockInfo>> HashFile(const std::filesystem::path& path,
+                                          const ScanOptions& options);
+
+// Where a stored block lives: slot `slot` of pack `pack` (packs are numbered from 1).
+struct BlockAddress {
+  uint32_t pack = 0;
+  uint32_t slot = 0;
+  uint64_t Key() const { return (uint64_t{pack} << 32) | slot; }
+  static BlockAddress FromKey(uint64_t key) {
+    return {static_cast<uint32_t>(key >> 32), static_cast<uint32_t>(key)};
+  }
+  friend bool operator==(const BlockAddress& a, const BlockAddress& b) = default;
+};
+
+struct StoredBlock {
+  BlockHash hash{};
+  uint32_t length = 0;
+};
+
+// Test seam: called before each write to a pack file with the bytes about to be written;
+// a non-OK status fails that write as if the disk returned it (e.g. ENOSPC).
+using WriteFaultFn = std::function<Status(uint64_t bytes)>;
+
+struct SweepStats {
+  uint64_t packs_removed = 0;
+  uint64_t blocks_freed = 0;
+  uint64_t bytes_freed = 0;
+};
+
+class BlockStore {
+ public:
+  // Opens the store in `dir` (created if missing). The caller serialises writers (SnapshotStore
+  // holds an exclusive lock on its directory for Sweep and writes).
+  static StatusOr<std::unique_ptr<BlockStore>> Open(const std::filesystem::path& dir,
+                                                    uint32_t block_size);
+  ~BlockStore();
+  BlockStore(const BlockStore&) = delete;
+  BlockStore& operator=(const BlockStore&) = delete;
+
+  uint32_t block_size() const { return block_size_; }
+  const std::filesystem::path& dir() const { return dir_; }
+
+  // Frees every block whose address is not in `live` (punches its slot; removes a pack with no
+  // live slot and any unsealed pack), and makes exactly the live blocks available to Find().
+  StatusOr<SweepStats> Sweep(const std::unordered_set<uint64_t>& live_keys);
+
+  // The live block with this content, if any (only after Sweep; includes blocks added by the
+  // current writer).
+  const BlockAddress* Find(const BlockHash& hash) const;
+
+  // Metadata of a sealed block (hash + length), read from the pack's verified index.
+  StatusOr<StoredBlock> Describe(const BlockAddress& address);
+  // Reads a block's bytes into `out` (resized to its length) and checks its SHA-256;
+  // kDataLoss names the pack file and slot on a mismatch.
+  Status Read(const BlockAddress& address, std::vector<uint8_t>& out);
+  // The pack's data file descriptor for bulk copies (read-only; owned by the store).
+  StatusOr<int> PackFd(uint32_t pack);
+  std::filesystem::path PackDataPath(uint32_t pack) const;
+  std::filesystem::path PackIndexPath(uint32_t pack) const;
+
+  // Appends new blocks to one new pack. Put() dedups against Find(); nothing is durable or
+  // visible to other processes until Seal() has returned OK (data fsynced, index written, fsynced
+  // and renamed into place). An unsealed writer's pack is removed by the next Sweep.
+  class Writer {
+   public:
+    ~Writer();
+    Writer(const Writer&) = delete;
+    Writer& operator=(const Writer&) = delete;
+    // Returns the address of an equal live block, or stores `data` in a new slot.
+    StatusOr<BlockAddress> Put(const BlockHash& hash, std::span<const uint8_t> data);
+    uint64_t new_blocks() const { return new_blocks_; }
+    uint64_t new_bytes() const { return new_bytes_; }
+    Status Seal();
+
+   private:
+    friend class BlockStore;
+    Writer(BlockStore& store, uint32_t pack, int fd) : store_(store), pack_(pack), fd_(fd) {}
+    BlockStore& store_;
+    uint32_t pack_;
+    int fd_;
+    std::vector<StoredBlock> slots_;
+    uint64_t new_blocks_ = 0;
+    uint64_t new_bytes_ = 0;
+    uint64_t synced_until_ = 0;
+    bool sealed_ = false;
+  };
+  StatusOr<std::unique_ptr<Writer>> NewWriter();
+
+  void set_write_fault(WriteFaultFn fn) { write_fault_ = std::move(fn); }
+
+ private:
+  BlockStore(std::filesystem::path dir, uint32_t block_size)
+      : dir_(std::move(dir)), block_size_(block_size) {}
+  struct Pack {
+    int fd = -1;
+    std::vector<StoredBlock> slots;  // from the sealed index
+  };
+  StatusOr<Pack*> LoadPack(uint32_t pack);
+  std::vector<uint32_t> ListPackNumbers(bool sealed_only) const;
+
+  std::filesystem::path dir_;
+  uint32_t block_size_;
+  std::mutex packs_mu_;  // guards packs_ (readers may run in parallel)
+  std::unordered_map<uint32_t, Pack> packs_;
+  struct HashHasher {
+    size_t operator()(const BlockHash& h) const;
+  };
+  std::unordered_map<BlockHash, BlockAddress, HashHasher> lookup_;
+  WriteFaultFn write_fault_;
+};
+
+// Reads and verifies a pack index file (exposed for tests and tools).
+StatusOr<std::vector<StoredBlock>> ReadPackIndex(const std::filesystem::path& path,
+                                                 uint32_t block_size);
+
+}  // namespace lifeboat::snapshot
