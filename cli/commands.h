@@ -18,5 +18,6 @@ int RunVault(const Args& args);
 int RunBackup(const Args& args);
 int RunRestore(const Args& args);
 int RunLs(const Args& args);
+int RunSnapshot(const Args& args);
 
 }  // namespace lifeboat::cli

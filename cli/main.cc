@@ -26,6 +26,8 @@ constexpr Command kCommands[] = {
     {"restore", "restore a recovery point: lifeboat restore POINT [PATH...] --target DIR",
      RunRestore},
     {"ls", "list a recovery point: lifeboat ls POINT [PATTERN] --vault DIR", RunLs},
+    {"snapshot", "local snapshots: lifeboat snapshot create|ls|rm|restore|verify --store DIR",
+     RunSnapshot},
 };
 
 void PrintUsage(std::ostream& out) {
