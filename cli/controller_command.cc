@@ -3,16 +3,21 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <optional>
+#include <stdexcept>
 #include <thread>
 
 #include "api/duration.h"
+#include "apiserver/http_listener.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "controller/client_config.h"
 #include "controller/rest_kube_client.h"
+#include "metrics/metrics.h"
 #include "reconcilers/lifeboat_manager.h"
 
 namespace lifeboat::cli {
@@ -93,6 +98,65 @@ StatusOr<controller::ManagerOptions> OptionsFromFlags(const FlagSet& flags,
   return options;
 }
 
+// "host:port" → host and port; port 0 = a free port picked now.
+StatusOr<apiserver::ListenerOptions> ParseBindAddress(const std::string& flag,
+                                                      const std::string& value) {
+  size_t colon = value.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return InvalidArgumentError("--" + flag + ": \"" + value + "\" is not host:port");
+  }
+  apiserver::ListenerOptions options;
+  options.tls = false;
+  options.host = value.substr(0, colon);
+  if (options.host.size() > 2 && options.host.front() == '[' && options.host.back() == ']') {
+    options.host = options.host.substr(1, options.host.size() - 2);
+  }
+  std::string port = value.substr(colon + 1);
+  try {
+    size_t used = 0;
+    options.port = std::stoi(port, &used);
+    if (used != port.size() || options.port < 0 || options.port > 65535) {
+      throw std::out_of_range(port);
+    }
+  } catch (const std::exception&) {
+    return InvalidArgumentError("--" + flag + ": \"" + port + "\" is not a port number");
+  }
+  if (options.port == 0) {
+    ASSIGN_OR_RETURN(options.port, apiserver::PickFreePort(options.host));
+  }
+  return options;
+}
+
+// /healthz answers while the process serves; /readyz once the caches have synced (a standby
+// replica that has not won the Lease is ready: it takes over without a restart).
+StatusOr<std::unique_ptr<apiserver::HttpListener>> StartHealthProbes(
+    const std::string& bind_address, const std::atomic<bool>& synced) {
+  ASSIGN_OR_RETURN(apiserver::ListenerOptions options,
+                   ParseBindAddress("health-probe-bind-address", bind_address));
+  auto listener =
+      apiserver::OpenHttpListener(options, [&synced](const apiserver::HttpRequest& request) {
+        apiserver::HttpResponse response;
+        response.content_type = "text/plain";
+        if (request.path == "/healthz") {
+          response.body = "ok";
+        } else if (request.path == "/readyz") {
+          bool ready = synced.load();
+          response.status = ready ? 200 : 503;
+          response.body = ready ? "ok" : "caches not synced";
+        } else {
+          response.status = 404;
+          response.body = "not found";
+        }
+        return response;
+      });
+  if (!listener.ok()) {
+    return listener.status().WithPrefix("--health-probe-bind-address " + bind_address);
+  }
+  spdlog::info("Serving health probes address=http://{}:{} paths=/healthz,/readyz", options.host,
+               options.port);
+  return listener;
+}
+
 }  // namespace
 
 int RunController(const Args& args) {
@@ -112,6 +176,10 @@ int RunController(const Args& args) {
   flags.String("lease-duration", "", "15s", "how long a Lease is valid without renewal");
   flags.String("renew-deadline", "", "10s", "how long the leader tries to renew before giving up");
   flags.String("retry-period", "", "2s", "interval between Lease attempts");
+  flags.String("metrics-bind-address", "", "127.0.0.1:8080",
+               "where /metrics is served (port 0 = pick a free port; \"0\" = off)");
+  flags.String("health-probe-bind-address", "", "",
+               "where /healthz and /readyz are served, e.g. 0.0.0.0:8081 (default: off)");
   AddLogFlags(flags);
   if (std::optional<int> exit_code = flags.ParseCommandLine(args)) {
     return *exit_code;
@@ -134,6 +202,28 @@ int RunController(const Args& args) {
     std::cerr << "lifeboat controller: " << client.status().message() << "\n";
     return 1;
   }
+  metrics::Metrics metrics;
+  std::unique_ptr<metrics::MetricsServer> metrics_server;
+  if (std::string bind = flags.Get("metrics-bind-address"); bind != "0") {
+    auto started = metrics::MetricsServer::Start(metrics, bind);
+    if (!started.ok()) {
+      std::cerr << "lifeboat controller: " << started.status().message() << "\n";
+      return 1;
+    }
+    metrics_server = std::move(*started);
+    spdlog::info("Serving metrics address={} port={}", bind, metrics_server->port());
+    options->reconcile_metrics = &metrics.reconcile();
+  }
+  std::atomic<bool> synced{false};
+  std::unique_ptr<apiserver::HttpListener> health;
+  if (std::string bind = flags.Get("health-probe-bind-address"); !bind.empty()) {
+    auto started = StartHealthProbes(bind, synced);
+    if (!started.ok()) {
+      std::cerr << "lifeboat controller: " << started.status().message() << "\n";
+      return 1;
+    }
+    health = std::move(*started);
+  }
   auto manager = reconcilers::NewLifeboatManager(**client, *options);
   if (!manager.ok()) {
     std::cerr << "lifeboat controller: " << manager.status().message() << "\n";
@@ -148,6 +238,7 @@ int RunController(const Args& args) {
     (*manager)->Stop();
     return 1;
   }
+  synced = true;
   Status result = (*manager)->Wait();
   if (result.code() == StatusCode::kAborted) {
     // Lost the Lease: another replica may already lead. Exit at once, without a graceful

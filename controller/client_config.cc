@@ -183,6 +183,9 @@ InClusterEnvironment InClusterEnvironment::FromProcess() {
   if (const char* port = std::getenv("KUBERNETES_SERVICE_PORT")) {
     env.service_port = port;
   }
+  if (const char* dir = std::getenv("LIFEBOAT_SERVICE_ACCOUNT_DIR"); dir != nullptr && *dir) {
+    env.account_dir = dir;
+  }
   return env;
 }
 

@@ -35,7 +35,8 @@ struct InClusterEnvironment {
   std::string service_host;  // KUBERNETES_SERVICE_HOST
   std::string service_port;  // KUBERNETES_SERVICE_PORT
   std::filesystem::path account_dir = "/var/run/secrets/kubernetes.io/serviceaccount";
-  // Reads the variables from the process environment.
+  // Reads the variables from the process environment; $LIFEBOAT_SERVICE_ACCOUNT_DIR, when set,
+  // replaces account_dir (tests, or a token projected elsewhere).
   static InClusterEnvironment FromProcess();
 };
 

@@ -94,7 +94,7 @@ struct Metrics::Impl final : RpoRecorder, ReconcileRecorder, BackupRecorder, Rep
   Tracked<Histogram> backup_duration;
   Tracked<Counter> restores_total, restore_bytes;
   Tracked<Histogram> restore_duration;
-  Tracked<Gauge> vault_logical, vault_stored, vault_dedup, vault_ready;
+  Tracked<Gauge> vault_logical, vault_stored, vault_dedup, vault_ready, vault_secondary_lag;
   Tracked<Gauge> replication_lag, site_reachable, failover_rto;
   Tracked<Counter> replication_sent;
 
@@ -138,6 +138,9 @@ struct Metrics::Impl final : RpoRecorder, ReconcileRecorder, BackupRecorder, Rep
     vault_dedup.family =
         gauge("lifeboat_vault_dedup_ratio", "Logical bytes divided by stored bytes.");
     vault_ready.family = gauge("lifeboat_vault_ready", "1 when the vault is usable, else 0.");
+    vault_secondary_lag.family =
+        gauge("lifeboat_vault_secondary_lag_seconds",
+              "How far a vault's secondary copy is behind its primary, in seconds.");
     replication_lag.family = gauge("lifeboat_replication_lag_seconds",
                                    "Age of the newest recovery point at the target site.");
     replication_sent.family =
@@ -214,9 +217,15 @@ struct Metrics::Impl final : RpoRecorder, ReconcileRecorder, BackupRecorder, Rep
     vault_dedup.Get(labels).Set(dedup_ratio);
     vault_ready.Get(labels).Set(ready ? 1 : 0);
   }
+  void SetVaultSecondaryLag(const std::string& ns, const std::string& vault,
+                            double seconds) override {
+    std::lock_guard<std::mutex> l(mu);
+    vault_secondary_lag.Get({{"namespace", ns}, {"vault", vault}}).Set(seconds);
+  }
   void RemoveVault(const std::string& ns, const std::string& vault) override {
     std::lock_guard<std::mutex> l(mu);
     Labels match = {{"namespace", ns}, {"vault", vault}};
+    vault_secondary_lag.Remove(match);
     vault_logical.Remove(match);
     vault_stored.Remove(match);
     vault_dedup.Remove(match);

@@ -65,6 +65,10 @@ class BackupRecorder {
   virtual void SetVaultFigures(const std::string& namespace_, const std::string& vault,
                                double logical_bytes, double stored_bytes, double dedup_ratio,
                                bool ready) = 0;
+  // lifeboat_vault_secondary_lag_seconds: how far the vault's secondary (geo-redundant) copy is
+  // behind its primary (age of the newest data not yet copied; 0 when in step).
+  virtual void SetVaultSecondaryLag(const std::string& namespace_, const std::string& vault,
+                                    double seconds) = 0;
   virtual void RemoveVault(const std::string& namespace_, const std::string& vault) = 0;
   virtual void RemovePolicy(const std::string& namespace_, const std::string& policy) = 0;
 };
