@@ -21,7 +21,7 @@
 #include "controller/client_config.h"
 #include "controller/rest_kube_client.h"
 #include "metrics/metrics.h"
-#include "reconcilers/lifeboat_manager.h"
+#include "operator/operator.h"
 
 namespace lifeboat::cli {
 namespace {
@@ -122,6 +122,8 @@ int RunUp(const Args& args) {
   flags.String("metrics-bind-address", "", "127.0.0.1:8080",
                "where /metrics is served (port 0 = pick a free port)");
   flags.String("workers", "", "2", "concurrent reconciles per kind");
+  flags.Bool("no-controllers", "",
+             "serve the API and /metrics only; controllers run elsewhere (`lifeboat controller`)");
   AddLogFlags(flags);
   if (std::optional<int> exit_code = flags.ParseCommandLine(args)) {
     return *exit_code;
@@ -202,25 +204,30 @@ int RunUp(const Args& args) {
     (*server)->Stop();
     return 1;
   }
-  controller::ManagerOptions manager_options;
-  manager_options.workers = workers;
-  manager_options.reconcile_metrics = &metrics.reconcile();
-  auto manager = reconcilers::NewLifeboatManager(**client, manager_options);
-  if (!manager.ok()) {
-    std::cerr << "lifeboat up: " << manager.status().message() << "\n";
+  OperatorOptions operator_options;
+  operator_options.manager.workers = workers;
+  operator_options.metrics = &metrics;
+  operator_options.data_dir = options.data_dir / "engines";
+  auto op = Operator::New(**client, operator_options);
+  if (!op.ok()) {
+    std::cerr << "lifeboat up: " << op.status().message() << "\n";
     (*server)->Stop();
     return 1;
   }
-  if (Status s = (*manager)->Start(); !s.ok()) {
+  const bool run_controllers = !flags.GetBool("no-controllers");
+  if (Status s = run_controllers ? (*op)->Start() : OkStatus(); !s.ok()) {
     std::cerr << "lifeboat up: controller: " << s.message() << "\n";
-    (*manager)->Stop();
+    (*op)->Stop();
     (*server)->Stop();
     return 1;
   }
 
   std::string kubeconfig = fs::absolute((*server)->kubeconfig_path()).string();
+  std::string controllers =
+      run_controllers ? "Controllers running (" + std::to_string(workers) + " workers per kind)"
+                      : "Controllers not started (--no-controllers)";
   std::cout << "Lifeboat API server listening on " << (*server)->url() << "\n"
-            << "Controllers running (" << workers << " workers per kind)\n"
+            << controllers << "\n"
             << "Metrics on http://127.0.0.1:" << (*metrics_server)->port() << "/metrics\n"
             << "kubeconfig: " << kubeconfig << "\n"
             << "export KUBECONFIG=" << kubeconfig << "; kubectl get lifeboat" << std::endl;
@@ -229,7 +236,7 @@ int RunUp(const Args& args) {
   sigwait(&signals, &received);
   std::cout << "Received " << (received == SIGINT ? "SIGINT" : "SIGTERM") << ", shutting down"
             << std::endl;
-  (*manager)->Stop();
+  (*op)->Stop();
   (*server)->Stop();
   return 0;
 }

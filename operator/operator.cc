@@ -2,6 +2,8 @@
 
 #include <system_error>
 
+#include "reconcilers/backup/register.h"
+
 namespace lifeboat {
 
 reconcilers::ReconcilerOverrides EngineReconcilers(const reconcilers::EngineEnv& env) {
@@ -12,8 +14,7 @@ reconcilers::ReconcilerOverrides EngineReconcilers(const reconcilers::EngineEnv&
       table.insert_or_assign(kind, std::move(factory));
     }
   };
-  (void)env;
-  (void)add;
+  add(reconcilers::backup::BackupReconcilerFactories(env));
   return table;
 }
 

@@ -1,0 +1,347 @@
+#include "reconcilers/backup/backup_policy_reconciler.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+
+#include "api/backup_policy.h"
+#include "api/codec.h"
+#include "api/cron.h"
+#include "api/duration.h"
+#include "api/manifest.h"
+#include "api/time_zone.h"
+#include "engines/vault/vault.h"
+#include "reconcilers/backup/common.h"
+#include "reconcilers/conditions.h"
+#include "reconcilers/finalizer.h"
+#include "reconcilers/spec_reconciler.h"
+
+namespace lifeboat::reconcilers::backup {
+namespace {
+
+constexpr auto kRefreshEvery = std::chrono::seconds(30);
+constexpr size_t kFailedPointsKept = 5;
+// Bound on the schedule times walked to find the latest missed one (a year of minutes).
+constexpr int kMaxMissedRuns = 600'000;
+
+struct PointInfo {
+  std::string name;
+  std::string phase;
+  Clock::TimePoint start{};
+  Clock::TimePoint completion{};
+  bool deleting = false;
+};
+
+Clock::TimePoint TimeField(const Json& object, const Json::json_pointer& ptr) {
+  Clock::TimePoint t{};
+  std::string text = object.value(ptr, "");
+  if (!text.empty()) ParseRfc3339(text, &t);
+  return t;
+}
+
+double UnixSeconds(Clock::TimePoint t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+std::string ScheduledPointName(const std::string& policy, Clock::TimePoint t) {
+  std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char suffix[32];
+  std::strftime(suffix, sizeof(suffix), "-%Y%m%d-%H%M%S", &tm);
+  std::string base = policy.substr(0, 253 - std::string(suffix).size());
+  while (!base.empty() && (base.back() == '-' || base.back() == '.')) base.pop_back();
+  return base + suffix;
+}
+
+BackupPolicyReconciler::BackupPolicyReconciler(const controller::ControllerContext& ctx,
+                                               std::shared_ptr<Shared> shared)
+    : client_(ctx.client),
+      store_(ctx.store),
+      recorder_(ctx.recorder),
+      clock_(ctx.clock),
+      shared_(std::move(shared)) {}
+
+StatusOr<Result> BackupPolicyReconciler::Reconcile(const ObjectKey& key) {
+  metrics::Metrics* metrics = shared_->env().metrics;
+  const metrics::PolicyLabels labels{"BackupPolicy", key.ns, key.name};
+  controller::ObjectPtr cached = store_.Get(key.ToString());
+  if (cached == nullptr || IsBeingDeleted(*cached)) {
+    if (metrics) {
+      metrics->rpo().Remove(labels);
+      metrics->backup().RemovePolicy(key.ns, key.name);
+    }
+    return Result{};
+  }
+  const Json& object = *cached;
+  const int64_t generation = GenerationOf(object);
+  const Json old_status = object.value("status", Json::object());
+  Json status = old_status;
+  const Clock::TimePoint now = clock_.Now();
+
+  auto write = [&]() -> Status {
+    SetObservedGeneration(status, generation);
+    if (status == old_status) return OkStatus();
+    Status s = PatchStatus(client_, kBackupPolicies, key, status);
+    return IsNotFound(s) ? OkStatus() : s;
+  };
+
+  api::BackupPolicy policy;
+  api::FieldErrors errors = api::FromJson(object, &policy);
+  if (errors.empty()) errors = api::ValidateObject(object);
+  if (!errors.empty()) {
+    bool was_invalid = false;
+    if (auto ready = GetStatusCondition(old_status, api::kConditionReady)) {
+      was_invalid = ready->reason == kReasonInvalidSpec;
+    }
+    std::string message = JoinFieldErrors(errors);
+    SetStatusCondition(status,
+                       MakeCondition(api::kConditionReady, false, kReasonInvalidSpec, message,
+                                     generation),
+                       now);
+    status.erase("nextBackupTime");
+    if (metrics) metrics->rpo().Remove(labels);
+    RETURN_IF_ERROR(write());
+    if (!was_invalid) {
+      recorder_.Record(object, controller::EventType::kWarning, kReasonInvalidSpec, message);
+    }
+    return Result{};
+  }
+  const api::BackupPolicySpec& spec = policy.spec;
+  const Clock::TimePoint created = policy.metadata.creation_timestamp.value_or(now);
+  auto rpo = api::ParseDuration(spec.rpo.value_or(std::string(api::kDefaultBackupRpo)));
+  if (!rpo.ok()) return rpo.status();  // validated above; unreachable
+  const double rpo_seconds = std::chrono::duration<double>(*rpo).count();
+
+  // The policy's recovery points.
+  controller::ListOptions by_policy;
+  by_policy.label_selector = std::string(kPolicyLabel) + "=" + key.name;
+  ASSIGN_OR_RETURN(controller::ObjectList points,
+                   client_.List(kRecoveryPoints, key.ns, by_policy));
+  std::vector<PointInfo> successes, failures;
+  std::string active;
+  for (const Json& p : points.items) {
+    PointInfo info;
+    info.name = p.value("/metadata/name"_json_pointer, "");
+    info.phase = p.value("/status/phase"_json_pointer, "");
+    info.start = TimeField(p, "/status/startTime"_json_pointer);
+    info.completion = TimeField(p, "/status/completionTime"_json_pointer);
+    info.deleting = IsBeingDeleted(p);
+    if (info.deleting) continue;
+    if (info.phase.empty() || info.phase == "Pending" || info.phase == "Running") {
+      active = info.name;
+    } else if (info.phase == "Completed" || info.phase == "PartiallyFailed") {
+      successes.push_back(info);
+    } else {
+      failures.push_back(info);
+    }
+  }
+  auto newest_first = [](const PointInfo& a, const PointInfo& b) { return a.start > b.start; };
+  std::sort(successes.begin(), successes.end(), newest_first);
+  std::sort(failures.begin(), failures.end(), newest_first);
+
+  // The vault must be usable for a run to start.
+  std::optional<std::pair<std::string, std::string>> vault_problem;
+  auto vault = client_.Get(kVaults, ObjectKey{key.ns, spec.vault_ref.name});
+  if (!vault.ok()) {
+    if (!IsNotFound(vault.status())) return vault.status();
+    vault_problem = {"VaultNotFound", "vaultRef: Vault " + key.ns + "/" + spec.vault_ref.name +
+                                          " not found"};
+  } else if (auto ready = GetStatusCondition(vault->value("status", Json::object()),
+                                             api::kConditionReady);
+             !ready) {
+    vault_problem = {"VaultPending", "waiting for Vault " + spec.vault_ref.name +
+                                         " to be opened"};
+  } else if (ready->status != api::ConditionStatus::kTrue) {
+    vault_problem = {"VaultNotReady",
+                     "Vault " + spec.vault_ref.name + " is not ready" +
+                         (ready ? ": " + ready->reason + ": " + ready->message : "")};
+  }
+
+  // The schedule.
+  const bool suspended = spec.suspend.value_or(false);
+  ASSIGN_OR_RETURN(api::CronSchedule cron, api::CronSchedule::Parse(spec.schedule.cron));
+  ASSIGN_OR_RETURN(api::TimeZone zone,
+                   api::TimeZone::Load(spec.schedule.time_zone.value_or(
+                       std::string(api::kDefaultTimeZone))));
+  Clock::TimePoint base = TimeField(old_status, "/lastBackupTime"_json_pointer);
+  if (base == Clock::TimePoint{}) base = created;
+  ASSIGN_OR_RETURN(Clock::TimePoint next, cron.Next(base, zone));
+  if (!suspended && !vault_problem && active.empty() && next <= now) {
+    Clock::TimePoint latest = next;
+    for (int i = 0; i < kMaxMissedRuns; ++i) {
+      auto after = cron.Next(latest, zone);
+      if (!after.ok() || *after > now) break;
+      latest = *after;
+    }
+    std::string name = ScheduledPointName(key.name, latest);
+    Json point = {
+        {"apiVersion", "lifeboat.dev/v1alpha1"},
+        {"kind", "RecoveryPoint"},
+        {"metadata",
+         {{"name", name}, {"namespace", key.ns}, {"labels", {{kPolicyLabel, key.name}}}}},
+        {"spec",
+         {{"policyRef", {{"name", key.name}}},
+          {"vaultRef", {{"name", spec.vault_ref.name}}},
+          {"volumes", object["spec"]["volumes"]},
+          {"consistency", object.value("/spec/consistency/type"_json_pointer, "Crash")},
+          {"scheduledTime", FormatRfc3339(latest)}}}};
+    auto made = client_.Create(kRecoveryPoints, point);
+    if (!made.ok() && !IsAlreadyExists(made.status())) {
+      return made.status().WithPrefix("creating RecoveryPoint " + name);
+    }
+    if (made.ok()) {
+      std::string missed = latest != next ? " (catching up: runs since " +
+                                                FormatRfc3339(next) + " were missed)"
+                                          : "";
+      recorder_.Record(object, controller::EventType::kNormal, "BackupScheduled",
+                       "created RecoveryPoint " + name + " for the run scheduled at " +
+                           FormatRfc3339(latest) + missed);
+      spdlog::info("BackupPolicy ns={} name={} scheduled point={} at={}", key.ns, key.name,
+                   name, FormatRfc3339(latest));
+    }
+    active = name;
+    status["lastBackupTime"] = FormatRfc3339(latest);
+    ASSIGN_OR_RETURN(next, cron.Next(latest, zone));
+  }
+
+  // Retention, applied over the successful points (a point is kept if any rule keeps it).
+  size_t expired = 0;
+  if (spec.retention.has_value() && successes.size() > 1) {
+    vault::RetentionPolicy keep;
+    keep.keep_last = static_cast<int>(spec.retention->keep_last.value_or(0));
+    keep.keep_hourly = static_cast<int>(spec.retention->hourly.value_or(0));
+    keep.keep_daily = static_cast<int>(spec.retention->daily.value_or(0));
+    keep.keep_weekly = static_cast<int>(spec.retention->weekly.value_or(0));
+    keep.keep_monthly = static_cast<int>(spec.retention->monthly.value_or(0));
+    keep.keep_yearly = static_cast<int>(spec.retention->yearly.value_or(0));
+    if (!keep.empty()) {
+      std::vector<vault::Manifest> as_manifests;
+      for (const PointInfo& p : successes) {
+        vault::Manifest m;
+        m.id = p.name;
+        m.time = p.start;
+        as_manifests.push_back(std::move(m));
+      }
+      vault::ForgetResult verdict = vault::ApplyRetention(std::move(as_manifests), keep);
+      for (const vault::Manifest& m : verdict.remove) {
+        if (m.id == successes.front().name) continue;  // never the newest
+        Status s = client_.Delete(kRecoveryPoints, ObjectKey{key.ns, m.id});
+        if (!s.ok() && !IsNotFound(s)) return s;
+        ++expired;
+      }
+      const std::string newest_name = successes.front().name;
+      if (expired > 0) {
+        recorder_.Record(object, controller::EventType::kNormal, "RetentionApplied",
+                         "deleted " + std::to_string(expired) +
+                             " expired recovery points; their data is pruned from the vault");
+        std::erase_if(successes, [&](const PointInfo& p) {
+          return std::any_of(verdict.remove.begin(), verdict.remove.end(),
+                             [&](const vault::Manifest& m) {
+                               return m.id == p.name && p.name != newest_name;
+                             });
+        });
+      }
+    }
+  }
+  for (size_t i = kFailedPointsKept; i < failures.size(); ++i) {
+    Status s = client_.Delete(kRecoveryPoints, ObjectKey{key.ns, failures[i].name});
+    if (!s.ok() && !IsNotFound(s)) return s;
+  }
+
+  // Status and objective.
+  const PointInfo* newest = successes.empty() ? nullptr : &successes.front();
+  double age = std::chrono::duration<double>(now - (newest ? newest->start : created)).count();
+  age = std::max(0.0, std::floor(age));
+  if (newest) {
+    status["lastRecoveryPoint"] = newest->name;
+    status["lastSuccessfulBackupTime"] = FormatRfc3339(newest->completion);
+  }
+  status["recoveryPointCount"] = static_cast<int64_t>(successes.size());
+  status["currentRPOSeconds"] = age;
+  if (active.empty()) {
+    status.erase("activeRecoveryPoint");
+  } else {
+    status["activeRecoveryPoint"] = active;
+  }
+  if (suspended) {
+    status.erase("nextBackupTime");
+  } else {
+    status["nextBackupTime"] = FormatRfc3339(next);
+  }
+
+  if (vault_problem) {
+    SetStatusCondition(status,
+                       MakeCondition(api::kConditionReady, false, vault_problem->first,
+                                     vault_problem->second, generation),
+                       now);
+  } else if (suspended) {
+    SetStatusCondition(status,
+                       MakeCondition(api::kConditionReady, true, "Suspended",
+                                     "suspended: no new backups are scheduled", generation),
+                       now);
+  } else {
+    SetStatusCondition(status,
+                       MakeCondition(api::kConditionReady, true, "Scheduled",
+                                     "next backup at " + FormatRfc3339(next), generation),
+                       now);
+  }
+  const std::string objective = HumanDuration(rpo_seconds);
+  api::Condition rpo_met;
+  if (newest) {
+    bool met = age <= rpo_seconds;
+    rpo_met = MakeCondition(api::kConditionRpoMet, met, met ? "WithinObjective" : "ObjectiveMissed",
+                            "newest recovery point " + newest->name + " is " +
+                                HumanDuration(age) + " old; objective " + objective,
+                            generation);
+  } else if (age <= rpo_seconds) {
+    rpo_met = MakeCondition(api::kConditionRpoMet, false, "NoRecoveryPointYet",
+                            "no recovery point yet; objective " + objective, generation);
+    rpo_met.status = api::ConditionStatus::kUnknown;
+  } else {
+    rpo_met = MakeCondition(api::kConditionRpoMet, false, "NoRecoveryPoint",
+                            "no recovery point for " + HumanDuration(age) + "; objective " +
+                                objective,
+                            generation);
+  }
+  bool was_met = true;
+  if (auto old = GetStatusCondition(old_status, api::kConditionRpoMet)) {
+    was_met = old->status != api::ConditionStatus::kFalse;
+  }
+  if (rpo_met.status == api::ConditionStatus::kFalse && was_met) {
+    recorder_.Record(object, controller::EventType::kWarning, "RPOMissed", rpo_met.message);
+  }
+  SetStatusCondition(status, rpo_met, now);
+  if (vault_problem) {
+    bool was_ready = true;
+    if (auto old = GetStatusCondition(old_status, api::kConditionReady)) {
+      was_ready = old->status == api::ConditionStatus::kTrue || old->reason != vault_problem->first;
+    }
+    if (was_ready && vault_problem->first != "VaultPending") {
+      recorder_.Record(object, controller::EventType::kWarning, vault_problem->first,
+                       vault_problem->second);
+    }
+  }
+
+  if (metrics) {
+    metrics->rpo().SetTarget(labels, rpo_seconds);
+    if (newest) metrics->rpo().SetLastRecoveryPoint(labels, UnixSeconds(newest->start));
+    for (const api::Volume& v : spec.volumes) {
+      metrics->rpo().SetVolumeProtected(labels, v.name, newest != nullptr && !vault_problem);
+    }
+  }
+  RETURN_IF_ERROR(write());
+
+  auto until_next = std::chrono::duration_cast<std::chrono::milliseconds>(next - now);
+  Result result;
+  result.requeue_after = std::clamp<std::chrono::milliseconds>(
+      until_next + std::chrono::milliseconds(10), std::chrono::milliseconds(200),
+      std::chrono::duration_cast<std::chrono::milliseconds>(kRefreshEvery));
+  return result;
+}
+
+}  // namespace lifeboat::reconcilers::backup

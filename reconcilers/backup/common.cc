@@ -1,0 +1,206 @@
+#include "reconcilers/backup/common.h"
+
+#include <cmath>
+#include <system_error>
+
+#include "api/codec.h"
+#include "controller/client_config.h"
+#include "engines/storage/local_blob_store.h"
+#include "engines/vault/format.h"
+#include "engines/vault/lock.h"
+
+namespace lifeboat::reconcilers::backup {
+
+const controller::ResourceRef kVaults{"lifeboat.dev", "v1alpha1", "vaults", "Vault", true};
+const controller::ResourceRef kBackupPolicies{"lifeboat.dev", "v1alpha1", "backuppolicies",
+                                              "BackupPolicy", true};
+const controller::ResourceRef kRecoveryPoints{"lifeboat.dev", "v1alpha1", "recoverypoints",
+                                              "RecoveryPoint", true};
+const controller::ResourceRef kRestores{"lifeboat.dev", "v1alpha1", "restores", "Restore", true};
+const controller::ResourceRef kSecrets{"", "v1", "secrets", "Secret", true};
+
+Status PatchStatus(controller::KubeClient& client, const controller::ResourceRef& resource,
+                   const controller::ObjectKey& key, const Json& status) {
+  auto patched = client.Patch(resource, key, controller::PatchType::kMerge,
+                              Json{{"status", status}}, "status");
+  return patched.status();
+}
+
+StatusOr<std::string> ReadSecretValue(controller::KubeClient& client, const std::string& ns,
+                                      const std::string& name, const std::string& key) {
+  auto secret = client.Get(kSecrets, controller::ObjectKey{ns, name});
+  if (!secret.ok()) {
+    if (IsNotFound(secret.status())) {
+      return NotFoundError("Secret " + ns + "/" + name + " not found");
+    }
+    return secret.status().WithPrefix("Secret " + ns + "/" + name);
+  }
+  if (auto data = secret->find("data"); data != secret->end() && data->is_object()) {
+    if (auto it = data->find(key); it != data->end() && it->is_string()) {
+      auto decoded = controller::DecodeBase64(it->get<std::string>());
+      if (!decoded.ok()) {
+        return InvalidArgumentError("Secret " + ns + "/" + name + " key " + key +
+                                    ": not valid base64");
+      }
+      return *decoded;
+    }
+  }
+  if (auto data = secret->find("stringData"); data != secret->end() && data->is_object()) {
+    if (auto it = data->find(key); it != data->end() && it->is_string()) {
+      return it->get<std::string>();
+    }
+  }
+  return NotFoundError("Secret " + ns + "/" + name + " has no key \"" + key + "\"");
+}
+
+StatusOr<std::unique_ptr<storage::BlobStore>> OpenStorage(controller::KubeClient& client,
+                                                          const std::string& ns,
+                                                          const api::StorageSpec& spec,
+                                                          bool create) {
+  (void)client;
+  (void)ns;
+  if (spec.filesystem.has_value()) {
+    ASSIGN_OR_RETURN(auto store, storage::LocalBlobStore::Open(spec.filesystem->path, create));
+    return std::unique_ptr<storage::BlobStore>(std::move(store));
+  }
+  if (spec.s3.has_value()) {
+    return UnimplementedError("s3 storage (" + spec.s3->endpoint + "/" + spec.s3->bucket +
+                              ") is not available in this build");
+  }
+  return InvalidArgumentError("storage: exactly one of filesystem or s3 must be set");
+}
+
+namespace {
+
+VaultProblem Problem(std::string reason, std::string message) {
+  return VaultProblem{std::move(reason), std::move(message)};
+}
+
+vault::VaultConfig ConfigFor(const api::VaultSpec& spec) {
+  vault::VaultConfig config;
+  if (spec.chunking.has_value()) {
+    auto set = [](const std::optional<api::Quantity>& q, auto* out) {
+      if (q.has_value()) {
+        if (auto bytes = q->Bytes(); bytes.ok() && *bytes > 0) {
+          *out = static_cast<std::remove_pointer_t<decltype(out)>>(*bytes);
+        }
+      }
+    };
+    set(spec.chunking->min_size, &config.chunker.min_size);
+    set(spec.chunking->avg_size, &config.chunker.avg_size);
+    set(spec.chunking->max_size, &config.chunker.max_size);
+  }
+  if (spec.compression == api::Compression::kOff) {
+    config.compression_level = 0;
+  }
+  return config;
+}
+
+}  // namespace
+
+std::optional<OpenedVault> OpenVault(controller::KubeClient& client, const std::string& ns,
+                                     const std::string& name, const OpenVaultOptions& options,
+                                     VaultProblem* problem) {
+  auto object = client.Get(kVaults, controller::ObjectKey{ns, name});
+  if (!object.ok()) {
+    *problem = IsNotFound(object.status())
+                   ? Problem("VaultNotFound", "Vault " + ns + "/" + name + " not found")
+                   : Problem("VaultUnavailable", "Vault " + ns + "/" + name + ": " +
+                                                     object.status().message());
+    return std::nullopt;
+  }
+  OpenedVault opened;
+  opened.object = *object;
+  if (api::FieldErrors errors = api::FromJson(*object, &opened.vault); !errors.empty()) {
+    *problem = Problem("InvalidSpec", "Vault " + ns + "/" + name + ": " + errors[0].ToString());
+    return std::nullopt;
+  }
+  const api::VaultSpec& spec = opened.vault.spec;
+  const api::SecretKeySelector& secret = spec.encryption_key_secret_ref;
+  auto passphrase = ReadSecretValue(client, ns, secret.name, secret.key);
+  if (!passphrase.ok()) {
+    *problem = Problem(IsNotFound(passphrase.status()) ? "SecretNotFound" : "SecretUnreadable",
+                       "encryptionKeySecretRef: " + passphrase.status().message());
+    return std::nullopt;
+  }
+  if (passphrase->empty()) {
+    *problem = Problem("SecretUnreadable", "encryptionKeySecretRef: Secret " + ns + "/" +
+                                               secret.name + " key \"" + secret.key +
+                                               "\" is empty");
+    return std::nullopt;
+  }
+  auto annotations = object->value("/metadata/annotations"_json_pointer, Json::object());
+  std::string known_id = annotations.value(kVaultIdAnnotation, "");
+  bool may_initialise = options.initialise && known_id.empty();
+  auto store = OpenStorage(client, ns, spec.storage, may_initialise);
+  if (!store.ok()) {
+    *problem = Problem("StorageUnavailable", "storage: " + store.status().message());
+    return std::nullopt;
+  }
+  opened.store = std::move(*store);
+  vault::Credentials credentials{*passphrase, ""};
+  auto repo = vault::Repository::Open(*opened.store, credentials);
+  if (!repo.ok() && IsNotFound(repo.status()) && may_initialise) {
+    vault::InitOptions init;
+    init.credentials = credentials;
+    init.config = ConfigFor(spec);
+    if (Status s = vault::Repository::Init(*opened.store, init); !s.ok()) {
+      *problem = Problem(s.code() == StatusCode::kInvalidArgument ? "InvalidSpec"
+                                                                  : "StorageUnavailable",
+                         "initialising " + opened.store->Describe() + ": " + s.message());
+      return std::nullopt;
+    }
+    opened.initialised_now = true;
+    repo = vault::Repository::Open(*opened.store, credentials);
+  }
+  if (!repo.ok()) {
+    const Status& s = repo.status();
+    std::string where = opened.store->Describe();
+    if (s.code() == StatusCode::kUnauthenticated) {
+      *problem = Problem("WrongKey", "the key in Secret " + ns + "/" + secret.name +
+                                         " does not open the vault at " + where);
+    } else if (IsNotFound(s)) {
+      *problem = Problem("VaultMissing",
+                         known_id.empty()
+                             ? "no vault at " + where
+                             : "no vault at " + where + " (it held vault " + known_id +
+                                   "): the storage was moved, emptied or is not mounted");
+    } else if (s.code() == StatusCode::kDataLoss) {
+      *problem = Problem("VaultDamaged", where + ": " + s.message());
+    } else {
+      *problem = Problem("StorageUnavailable", where + ": " + s.message());
+    }
+    return std::nullopt;
+  }
+  opened.repo = std::move(*repo);
+  if (!known_id.empty() && opened.repo->config().id != known_id) {
+    *problem = Problem("VaultMismatch", opened.store->Describe() + " holds vault " +
+                                            opened.repo->config().id + ", not " + known_id +
+                                            " that this Vault was created with");
+    return std::nullopt;
+  }
+  return opened;
+}
+
+Status ForgetPoint(vault::Repository& repo, const std::string& id, const Clock& clock) {
+  ASSIGN_OR_RETURN(auto lock,
+                   vault::VaultLock::Acquire(repo.store(), vault::LockKind::kExclusive, clock));
+  Status s = repo.store().Delete(std::string(vault::kSnapshotPrefix) + id);
+  if (!s.ok() && !IsNotFound(s)) {
+    return s;
+  }
+  return OkStatus();
+}
+
+std::string HumanDuration(double seconds) {
+  auto total = static_cast<int64_t>(std::llround(std::max(seconds, 0.0)));
+  int64_t d = total / 86400, h = total % 86400 / 3600, m = total % 3600 / 60, s = total % 60;
+  std::string out;
+  if (d) out += std::to_string(d) + "d";
+  if (h) out += std::to_string(h) + "h";
+  if (m && !d) out += std::to_string(m) + "m";
+  if ((s && !d && !h) || out.empty()) out += std::to_string(s) + "s";
+  return out;
+}
+
+}  // namespace lifeboat::reconcilers::backup

@@ -1,0 +1,87 @@
+#pragma once
+
+// What the backup reconcilers (Vault, BackupPolicy, RecoveryPoint, Restore) share: resources,
+// label and annotation names, status patches, Secret reads and opening a Vault's repository
+// with a reason a person understands when it fails.
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "api/vault.h"
+#include "controller/kube_client.h"
+#include "engines/storage/blob_store.h"
+#include "engines/vault/repository.h"
+
+namespace lifeboat::reconcilers::backup {
+
+extern const controller::ResourceRef kVaults;
+extern const controller::ResourceRef kBackupPolicies;
+extern const controller::ResourceRef kRecoveryPoints;
+extern const controller::ResourceRef kRestores;
+extern const controller::ResourceRef kSecrets;
+
+// Controller names (work queues) of the kinds, for EngineEnv::enqueue.
+inline constexpr char kVaultController[] = "vault";
+inline constexpr char kBackupPolicyController[] = "backuppolicy";
+inline constexpr char kRecoveryPointController[] = "recoverypoint";
+inline constexpr char kRestoreController[] = "restore";
+
+// RecoveryPoints made by a policy carry this label (value: the policy's name).
+inline constexpr char kPolicyLabel[] = "lifeboat.dev/policy";
+// A Vault the controller initialised carries its vault ID: such a vault is never initialised
+// again (an empty location then means the storage is gone, not that it is new).
+inline constexpr char kVaultIdAnnotation[] = "lifeboat.dev/vault-id";
+// The Vault a RecoveryPoint without spec.vaultRef was written to (taken from its policy).
+inline constexpr char kVaultAnnotation[] = "lifeboat.dev/vault";
+
+// Merge-patches `status` into the object's status subresource (no resourceVersion: the fields
+// given win; used by jobs that own those fields). NotFound is returned as is.
+Status PatchStatus(controller::KubeClient& client, const controller::ResourceRef& resource,
+                   const controller::ObjectKey& key, const Json& status);
+
+// The value of `key` in Secret `name` (data is base64, stringData is plain text).
+// kNotFound naming the Secret or the key.
+StatusOr<std::string> ReadSecretValue(controller::KubeClient& client, const std::string& ns,
+                                      const std::string& name, const std::string& key);
+
+// Why a vault could not be used: `reason` is the CamelCase condition reason
+// (VaultNotFound, InvalidSpec, SecretNotFound, StorageUnavailable, WrongKey, VaultDamaged,
+// VaultMissing), `message` says what to fix.
+struct VaultProblem {
+  std::string reason;
+  std::string message;
+};
+
+struct OpenedVault {
+  api::Vault vault;
+  Json object;  // the Vault as read
+  std::unique_ptr<storage::BlobStore> store;
+  std::unique_ptr<vault::Repository> repo;
+  bool initialised_now = false;
+};
+
+struct OpenVaultOptions {
+  // Initialise an empty location (only the Vault reconciler does, and only when the Vault
+  // carries no vault-id annotation yet).
+  bool initialise = false;
+};
+
+// Reads Vault `name` in `ns`, its key Secret, opens its storage and unlocks the repository.
+std::optional<OpenedVault> OpenVault(controller::KubeClient& client, const std::string& ns,
+                                     const std::string& name, const OpenVaultOptions& options,
+                                     VaultProblem* problem);
+
+// Opens the storage a StorageSpec names (filesystem; s3 once the S3 store is wired).
+StatusOr<std::unique_ptr<storage::BlobStore>> OpenStorage(controller::KubeClient& client,
+                                                          const std::string& ns,
+                                                          const api::StorageSpec& spec,
+                                                          bool create);
+
+// Deletes one recovery point's manifest under the vault's exclusive lock (its data is freed by
+// the next prune). kUnavailable while a backup holds the vault.
+Status ForgetPoint(vault::Repository& repo, const std::string& id, const Clock& clock);
+
+// "3m20s", "2h", "45s" for status messages.
+std::string HumanDuration(double seconds);
+
+}  // namespace lifeboat::reconcilers::backup

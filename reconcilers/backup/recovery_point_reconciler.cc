@@ -1,0 +1,378 @@
+#include "reconcilers/backup/recovery_point_reconciler.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "api/backup_policy.h"
+#include "api/codec.h"
+#include "api/manifest.h"
+#include "api/recovery_point.h"
+#include "engines/hooks/from_api.h"
+#include "engines/vault/cli_support.h"
+#include "engines/vault/vault.h"
+#include "reconcilers/backup/common.h"
+#include "reconcilers/backup/progress.h"
+#include "reconcilers/conditions.h"
+#include "reconcilers/finalizer.h"
+#include "reconcilers/spec_reconciler.h"
+
+namespace lifeboat::reconcilers::backup {
+namespace {
+
+std::string JobKey(const ObjectKey& key) { return "recoverypoint/" + key.ToString(); }
+
+bool Terminal(const std::string& phase) {
+  return phase == "Completed" || phase == "PartiallyFailed" || phase == "Failed";
+}
+
+std::string LastLine(const std::string& text) {
+  std::string t = text;
+  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
+  size_t nl = t.rfind('\n');
+  return nl == std::string::npos ? t : t.substr(nl + 1);
+}
+
+}  // namespace
+
+RecoveryPointReconciler::RecoveryPointReconciler(const controller::ControllerContext& ctx,
+                                                 std::shared_ptr<Shared> shared)
+    : client_(ctx.client),
+      store_(ctx.store),
+      recorder_(ctx.recorder),
+      clock_(ctx.clock),
+      shared_(std::move(shared)),
+      hooks_(hooks::NewHookRunner()) {}
+
+StatusOr<Result> RecoveryPointReconciler::Reconcile(const ObjectKey& key) {
+  JobRunner& jobs = *shared_->env().jobs;
+  controller::ObjectPtr cached = store_.Get(key.ToString());
+  if (cached == nullptr) {
+    jobs.Cancel(JobKey(key));
+    return Result{};
+  }
+  const Json& object = *cached;
+  if (IsBeingDeleted(object)) {
+    return Finalize(key, object);
+  }
+  const std::string phase = object.value("/status/phase"_json_pointer, "");
+  if (Terminal(phase) || jobs.Active(JobKey(key))) {
+    return Result{};
+  }
+  if (api::FieldErrors errors = api::ValidateObject(object); !errors.empty()) {
+    std::string message = JoinFieldErrors(errors);
+    Json status = object.value("status", Json::object());
+    status["phase"] = "Failed";
+    status["message"] = message;
+    SetStatusCondition(status,
+                       MakeCondition(api::kConditionReady, false, kReasonInvalidSpec, message,
+                                     GenerationOf(object)),
+                       clock_.Now());
+    SetObservedGeneration(status, GenerationOf(object));
+    recorder_.Record(object, controller::EventType::kWarning, kReasonInvalidSpec, message);
+    Status s = PatchStatus(client_, kRecoveryPoints, key, status);
+    return IsNotFound(s) ? Status() : s;
+  }
+  if (!HasFinalizer(object, kCleanupFinalizer)) {
+    auto updated = EnsureFinalizer(client_, kRecoveryPoints, object, kCleanupFinalizer);
+    if (!updated.ok()) return updated.status();
+  }
+  // Running without a job in this process: the controller restarted mid-run.
+  const bool resumed = phase == "Running";
+  jobs.Submit(JobKey(key), [this, key, resumed](std::stop_token) { Run(key, resumed); });
+  return Result{};
+}
+
+StatusOr<Result> RecoveryPointReconciler::Finalize(const ObjectKey& key, const Json& object) {
+  JobRunner& jobs = *shared_->env().jobs;
+  if (!HasFinalizer(object, kCleanupFinalizer)) {
+    return Result{};
+  }
+  if (jobs.Active(JobKey(key))) {
+    // A backup cannot be abandoned half-way: deletion waits for it to end.
+    return Result{std::chrono::seconds(2)};
+  }
+  const std::string id = object.value("/status/snapshotID"_json_pointer, "");
+  std::string vault_name = object.value("/spec/vaultRef/name"_json_pointer, "");
+  if (vault_name.empty()) {
+    vault_name = object.value("/metadata/annotations"_json_pointer, Json::object())
+                     .value(kVaultAnnotation, "");
+  }
+  if (!id.empty() && !vault_name.empty()) {
+    VaultProblem problem;
+    auto opened = OpenVault(client_, key.ns, vault_name, {}, &problem);
+    if (!opened.has_value()) {
+      if (problem.reason != "VaultNotFound") {
+        spdlog::warn("RecoveryPoint ns={} name={} deletion waits for vault {}: {}", key.ns,
+                     key.name, vault_name, problem.message);
+        return UnavailableError("deleting recovery point data: " + problem.message);
+      }
+      recorder_.Record(object, controller::EventType::kWarning, "VaultGone",
+                       "Vault " + vault_name + " no longer exists: point " + id +
+                           " stays in its storage");
+    } else {
+      RETURN_IF_ERROR(ForgetPoint(*opened->repo, id, clock_)
+                          .WithPrefix("deleting point " + id + " from vault " + vault_name));
+      shared_->RequestPrune(ObjectKey{key.ns, vault_name}.ToString());
+      shared_->Enqueue(kVaultController, key.ns, vault_name);
+      spdlog::info("RecoveryPoint ns={} name={} deleted point={} from vault={}", key.ns,
+                   key.name, id, vault_name);
+    }
+  }
+  RETURN_IF_ERROR(ReleaseFinalizer(client_, kRecoveryPoints, object, kCleanupFinalizer));
+  if (std::string policy = object.value("/spec/policyRef/name"_json_pointer, ""); !policy.empty()) {
+    shared_->Enqueue(kBackupPolicyController, key.ns, policy);
+  }
+  return Result{};
+}
+
+void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed) {
+  metrics::Metrics* metrics = shared_->env().metrics;
+  auto fresh = client_.Get(kRecoveryPoints, key);
+  if (!fresh.ok()) {
+    if (!IsNotFound(fresh.status())) {
+      spdlog::warn("RecoveryPoint ns={} name={}: {}", key.ns, key.name, fresh.status().ToString());
+      shared_->Enqueue(kRecoveryPointController, key.ns, key.name);
+    }
+    return;
+  }
+  const Json object = *fresh;
+  const int64_t generation = GenerationOf(object);
+  api::RecoveryPoint point;
+  api::FromJson(object, &point);
+  const std::string policy_name = point.spec.policy_ref ? point.spec.policy_ref->name : "";
+  Json policy_object;
+  std::string vault_name = point.spec.vault_ref ? point.spec.vault_ref->name : "";
+  double bytes_read = 0;
+  auto started = std::chrono::steady_clock::now();
+  const Clock::TimePoint start_time = clock_.Now();
+
+  // Every write of this run goes through here; the conditions are rebuilt from what we know.
+  Json status = object.value("status", Json::object());
+  auto publish = [&](const Json& fields) {
+    for (auto it = fields.begin(); it != fields.end(); ++it) status[it.key()] = it.value();
+    Status s = PatchStatus(client_, kRecoveryPoints, key, fields);
+    if (!s.ok() && !IsNotFound(s)) {
+      spdlog::warn("RecoveryPoint ns={} name={} status: {}", key.ns, key.name, s.ToString());
+    }
+  };
+  auto event = [&](controller::EventType type, const std::string& reason,
+                   const std::string& message) {
+    recorder_.Record(object, type, reason, message);
+    if (!policy_object.is_null()) recorder_.Record(policy_object, type, reason, message);
+  };
+  auto finish = [&](const std::string& phase, const std::string& reason,
+                    const std::string& message, Json extra) {
+    extra["phase"] = phase;
+    extra["message"] = message;
+    extra["completionTime"] = FormatRfc3339(clock_.Now());
+    extra["observedGeneration"] = generation;
+    Json conditions = status.value("conditions", Json::array());
+    Json holder = {{"conditions", conditions}};
+    SetStatusCondition(holder,
+                       MakeCondition(api::kConditionReady, phase != "Failed", reason, message,
+                                     generation),
+                       clock_.Now());
+    extra["conditions"] = holder["conditions"];
+    publish(extra);
+    bool failed = phase == "Failed";
+    event(failed ? controller::EventType::kWarning : controller::EventType::kNormal,
+          failed ? "BackupFailed" : (phase == "Completed" ? "BackupCompleted" : "BackupPartiallyFailed"),
+          "RecoveryPoint " + key.name + ": " + message);
+    spdlog::log(failed ? spdlog::level::warn : spdlog::level::info,
+                "RecoveryPoint ns={} name={} phase={} {}", key.ns, key.name, phase, message);
+    if (metrics) {
+      metrics::BackupOutcome outcome;
+      outcome.namespace_ = key.ns;
+      outcome.policy = policy_name;
+      outcome.result = phase == "Completed" ? "completed"
+                       : failed             ? "failed"
+                                            : "partially_failed";
+      outcome.duration_seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      outcome.bytes_read = bytes_read;
+      outcome.bytes_uploaded = extra.value("storedBytes", 0.0);
+      metrics->backup().ObserveBackup(outcome);
+    }
+    if (!policy_name.empty()) shared_->Enqueue(kBackupPolicyController, key.ns, policy_name);
+    if (!vault_name.empty()) shared_->Enqueue(kVaultController, key.ns, vault_name);
+  };
+
+  // What to back up: the point's own spec, completed from its policy.
+  std::vector<api::Volume> volumes = point.spec.volumes;
+  std::optional<api::ConsistencySpec> consistency;
+  if (!policy_name.empty()) {
+    auto policy = client_.Get(kBackupPolicies, ObjectKey{key.ns, policy_name});
+    if (!policy.ok()) {
+      if (IsNotFound(policy.status()) && !volumes.empty() && !vault_name.empty()) {
+        // The policy is gone; the point carries everything but the hooks.
+      } else if (IsNotFound(policy.status())) {
+        finish("Failed", "PolicyNotFound",
+               "policyRef: BackupPolicy " + key.ns + "/" + policy_name + " not found", {});
+        return;
+      } else {
+        spdlog::warn("RecoveryPoint ns={} name={} policy: {}", key.ns, key.name, policy.status().ToString());
+        shared_->Enqueue(kRecoveryPointController, key.ns, key.name);
+        return;
+      }
+    } else {
+      policy_object = *policy;
+      api::BackupPolicy parsed;
+      api::FromJson(*policy, &parsed);
+      if (volumes.empty()) volumes = parsed.spec.volumes;
+      if (vault_name.empty()) vault_name = parsed.spec.vault_ref.name;
+      consistency = parsed.spec.consistency;
+    }
+  }
+  const bool application =
+      point.spec.consistency.value_or(consistency && consistency->type
+                                          ? *consistency->type
+                                          : api::ConsistencyType::kCrash) ==
+      api::ConsistencyType::kApplication;
+
+  if (!point.spec.vault_ref) {
+    // Remember where the data went, for the deletion of this point.
+    auto annotated = client_.Patch(
+        kRecoveryPoints, key, controller::PatchType::kMerge,
+        Json{{"metadata", {{"annotations", {{kVaultAnnotation, vault_name}}}}}});
+    if (!annotated.ok()) {
+      spdlog::warn("RecoveryPoint ns={} name={} annotate: {}", key.ns, key.name,
+                   annotated.status().ToString());
+    }
+  }
+  publish({{"phase", "Running"},
+           {"startTime", FormatRfc3339(start_time)},
+           {"message", std::string(resumed ? "resumed after a controller restart: " : "") +
+                           "backing up " + std::to_string(volumes.size()) +
+                           " volumes to vault " + vault_name}});
+  event(controller::EventType::kNormal, "BackupStarted",
+        "RecoveryPoint " + key.name + (resumed ? " resumed" : " started") + ": " +
+            std::to_string(volumes.size()) + " volumes to vault " + vault_name);
+
+  VaultProblem problem;
+  auto opened = OpenVault(client_, key.ns, vault_name, {}, &problem);
+  if (!opened.has_value()) {
+    finish("Failed", problem.reason, "vault " + vault_name + ": " + problem.message, {});
+    return;
+  }
+  for (const api::Volume& v : volumes) {
+    struct stat st {};
+    if (::stat(v.path.c_str(), &st) != 0) {
+      finish("Failed", "VolumeUnreadable",
+             "volume " + v.name + ": " + v.path + ": " + std::strerror(errno), {});
+      return;
+    }
+  }
+
+  // Application consistency: preHook, the copy, postHook (always, once the preHook ran).
+  std::vector<std::string> problems;
+  bool consistent = !application;
+  bool pre_ran = false;
+  auto run_hook = [&](const std::optional<api::Hook>& hook, const std::string& name,
+                      std::string* failure) -> bool {
+    if (!hook.has_value()) return true;
+    auto spec = hooks::HookSpecFromApi(*hook, name);
+    if (!spec.ok()) {
+      *failure = spec.status().message();
+      return false;
+    }
+    std::map<std::string, std::string> env = {{"LIFEBOAT_RECOVERY_POINT", key.name},
+                                              {"LIFEBOAT_NAMESPACE", key.ns},
+                                              {"LIFEBOAT_POLICY", policy_name}};
+    auto ran = hooks_->Run(*spec, env);
+    if (!ran.ok()) {
+      *failure = name + ": " + ran.status().message();
+      return false;
+    }
+    if (!ran->succeeded) {
+      *failure = ran->message.empty() ? name + ": failed: " + LastLine(ran->output) : ran->message;
+      return false;
+    }
+    return true;
+  };
+  if (application && consistency) {
+    std::string failure;
+    pre_ran = consistency->pre_hook.has_value();
+    if (!run_hook(consistency->pre_hook, "preHook", &failure)) {
+      if (consistency->on_error.value_or(api::OnError::kFail) == api::OnError::kFail) {
+        std::string post_failure;
+        run_hook(consistency->post_hook, "postHook", &post_failure);
+        finish("Failed", "PreHookFailed",
+               failure + (post_failure.empty() ? "" : "; " + post_failure) +
+                   " (onError: Fail, so no backup was taken)",
+               {{"consistencyAchieved", "Crash"}});
+        return;
+      }
+      problems.push_back(failure + " (onError: Continue: the point is crash-consistent)");
+    } else {
+      consistent = true;
+    }
+  } else if (application) {
+    problems.push_back("consistency Application needs the policy's hooks; the point is "
+                       "crash-consistent");
+  }
+
+  vault::BackupOptions options;
+  for (const api::Volume& v : volumes) {
+    options.paths.push_back(v.path);
+    options.names.push_back(v.name);
+  }
+  options.tags = {"recoverypoint=" + key.ns + "/" + key.name};
+  if (!policy_name.empty()) options.tags.push_back("policy=" + key.ns + "/" + policy_name);
+  vault::Progress last_progress;
+  std::mutex progress_mu;
+  ProgressThrottle throttle([&](const Json& progress) { publish({{"progress", progress}}); });
+  options.progress = [&](const vault::Progress& p) {
+    {
+      std::lock_guard lock(progress_mu);
+      last_progress = p;
+    }
+    throttle(p);
+  };
+  options.clock = &clock_;
+  auto backup = vault::Backup(*opened->repo, options);
+  if (pre_ran || (application && consistency && consistency->post_hook)) {
+    std::string failure;
+    if (application && consistency && !run_hook(consistency->post_hook, "postHook", &failure)) {
+      problems.push_back(failure);
+    }
+  }
+  if (!backup.ok()) {
+    std::string reason = backup.status().code() == StatusCode::kUnavailable ? "VaultBusy"
+                         : backup.status().code() == StatusCode::kResourceExhausted
+                             ? "StorageFull"
+                             : "BackupFailed";
+    finish("Failed", reason, backup.status().message(), {});
+    return;
+  }
+  const vault::Manifest& m = backup->manifest;
+  for (const vault::FileError& e : m.errors) {
+    if (problems.size() >= 5) break;
+    problems.push_back(e.path + ": " + e.error);
+  }
+  if (m.errors.size() > 5) problems.push_back("and " + std::to_string(m.errors.size() - 5) + " more unreadable files");
+  std::string summary = std::to_string(m.summary.files) + " files, " +
+                        vault::HumanBytes(m.summary.bytes) + " (" +
+                        vault::HumanBytes(m.summary.data_added) + " new, " +
+                        vault::HumanBytes(m.summary.stored_added) + " stored)";
+  Json extra = {{"snapshotID", m.id},
+                {"files", static_cast<int64_t>(m.summary.files)},
+                {"bytes", static_cast<int64_t>(m.summary.bytes)},
+                {"newBytes", static_cast<int64_t>(m.summary.data_added)},
+                {"storedBytes", static_cast<int64_t>(m.summary.stored_added)},
+                {"consistencyAchieved", consistent ? "Application" : "Crash"},
+                {"progress", throttle.Final(last_progress)}};
+  bytes_read = static_cast<double>(m.summary.bytes_read);
+  if (problems.empty() && !m.partial) {
+    finish("Completed", "Completed", "backed up " + summary, std::move(extra));
+  } else {
+    std::string joined;
+    for (const std::string& p : problems) joined += (joined.empty() ? "" : "; ") + p;
+    finish("PartiallyFailed", "PartiallyFailed", "backed up " + summary + "; " + joined,
+           std::move(extra));
+  }
+}
+
+}  // namespace lifeboat::reconcilers::backup

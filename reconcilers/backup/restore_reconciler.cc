@@ -1,0 +1,404 @@
+#include "reconcilers/backup/restore_reconciler.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "api/codec.h"
+#include "api/manifest.h"
+#include "api/restore.h"
+#include "engines/vault/cli_support.h"
+#include "engines/vault/vault.h"
+#include "reconcilers/backup/common.h"
+#include "reconcilers/backup/progress.h"
+#include "reconcilers/conditions.h"
+#include "reconcilers/finalizer.h"
+#include "reconcilers/spec_reconciler.h"
+
+namespace lifeboat::reconcilers::backup {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string JobKey(const ObjectKey& key) { return "restore/" + key.ToString(); }
+
+bool Usable(const std::string& phase) { return phase == "Completed" || phase == "PartiallyFailed"; }
+
+struct Source {
+  std::string point_name;  // the RecoveryPoint
+  std::string point_id;    // the vault's manifest ID
+  std::string vault;
+};
+
+int64_t MtimeNs(const struct stat& st) {
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
+// Reads `path` back and checks it against the manifest's node: same size, and every chunk's
+// keyed hash equal to its extent's ID. Returns "" when it matches.
+std::string VerifyFile(const vault::Repository& repo, const fs::path& path,
+                       const vault::Node& node) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return path.string() + ": " + std::strerror(errno);
+  struct stat st {};
+  ::fstat(fd, &st);
+  std::string error;
+  if (static_cast<uint64_t>(st.st_size) != node.size) {
+    error = path.string() + ": size " + std::to_string(st.st_size) + ", the point has " +
+            std::to_string(node.size);
+  }
+  uint64_t offset = 0;
+  std::string buffer;
+  for (const vault::Extent& e : node.content) {
+    if (!error.empty()) break;
+    if (e.is_hole()) {
+      offset += e.hole;
+      continue;
+    }
+    auto loc = repo.Lookup(e.id);
+    if (!loc.has_value()) {
+      error = path.string() + ": chunk " + vault::ToHex(e.id) + " is not in the vault's index";
+      break;
+    }
+    buffer.resize(loc->entry.raw_length);
+    ssize_t n = ::pread(fd, buffer.data(), buffer.size(), static_cast<off_t>(offset));
+    if (n != static_cast<ssize_t>(buffer.size()) || repo.hmac().Sum(buffer) != e.id) {
+      error = path.string() + ": bytes at offset " + std::to_string(offset) +
+              " differ from the recovery point";
+      break;
+    }
+    offset += buffer.size();
+  }
+  ::close(fd);
+  if (error.empty() && offset != node.size) {
+    error = path.string() + ": the point's chunks cover " + std::to_string(offset) + " of " +
+            std::to_string(node.size) + " bytes";
+  }
+  return error;
+}
+
+}  // namespace
+
+RestoreReconciler::RestoreReconciler(const controller::ControllerContext& ctx,
+                                     std::shared_ptr<Shared> shared)
+    : client_(ctx.client),
+      store_(ctx.store),
+      recorder_(ctx.recorder),
+      clock_(ctx.clock),
+      shared_(std::move(shared)) {}
+
+StatusOr<Result> RestoreReconciler::Reconcile(const ObjectKey& key) {
+  JobRunner& jobs = *shared_->env().jobs;
+  controller::ObjectPtr cached = store_.Get(key.ToString());
+  if (cached == nullptr) {
+    jobs.Cancel(JobKey(key));
+    return Result{};
+  }
+  const Json& object = *cached;
+  const std::string phase = object.value("/status/phase"_json_pointer, "");
+  if (phase == "Completed" || phase == "Failed" || jobs.Active(JobKey(key))) {
+    return Result{};
+  }
+  if (api::FieldErrors errors = api::ValidateObject(object); !errors.empty()) {
+    std::string message = JoinFieldErrors(errors);
+    Json status = object.value("status", Json::object());
+    status["phase"] = "Failed";
+    status["message"] = message;
+    SetStatusCondition(status,
+                       MakeCondition(api::kConditionReady, false, kReasonInvalidSpec, message,
+                                     GenerationOf(object)),
+                       clock_.Now());
+    SetObservedGeneration(status, GenerationOf(object));
+    recorder_.Record(object, controller::EventType::kWarning, kReasonInvalidSpec, message);
+    Status s = PatchStatus(client_, kRestores, key, status);
+    return IsNotFound(s) ? Status() : s;
+  }
+  jobs.Submit(JobKey(key), [this, key](std::stop_token) { Run(key); });
+  return Result{};
+}
+
+void RestoreReconciler::Run(const ObjectKey& key) {
+  auto fresh = client_.Get(kRestores, key);
+  if (!fresh.ok()) {
+    if (!IsNotFound(fresh.status())) shared_->Enqueue(kRestoreController, key.ns, key.name);
+    return;
+  }
+  const Json object = *fresh;
+  const int64_t generation = GenerationOf(object);
+  api::Restore restore;
+  api::FromJson(object, &restore);
+  auto started = std::chrono::steady_clock::now();
+  Json status = object.value("status", Json::object());
+  auto publish = [&](const Json& fields) {
+    for (auto it = fields.begin(); it != fields.end(); ++it) status[it.key()] = it.value();
+    Status s = PatchStatus(client_, kRestores, key, fields);
+    if (!s.ok() && !IsNotFound(s)) {
+      spdlog::warn("Restore ns={} name={} status: {}", key.ns, key.name, s.ToString());
+    }
+  };
+  auto finish = [&](bool ok, const std::string& reason, const std::string& message, Json extra) {
+    extra["phase"] = ok ? "Completed" : "Failed";
+    extra["message"] = message;
+    extra["completionTime"] = FormatRfc3339(clock_.Now());
+    extra["observedGeneration"] = generation;
+    Json holder = {{"conditions", status.value("conditions", Json::array())}};
+    SetStatusCondition(holder, MakeCondition(api::kConditionReady, ok, reason, message, generation),
+                       clock_.Now());
+    extra["conditions"] = holder["conditions"];
+    publish(extra);
+    recorder_.Record(object, ok ? controller::EventType::kNormal : controller::EventType::kWarning,
+                     ok ? "RestoreCompleted" : "RestoreFailed", message);
+    spdlog::log(ok ? spdlog::level::info : spdlog::level::warn, "Restore ns={} name={} {}",
+                key.ns, key.name, message);
+    if (metrics::Metrics* metrics = shared_->env().metrics) {
+      metrics->backup().ObserveRestore(
+          key.ns, ok ? "completed" : "failed",
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+          extra.value("restoredBytes", 0.0));
+    }
+  };
+
+  // The source point.
+  const api::RestoreSource& src = restore.spec.source;
+  if (src.snapshot_ref.has_value()) {
+    finish(false, "SnapshotTierUnavailable",
+           "source.snapshotRef: restoring from a Snapshot needs the snapshot engine, which this "
+           "controller does not run",
+           {});
+    return;
+  }
+  Json point_object;
+  if (src.recovery_point_ref.has_value()) {
+    auto p = client_.Get(kRecoveryPoints, ObjectKey{key.ns, src.recovery_point_ref->name});
+    if (!p.ok()) {
+      finish(false, "RecoveryPointNotFound",
+             "source.recoveryPointRef: RecoveryPoint " + key.ns + "/" +
+                 src.recovery_point_ref->name + ": " + p.status().message(),
+             {});
+      return;
+    }
+    point_object = *p;
+    if (!Usable(point_object.value("/status/phase"_json_pointer, ""))) {
+      finish(false, "RecoveryPointNotReady",
+             "source.recoveryPointRef: RecoveryPoint " + src.recovery_point_ref->name +
+                 " is " + point_object.value("/status/phase"_json_pointer, "Pending") +
+                 ", not Completed",
+             {});
+      return;
+    }
+  } else if (src.policy_ref.has_value()) {
+    controller::ListOptions by_policy;
+    by_policy.label_selector = std::string(kPolicyLabel) + "=" + src.policy_ref->name;
+    auto list = client_.List(kRecoveryPoints, key.ns, by_policy);
+    if (!list.ok()) {
+      shared_->Enqueue(kRestoreController, key.ns, key.name);
+      return;
+    }
+    std::string newest_start;
+    for (const Json& p : list->items) {
+      std::string start = p.value("/status/startTime"_json_pointer, "");
+      if (Usable(p.value("/status/phase"_json_pointer, "")) && !IsBeingDeleted(p) &&
+          start > newest_start) {
+        newest_start = start;
+        point_object = p;
+      }
+    }
+    if (point_object.is_null()) {
+      finish(false, "NoRecoveryPoint",
+             "source.policyRef: BackupPolicy " + src.policy_ref->name +
+                 " has no completed recovery point yet",
+             {});
+      return;
+    }
+  }
+  Source source;
+  source.point_name = point_object.value("/metadata/name"_json_pointer, "");
+  source.point_id = point_object.value("/status/snapshotID"_json_pointer, "");
+  source.vault = point_object.value("/spec/vaultRef/name"_json_pointer, "");
+  if (source.vault.empty()) {
+    source.vault = point_object.value("/metadata/annotations"_json_pointer, Json::object())
+                       .value(kVaultAnnotation, "");
+  }
+  if (source.vault.empty() || source.point_id.empty()) {
+    finish(false, "RecoveryPointIncomplete",
+           "RecoveryPoint " + source.point_name + " names no vault point", {});
+    return;
+  }
+  const fs::path target = restore.spec.target.path;
+  publish({{"phase", "Running"},
+           {"tier", "Vault"},
+           {"startTime", FormatRfc3339(clock_.Now())},
+           {"message", "restoring RecoveryPoint " + source.point_name + " from vault " +
+                           source.vault + " to " + target.string()}});
+
+  VaultProblem problem;
+  auto opened = OpenVault(client_, key.ns, source.vault, {}, &problem);
+  if (!opened.has_value()) {
+    finish(false, problem.reason, "vault " + source.vault + ": " + problem.message, {});
+    return;
+  }
+  vault::Repository& repo = *opened->repo;
+  auto manifest = vault::FindPoint(repo, source.point_id);
+  if (!manifest.ok()) {
+    finish(false, "PointMissing",
+           "vault " + source.vault + " no longer has point " + source.point_id + ": " +
+               manifest.status().message(),
+           {});
+    return;
+  }
+  // The volumes of the point: its root entries.
+  std::set<std::string> roots;
+  {
+    auto tree = repo.LoadBlob(manifest->tree);
+    auto nodes = tree.ok() ? vault::DecodeTree(*tree) : StatusOr<std::vector<vault::Node>>(tree.status());
+    if (!nodes.ok()) {
+      finish(false, "VaultDamaged", "point " + source.point_id + ": " + nodes.status().message(), {});
+      return;
+    }
+    for (const vault::Node& n : *nodes) roots.insert(n.name);
+  }
+  std::vector<std::string> volumes = restore.spec.volumes;
+  for (const std::string& v : volumes) {
+    if (roots.count(v) == 0) {
+      std::string have;
+      for (const std::string& r : roots) have += (have.empty() ? "" : ", ") + r;
+      finish(false, "VolumeNotInPoint",
+             "volumes: \"" + v + "\" is not in RecoveryPoint " + source.point_name +
+                 " (it has: " + have + ")",
+             {});
+      return;
+    }
+  }
+  if (volumes.empty()) volumes.assign(roots.begin(), roots.end());
+  std::vector<std::string> include;
+  for (const std::string& v : volumes) {
+    if (restore.spec.paths.empty()) {
+      include.push_back(v);
+    } else {
+      for (std::string p : restore.spec.paths) {
+        while (!p.empty() && p.front() == '/') p.erase(0, 1);
+        include.push_back(v + "/" + p);
+      }
+    }
+  }
+
+  // Restore into a staging directory inside the target, then move into place.
+  std::error_code ec;
+  fs::create_directories(target, ec);
+  if (ec) {
+    finish(false, "TargetUnwritable", "target.path: " + target.string() + ": " + ec.message(), {});
+    return;
+  }
+  const fs::path staging = target / (".lifeboat-restore-" + key.name);
+  fs::remove_all(staging, ec);
+  vault::RestoreOptions options;
+  options.point = source.point_id;
+  options.include = include;
+  options.target = staging.string();
+  vault::Progress last_progress;
+  std::mutex progress_mu;
+  ProgressThrottle throttle([&](const Json& progress) { publish({{"progress", progress}}); });
+  options.progress = [&](const vault::Progress& p) {
+    {
+      std::lock_guard lock(progress_mu);
+      last_progress = p;
+    }
+    throttle(p);
+  };
+  auto restored = vault::Restore(repo, options);
+  if (!restored.ok() || !restored->errors.empty()) {
+    std::string message = !restored.ok() ? restored.status().message()
+                                         : std::to_string(restored->errors.size()) +
+                                               " files could not be restored; first: " +
+                                               restored->errors[0].path + ": " +
+                                               restored->errors[0].error;
+    fs::remove_all(staging, ec);
+    finish(false, "RestoreFailed", message, {});
+    return;
+  }
+  if (restored->files + restored->dirs == 0) {
+    fs::remove_all(staging, ec);
+    finish(false, "NothingMatched",
+           "paths: nothing in RecoveryPoint " + source.point_name + " matches", {});
+    return;
+  }
+
+  const api::Overwrite overwrite = restore.spec.overwrite.value_or(api::Overwrite::kNever);
+  std::map<std::string, fs::path> placed;  // path in the point → final path
+  uint64_t skipped = 0, bytes = 0;
+  std::string move_error;
+  for (auto it = fs::recursive_directory_iterator(staging, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const fs::path rel = it->path().lexically_relative(staging);
+    const fs::path dest = target / rel;
+    struct stat staged {}, existing {};
+    ::lstat(it->path().c_str(), &staged);
+    bool exists = ::lstat(dest.c_str(), &existing) == 0;
+    if (S_ISDIR(staged.st_mode)) {
+      if (!exists) {
+        fs::create_directory(dest, it->path(), ec);
+        if (ec) break;
+      }
+      continue;
+    }
+    if (exists) {
+      bool replace = overwrite == api::Overwrite::kAlways ||
+                     (overwrite == api::Overwrite::kIfNewer && MtimeNs(staged) > MtimeNs(existing));
+      if (!replace || S_ISDIR(existing.st_mode)) {
+        ++skipped;
+        continue;
+      }
+    }
+    if (::rename(it->path().c_str(), dest.c_str()) != 0) {
+      move_error = dest.string() + ": " + std::strerror(errno);
+      break;
+    }
+    if (S_ISREG(staged.st_mode)) bytes += staged.st_size;
+    placed[rel.string()] = dest;
+  }
+  if (ec && move_error.empty()) move_error = staging.string() + ": " + ec.message();
+  fs::remove_all(staging, ec);
+  if (!move_error.empty()) {
+    finish(false, "RestoreFailed", "moving restored files into place: " + move_error, {});
+    return;
+  }
+
+  // Read every restored file back and compare it with the point.
+  std::string verify_error;
+  uint64_t verified = 0;
+  Status listed = vault::Ls(repo, source.point_id, "", [&](const vault::Entry& e) {
+    if (!verify_error.empty() || e.node.type != vault::NodeType::kFile) return;
+    auto it = placed.find(e.path);
+    if (it == placed.end()) return;
+    verify_error = VerifyFile(repo, it->second, e.node);
+    ++verified;
+  });
+  if (!listed.ok() && verify_error.empty()) verify_error = listed.message();
+  Json extra = {{"restoredFiles", static_cast<int64_t>(placed.size())},
+                {"restoredBytes", static_cast<int64_t>(bytes)},
+                {"verified", verify_error.empty()},
+                {"progress", throttle.Final(last_progress)}};
+  if (!verify_error.empty()) {
+    finish(false, "VerificationFailed", "restored data does not match the point: " + verify_error,
+           std::move(extra));
+    return;
+  }
+  std::string message = "restored " + std::to_string(placed.size()) + " entries (" +
+                        vault::HumanBytes(bytes) + ") of RecoveryPoint " + source.point_name +
+                        " to " + target.string() + ", " + std::to_string(verified) +
+                        " files verified";
+  if (skipped > 0) {
+    message += "; kept " + std::to_string(skipped) + " existing files (overwrite: " +
+               std::string(api::EnumName(overwrite)) + ")";
+  }
+  finish(true, "Completed", message, std::move(extra));
+}
+
+}  // namespace lifeboat::reconcilers::backup
