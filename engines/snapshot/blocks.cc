@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <condition_variable>
+#include <deque>
 #include <thread>
 
 #include "engines/snapshot/file_util.h"
@@ -24,6 +26,8 @@ constexpr uint64_t kScanChunk = 8ull << 20;
 // Start writeback of a pack every this many bytes so Seal's fsync has little left to do.
 constexpr uint64_t kWritebackStep = 32ull << 20;
 constexpr size_t kZeroPage = 64 * 1024;
+// Consecutive new blocks are written with one pwrite of up to this many bytes.
+constexpr uint64_t kWriteRun = 4ull << 20;
 
 const EVP_MD* Sha256Md() {
   static const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
@@ -49,18 +53,6 @@ uint32_t ParsePackName(const std::string& name, const std::string& ext) {
     n = n * 10 + static_cast<uint32_t>(name[i] - '0');
   }
   return n;
-}
-
-// Runs fn(part) for part in [0, parts) on `parts` threads (the caller runs part 0).
-void ParallelFor(int parts, const std::function<void(int)>& fn) {
-  std::vector<std::thread> threads;
-  for (int i = 1; i < parts; ++i) {
-    threads.emplace_back(fn, i);
-  }
-  fn(0);
-  for (auto& t : threads) {
-    t.join();
-  }
 }
 
 }  // namespace
@@ -104,103 +96,310 @@ Status ValidateBlockSize(uint32_t block_size) {
   return OkStatus();
 }
 
-Status ScanFile(int fd, uint64_t size, const ScanOptions& options, const BlockSink& sink) {
-  RETURN_IF_ERROR(ValidateBlockSize(options.block_size));
-  const uint64_t bs = options.block_size;
-  const uint64_t nblocks = (size + bs - 1) / bs;
-  const int threads = std::max(1, options.threads > 0
-                                      ? options.threads
-                                      : static_cast<int>(std::thread::hardware_concurrency()));
-  const uint64_t chunk_blocks = std::max<uint64_t>(1, kScanChunk / bs);
-  std::vector<uint8_t> buffer(chunk_blocks * bs);
-  std::vector<BlockInfo> infos(chunk_blocks);
+namespace {
 
-  auto length_of = [&](uint64_t b) {
-    return static_cast<uint32_t>(std::min(bs, size - b * bs));
-  };
-  auto emit_zero = [&](uint64_t b) {
-    BlockInfo info;
-    info.index = b;
-    info.length = length_of(b);
-    info.zero = true;
-    return sink(info, {});
+// One step of a scan handed from the reading thread to the caller: a run of zero blocks, or a
+// chunk of read and hashed blocks in `buffer`, or the end (an error or success).
+struct ScanItem {
+  enum class Kind { kZero, kData, kEnd } kind = Kind::kEnd;
+  uint64_t first = 0;
+  uint64_t count = 0;
+  int buffer = -1;
+  Status status;
+};
+
+class ScanPipeline {
+ public:
+  // `threads` hashing threads work on whole chunks while one thread reads ahead and the caller
+  // consumes chunks in order, so reading, hashing and the sink's writes overlap.
+  ScanPipeline(int fd, uint64_t size, const ScanOptions& options, int threads)
+      : fd_(fd),
+        size_(size),
+        bs_(options.block_size),
+        nblocks_((size + bs_ - 1) / bs_),
+        chunk_blocks_(std::max<uint64_t>(1, kScanChunk / bs_)),
+        threads_(threads),
+        buffers_(static_cast<size_t>(threads) + 2) {
+    for (size_t i = 0; i < buffers_.size(); ++i) {
+      buffers_[i].data.resize(chunk_blocks_ * bs_);
+      buffers_[i].infos.resize(chunk_blocks_);
+      free_.push_back(static_cast<int>(i));
+    }
+  }
+
+  Status Run(const BlockSink& sink, const std::function<void(uint64_t, uint64_t)>& progress) {
+    std::vector<std::thread> hashers;
+    // A file of one chunk or less is hashed by the reading thread itself.
+    bool parallel = nblocks_ > chunk_blocks_;
+    if (parallel) {
+      for (int i = 0; i < threads_; ++i) {
+        hashers.emplace_back([this] { HashLoop(); });
+      }
+    }
+    std::thread reader([this, parallel] { Produce(parallel); });
+    Status result;
+    while (true) {
+      ScanItem item = Pop();
+      if (item.kind == ScanItem::Kind::kEnd) {
+        result = item.status;
+        break;
+      }
+      Status s = Consume(item, sink);
+      if (item.buffer >= 0) {
+        Release(item.buffer);
+      }
+      if (!s.ok()) {
+        result = s;
+        break;
+      }
+      if (progress) {
+        progress(std::min(size_, (item.first + item.count) * bs_), size_);
+      }
+    }
+    Stop();
+    reader.join();
+    for (auto& t : hashers) {
+      t.join();
+    }
+    return result;
+  }
+
+ private:
+  struct Buffer {
+    std::vector<uint8_t> data;
+    std::vector<BlockInfo> infos;
+    uint64_t first = 0;
+    uint64_t count = 0;
+    bool hashed = false;
   };
 
-  uint64_t b = 0;
-  bool seek_supported = true;
-  while (b < nblocks) {
-    // The next run of blocks holding data: [data_first, data_end).
-    uint64_t data_first = b;
-    uint64_t data_end = nblocks;
-    if (seek_supported) {
-      off_t pos = static_cast<off_t>(b * bs);
-      off_t data = ::lseek(fd, pos, SEEK_DATA);
-      if (data < 0 && errno == ENXIO) {
-        data_first = nblocks;  // only a hole up to the end
-      } else if (data < 0) {
-        seek_supported = false;  // e.g. a pipe-like file: read everything
-      } else {
-        off_t hole = ::lseek(fd, data, SEEK_HOLE);
-        if (hole < 0) {
-          hole = static_cast<off_t>(size);
-        }
-        data_first = std::min<uint64_t>(nblocks, static_cast<uint64_t>(data) / bs);
-        data_end = std::min<uint64_t>(nblocks, (static_cast<uint64_t>(hole) + bs - 1) / bs);
-        data_end = std::max(data_end, data_first + 1);
-      }
-    }
-    for (; b < data_first; ++b) {
-      RETURN_IF_ERROR(emit_zero(b));
-    }
-    if (options.progress && data_first > 0) {
-      options.progress(std::min(size, b * bs), size);
-    }
-    while (b < data_end) {
-      uint64_t count = std::min(chunk_blocks, data_end - b);
-      uint64_t offset = b * bs;
-      uint64_t want = std::min(count * bs, size - offset);
-      uint64_t got = 0;
-      while (got < want) {
-        ssize_t n = ::pread(fd, buffer.data() + got, want - got, static_cast<off_t>(offset + got));
-        if (n < 0 && errno == EINTR) {
-          continue;
-        }
-        if (n < 0) {
-          return ErrnoStatus("reading at offset " + std::to_string(offset + got));
-        }
-        if (n == 0) {
-          break;  // the file shrank while being read: the caller's stat check reports it
-        }
-        got += static_cast<uint64_t>(n);
-      }
-      std::memset(buffer.data() + got, 0, want - got);
-      int parts = static_cast<int>(std::min<uint64_t>(threads, count));
-      ParallelFor(parts, [&](int part) {
-        for (uint64_t i = static_cast<uint64_t>(part); i < count; i += parts) {
-          BlockInfo& info = infos[i];
-          info.index = b + i;
-          info.length = length_of(b + i);
-          std::span<const uint8_t> data(buffer.data() + i * bs, info.length);
-          info.zero = IsZero(data);
-          if (!info.zero) {
-            info.hash = HashBlock(data);
-          }
-        }
-      });
-      for (uint64_t i = 0; i < count; ++i) {
-        std::span<const uint8_t> data;
-        if (!infos[i].zero) {
-          data = std::span<const uint8_t>(buffer.data() + i * bs, infos[i].length);
-        }
-        RETURN_IF_ERROR(sink(infos[i], data));
-      }
-      b += count;
-      if (options.progress) {
-        options.progress(std::min(size, b * bs), size);
+  uint32_t LengthOf(uint64_t b) const {
+    return static_cast<uint32_t>(std::min(bs_, size_ - b * bs_));
+  }
+
+  void HashChunk(Buffer& buf) {
+    for (uint64_t i = 0; i < buf.count; ++i) {
+      BlockInfo& info = buf.infos[i];
+      info.index = buf.first + i;
+      info.length = LengthOf(buf.first + i);
+      std::span<const uint8_t> data(buf.data.data() + i * bs_, info.length);
+      info.zero = IsZero(data);
+      if (!info.zero) {
+        info.hash = HashBlock(data);
       }
     }
   }
-  return OkStatus();
+
+  void HashLoop() {
+    while (true) {
+      int index;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stopped_ || produced_all_ || !hash_queue_.empty(); });
+        if (stopped_ || hash_queue_.empty()) {
+          return;
+        }
+        index = hash_queue_.front();
+        hash_queue_.pop_front();
+      }
+      HashChunk(buffers_[index]);
+      std::lock_guard<std::mutex> lock(mu_);
+      buffers_[index].hashed = true;
+      cv_.notify_all();
+    }
+  }
+
+  Status Consume(const ScanItem& item, const BlockSink& sink) {
+    if (item.kind == ScanItem::Kind::kZero) {
+      for (uint64_t b = item.first; b < item.first + item.count; ++b) {
+        BlockInfo info;
+        info.index = b;
+        info.length = LengthOf(b);
+        info.zero = true;
+        RETURN_IF_ERROR(sink(info, {}));
+      }
+      return OkStatus();
+    }
+    Buffer& buf = buffers_[item.buffer];
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return buf.hashed; });
+    }
+    for (uint64_t i = 0; i < item.count; ++i) {
+      std::span<const uint8_t> data;
+      if (!buf.infos[i].zero) {
+        data = std::span<const uint8_t>(buf.data.data() + i * bs_, buf.infos[i].length);
+      }
+      RETURN_IF_ERROR(sink(buf.infos[i], data));
+    }
+    return OkStatus();
+  }
+
+  // The reading thread: finds data runs with SEEK_DATA/SEEK_HOLE and reads chunks ahead.
+  void Produce(bool parallel) {
+    Status s = ProduceAll(parallel);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      produced_all_ = true;
+      cv_.notify_all();
+    }
+    ScanItem end;
+    end.status = s;
+    Push(std::move(end), -1);
+  }
+
+  Status ProduceAll(bool parallel) {
+    uint64_t b = 0;
+    bool seek_supported = true;
+    while (b < nblocks_) {
+      uint64_t data_first = b;
+      uint64_t data_end = nblocks_;
+      if (seek_supported) {
+        off_t pos = static_cast<off_t>(b * bs_);
+        off_t data = ::lseek(fd_, pos, SEEK_DATA);
+        if (data < 0 && errno == ENXIO) {
+          data_first = nblocks_;  // only a hole up to the end
+        } else if (data < 0) {
+          seek_supported = false;  // no hole support: read everything
+        } else {
+          off_t hole = ::lseek(fd_, data, SEEK_HOLE);
+          if (hole < 0) {
+            hole = static_cast<off_t>(size_);
+          }
+          data_first = std::min<uint64_t>(nblocks_, static_cast<uint64_t>(data) / bs_);
+          data_end = std::min<uint64_t>(nblocks_, (static_cast<uint64_t>(hole) + bs_ - 1) / bs_);
+          data_end = std::min(std::max(data_end, data_first + 1), nblocks_);
+        }
+      }
+      if (data_first > b) {
+        ScanItem zero;
+        zero.kind = ScanItem::Kind::kZero;
+        zero.first = b;
+        zero.count = data_first - b;
+        if (!Push(std::move(zero), -1)) {
+          return OkStatus();
+        }
+        b = data_first;
+      }
+      while (b < data_end) {
+        int index = Acquire();
+        if (index < 0) {
+          return OkStatus();  // stopped by the consumer
+        }
+        Buffer& buf = buffers_[index];
+        uint64_t count = std::min(chunk_blocks_, data_end - b);
+        uint64_t offset = b * bs_;
+        uint64_t want = std::min(count * bs_, size_ - offset);
+        uint64_t got = 0;
+        while (got < want) {
+          ssize_t n = ::pread(fd_, buf.data.data() + got, want - got,
+                              static_cast<off_t>(offset + got));
+          if (n < 0 && errno == EINTR) {
+            continue;
+          }
+          if (n < 0) {
+            Release(index);
+            return ErrnoStatus("reading at offset " + std::to_string(offset + got));
+          }
+          if (n == 0) {
+            break;  // the file shrank while being read: the caller's stat check reports it
+          }
+          got += static_cast<uint64_t>(n);
+        }
+        std::memset(buf.data.data() + got, 0, want - got);
+        buf.first = b;
+        buf.count = count;
+        buf.hashed = false;
+        if (!parallel) {
+          HashChunk(buf);
+          buf.hashed = true;
+        }
+        ScanItem item;
+        item.kind = ScanItem::Kind::kData;
+        item.first = b;
+        item.count = count;
+        item.buffer = index;
+        if (!Push(std::move(item), parallel ? index : -1)) {
+          return OkStatus();
+        }
+        b += count;
+      }
+    }
+    return OkStatus();
+  }
+
+  // Queues an item for the consumer (and its buffer for hashing when hash_index >= 0).
+  bool Push(ScanItem item, int hash_index) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_ && item.kind != ScanItem::Kind::kEnd) {
+      if (item.buffer >= 0) {
+        free_.push_back(item.buffer);
+      }
+      return false;
+    }
+    if (hash_index >= 0) {
+      hash_queue_.push_back(hash_index);
+    }
+    items_.push_back(std::move(item));
+    cv_.notify_all();
+    return true;
+  }
+  ScanItem Pop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !items_.empty(); });
+    ScanItem item = std::move(items_.front());
+    items_.pop_front();
+    return item;
+  }
+  int Acquire() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return stopped_ || !free_.empty(); });
+    if (stopped_) {
+      return -1;
+    }
+    int index = free_.front();
+    free_.pop_front();
+    return index;
+  }
+  void Release(int index) {
+    std::lock_guard<std::mutex> lock(mu_);
+    free_.push_back(index);
+    cv_.notify_all();
+  }
+  void Stop() {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+    cv_.notify_all();
+  }
+
+  int fd_;
+  uint64_t size_;
+  uint64_t bs_;
+  uint64_t nblocks_;
+  uint64_t chunk_blocks_;
+  int threads_;
+  std::vector<Buffer> buffers_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<ScanItem> items_;
+  std::deque<int> hash_queue_;
+  std::deque<int> free_;
+  bool produced_all_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+Status ScanFile(int fd, uint64_t size, const ScanOptions& options, const BlockSink& sink) {
+  RETURN_IF_ERROR(ValidateBlockSize(options.block_size));
+  const int threads = std::max(1, options.threads > 0
+                                      ? options.threads
+                                      : static_cast<int>(std::thread::hardware_concurrency()));
+  if (size == 0) {
+    return OkStatus();
+  }
+  ScanPipeline pipeline(fd, size, options, threads);
+  return pipeline.Run(sink, options.progress);
 }
 
 StatusOr<std::vector<BlockInfo>> HashFile(const std::filesystem::path& path,
@@ -507,31 +706,52 @@ StatusOr<BlockAddress> BlockStore::Writer::Put(const BlockHash& hash,
       return ErrnoStatus("creating " + path.string());
     }
   }
-  if (store_.write_fault_) {
-    RETURN_IF_ERROR(store_.write_fault_(data.size()).WithPrefix("writing " + path.string()));
-  }
   uint32_t slot = static_cast<uint32_t>(slots_.size());
   uint64_t offset = uint64_t{slot} * store_.block_size_;
-  RETURN_IF_ERROR(PwriteFull(fd_, data.data(), data.size(), offset, path));
+  if (!pending_.empty() && pending_offset_ + pending_.size() != offset) {
+    RETURN_IF_ERROR(Flush());
+  }
+  if (pending_.empty()) {
+    pending_offset_ = offset;
+  }
+  pending_.insert(pending_.end(), data.begin(), data.end());
   slots_.push_back({hash, static_cast<uint32_t>(data.size())});
   BlockAddress address{pack_, slot};
   store_.lookup_.emplace(hash, address);
   ++new_blocks_;
   new_bytes_ += data.size();
-  uint64_t end = offset + store_.block_size_;
+  // A short block ends a run (the rest of its slot stays a hole); big runs are written out.
+  if (data.size() < store_.block_size_ || pending_.size() >= kWriteRun) {
+    RETURN_IF_ERROR(Flush());
+  }
+  return address;
+}
+
+Status BlockStore::Writer::Flush() {
+  if (pending_.empty()) {
+    return OkStatus();
+  }
+  std::filesystem::path path = store_.PackDataPath(pack_);
+  if (store_.write_fault_) {
+    RETURN_IF_ERROR(store_.write_fault_(pending_.size()).WithPrefix("writing " + path.string()));
+  }
+  RETURN_IF_ERROR(PwriteFull(fd_, pending_.data(), pending_.size(), pending_offset_, path));
+  uint64_t end = pending_offset_ + pending_.size();
+  pending_.clear();
   if (end - synced_until_ >= kWritebackStep) {
     // Start writeback now (asynchronously) so the fsync in Seal has little left to do.
     ::sync_file_range(fd_, static_cast<off_t>(synced_until_),
                       static_cast<off_t>(end - synced_until_), SYNC_FILE_RANGE_WRITE);
     synced_until_ = end;
   }
-  return address;
+  return OkStatus();
 }
 
 Status BlockStore::Writer::Seal() {
   if (sealed_) {
     return OkStatus();
   }
+  RETURN_IF_ERROR(Flush());
   if (slots_.empty()) {
     sealed_ = true;
     return OkStatus();

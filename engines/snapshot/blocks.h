@@ -141,6 +141,8 @@ class BlockStore {
    private:
     friend class BlockStore;
     Writer(BlockStore& store, uint32_t pack, int fd) : store_(store), pack_(pack), fd_(fd) {}
+    // Writes the buffered run of consecutive full blocks with one pwrite.
+    Status Flush();
     BlockStore& store_;
     uint32_t pack_;
     int fd_;
@@ -148,6 +150,8 @@ class BlockStore {
     uint64_t new_blocks_ = 0;
     uint64_t new_bytes_ = 0;
     uint64_t synced_until_ = 0;
+    std::vector<uint8_t> pending_;  // consecutive full blocks not yet written
+    uint64_t pending_offset_ = 0;
     bool sealed_ = false;
   };
   StatusOr<std::unique_ptr<Writer>> NewWriter();
