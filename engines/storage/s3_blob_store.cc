@@ -26,6 +26,8 @@ using web::http::client::http_client_config;
 
 constexpr uint64_t kMaxParts = 10000;
 constexpr uint64_t kMaxPartSize = 5ULL << 30;
+// User metadata naming the write that stored an object (see WrittenByUs).
+const std::string kPutTagHeader = "x-amz-meta-lifeboat-put";
 constexpr std::string_view kEmptySha256 =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
@@ -415,17 +417,28 @@ class S3BlobStore::Impl {
     return headers;
   }
 
-  // After a retried write met "exists" (412) or "no such upload" (404): did our own earlier
-  // attempt store exactly this data? Then the write succeeded.
-  StatusOr<bool> StoredEquals(std::string_view name, std::string_view data) {
-    StatusOr<std::string> stored = Get(name, ByteRange{});
-    if (!stored.ok()) {
-      if (stored.status().code() == StatusCode::kNotFound) {
-        return false;
-      }
-      return stored.status();
+  // A random tag stored with each write (user metadata), so a write that meets "exists" (412)
+  // or "no such upload" (404) can tell its own earlier attempt from another writer's: requests
+  // are resent after lost answers by our retries and also inside cpprestsdk (a reused
+  // keep-alive connection that fails is retried once), so attempt counts cannot tell.
+  std::string NewPutTag() {
+    std::lock_guard<std::mutex> lock(rng_mu_);
+    return HexEncode(std::to_string(rng_()) + std::to_string(rng_())).substr(0, 32);
+  }
+
+  StatusOr<bool> WrittenByUs(std::string_view name, const std::string& tag) {
+    Request req;
+    req.method = "HEAD";
+    req.key = Key(name);
+    req.what = "HEAD " + std::string(name);
+    ASSIGN_OR_RETURN(Response resp, Execute(req));
+    if (resp.status == 404) {
+      return false;
     }
-    return *stored == data;
+    if (resp.status != 200) {
+      return ErrorStatus(req, resp);
+    }
+    return resp.Header(kPutTagHeader) == tag;
   }
 
   Status AlreadyExists(std::string_view name) const {
@@ -458,18 +471,15 @@ class S3BlobStore::Impl {
     if (options_.put_if_absent == PutIfAbsent::kConditionalHeader) {
       req.headers.emplace_back("if-none-match", "*");
     }
+    std::string tag = NewPutTag();
+    req.headers.emplace_back(kPutTagHeader, tag);
     ASSIGN_OR_RETURN(Response resp, Execute(req));
     if (resp.status == 200) {
       return OkStatus();
     }
     if (resp.status == 412) {
-      if (resp.attempts > 1) {
-        ASSIGN_OR_RETURN(bool same, StoredEquals(name, data));
-        if (same) {
-          return OkStatus();
-        }
-      }
-      return AlreadyExists(name);
+      ASSIGN_OR_RETURN(bool ours, WrittenByUs(name, tag));
+      return ours ? OkStatus() : AlreadyExists(name);
     }
     return ErrorStatus(req, resp);
   }
@@ -482,13 +492,15 @@ class S3BlobStore::Impl {
     init.key = Key(name);
     init.query = {{"uploads", ""}};
     init.headers = LockHeaders();
+    std::string tag = NewPutTag();
+    init.headers.emplace_back(kPutTagHeader, tag);
     init.what = "CreateMultipartUpload " + std::string(name);
     ASSIGN_OR_RETURN(Response created, Checked(init, {200}));
     std::optional<std::string> upload_id = XmlTag(created.body, "UploadId");
     if (!upload_id || upload_id->empty()) {
       return UnknownError(Where() + ": " + init.what + ": no UploadId in the answer");
     }
-    Status result = UploadPartsAndComplete(name, data, part_size, *upload_id);
+    Status result = UploadPartsAndComplete(name, data, part_size, *upload_id, tag);
     if (!result.ok()) {
       // Abort so no parts linger; the object itself never became visible.
       Request abort;
@@ -499,14 +511,17 @@ class S3BlobStore::Impl {
       StatusOr<Response> aborted = Execute(abort);
       if (!aborted.ok() || (aborted->status != 204 && aborted->status != 200 &&
                             aborted->status != 404)) {
-        spdlog::warn("Failed to abort S3 multipart upload blob={} store={}", name, Where());
+        spdlog::warn("Failed to abort S3 multipart upload blob={} store={} error=\"{}\"", name,
+                     Where(),
+                     aborted.ok() ? ErrorStatus(abort, *aborted).message()
+                                  : aborted.status().message());
       }
     }
     return result;
   }
 
   Status UploadPartsAndComplete(std::string_view name, std::string_view data, uint64_t part_size,
-                                const std::string& upload_id) {
+                                const std::string& upload_id, const std::string& tag) {
     std::string complete = "<CompleteMultipartUpload>";
     int part_number = 0;
     for (uint64_t offset = 0; offset < data.size(); offset += part_size) {
@@ -543,12 +558,11 @@ class S3BlobStore::Impl {
     if (resp.status == 200 && !error_body) {
       return OkStatus();
     }
-    if (resp.status == 412 || (resp.status == 404 && resp.attempts > 1)) {
-      if (resp.attempts > 1) {
-        ASSIGN_OR_RETURN(bool same, StoredEquals(name, data));
-        if (same) {
-          return OkStatus();
-        }
+    if (resp.status == 412 || resp.status == 404) {
+      // A resent Complete meets either: the object exists (412) or the upload is gone (404).
+      ASSIGN_OR_RETURN(bool ours, WrittenByUs(name, tag));
+      if (ours) {
+        return OkStatus();
       }
       if (resp.status == 412) {
         return AlreadyExists(name);

@@ -143,8 +143,11 @@ storage::S3Options S3TestServer::StoreOptions(const std::string& prefix) const {
   return o;
 }
 
-CuttingProxy::CuttingProxy(int upstream_port, uint64_t cut_after_bytes, int cuts)
-    : upstream_port_(upstream_port), cut_after_bytes_(cut_after_bytes), cuts_left_(cuts) {
+CuttingProxy::CuttingProxy(int upstream_port, uint64_t cut_after_bytes, int cuts, Mode mode)
+    : upstream_port_(upstream_port),
+      cut_after_bytes_(cut_after_bytes),
+      mode_(mode),
+      cuts_left_(cuts) {
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -195,7 +198,16 @@ void CuttingProxy::Serve(int client) {
     ::close(client);
     return;
   }
-  bool may_cut = cuts_left_.fetch_sub(1) > 0;
+  auto take_cut = [this] {
+    int left = cuts_left_.load();
+    while (left > 0) {
+      if (cuts_left_.compare_exchange_weak(left, left - 1)) {
+        ++cuts_done_;
+        return true;
+      }
+    }
+    return false;
+  };
   uint64_t from_client = 0;
   char buf[16384];
   bool open = true;
@@ -211,7 +223,11 @@ void CuttingProxy::Serve(int client) {
       int from = i == 0 ? client : upstream;
       int to = i == 0 ? upstream : client;
       size_t want = sizeof(buf);
-      if (i == 0 && may_cut) {
+      if (i == 1 && mode_ == Mode::kOnFirstResponse && take_cut()) {
+        open = false;
+        break;
+      }
+      if (i == 0 && mode_ == Mode::kAfterClientBytes && cuts_left_.load() > 0) {
         want = static_cast<size_t>(std::min<uint64_t>(want, cut_after_bytes_ - from_client));
       }
       ssize_t n = want == 0 ? 0 : ::recv(from, buf, want, 0);
@@ -225,8 +241,7 @@ void CuttingProxy::Serve(int client) {
       }
       if (i == 0) {
         from_client += static_cast<uint64_t>(n);
-        if (may_cut && from_client >= cut_after_bytes_) {
-          ++cuts_done_;
+        if (mode_ == Mode::kAfterClientBytes && from_client >= cut_after_bytes_ && take_cut()) {
           open = false;
         }
       }

@@ -48,15 +48,20 @@ class S3TestServer {
 };
 
 // Forwards 127.0.0.1:port() to 127.0.0.1:upstream_port. While cuts remain, a connection is
-// closed (both ways, with RST) after `cut_after_bytes` bytes from the client.
+// closed (both ways, with RST) once `cut_after_bytes` bytes came from the client on it or, with
+// kOnFirstResponse, when an answer byte arrives (the request was served, the client never hears
+// so). Each cut uses one of `cuts`; Arm adds more.
 class CuttingProxy {
  public:
-  CuttingProxy(int upstream_port, uint64_t cut_after_bytes, int cuts);
+  enum class Mode { kAfterClientBytes, kOnFirstResponse };
+  CuttingProxy(int upstream_port, uint64_t cut_after_bytes, int cuts,
+               Mode mode = Mode::kAfterClientBytes);
   ~CuttingProxy();
   CuttingProxy(const CuttingProxy&) = delete;
   CuttingProxy& operator=(const CuttingProxy&) = delete;
 
   int port() const { return port_; }
+  void Arm(int cuts) { cuts_left_ += cuts; }
   int cuts_done() const { return cuts_done_.load(); }
 
  private:
@@ -65,6 +70,7 @@ class CuttingProxy {
 
   int upstream_port_;
   uint64_t cut_after_bytes_;
+  Mode mode_;
   std::atomic<int> cuts_left_;
   std::atomic<int> cuts_done_{0};
   std::atomic<bool> stop_{false};

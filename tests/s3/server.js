@@ -6,6 +6,8 @@
 //   - Request bodies are read whole and checked against Content-Length and the signed
 //     x-amz-content-sha256 before s3rver sees them, so a connection cut mid-upload never
 //     leaves a partial object (s3rver streams straight into the object file).
+//   - AbortMultipartUpload (DELETE ?uploadId=...), which s3rver answers 405: the upload's parts
+//     are removed, NoSuchUpload when there is no such upload.
 //   - Conditional writes: `If-None-Match: *` on PutObject and CompleteMultipartUpload answers
 //     412 PreconditionFailed when the key exists (serialised per key, so exactly one of
 //     several concurrent writers wins).
@@ -18,6 +20,8 @@
 // Prints "listening ADDRESS:PORT" on stdout once it serves; exits when stdin closes.
 
 const crypto = require('crypto');
+const fs = require('fs');
+const path = require('path');
 const { Readable } = require('stream');
 const S3rver = require('s3rver');
 const AWSAccount = require('s3rver/lib/models/account');
@@ -165,6 +169,20 @@ function bucketAndKey(ctx) {
   return { bucket: path[0], key: path.slice(1).join('/') };
 }
 
+async function abortMultipartUpload(ctx) {
+  const { bucket } = bucketAndKey(ctx);
+  const uploadId = String(ctx.query.uploadId);
+  if (!/^[A-Za-z0-9_-]+$/.test(uploadId)) {
+    throw new S3Error('NoSuchUpload', 'The specified upload does not exist.', { UploadId: uploadId });
+  }
+  const dir = path.join(ctx.app.store.getResourcePath(bucket, undefined, 'uploads'), uploadId);
+  if (!fs.existsSync(dir)) {
+    throw new S3Error('NoSuchUpload', 'The specified upload does not exist.', { UploadId: uploadId });
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+  ctx.status = 204;
+}
+
 const keyLocks = new Map();
 async function withKeyLock(id, fn) {
   const previous = keyLocks.get(id) || Promise.resolve();
@@ -216,6 +234,9 @@ function lifeboatMiddleware(secrets) {
       const replay = Readable.from(body.length > 0 ? [body] : []);
       replay.headers = original.headers;
       ctx.req = replay;
+    }
+    if (ctx.method === 'DELETE' && 'uploadId' in ctx.query) {
+      return abortMultipartUpload(ctx);
     }
     const conditional = ctx.req.headers ? ctx.req.headers['if-none-match'] : undefined;
     const isObjectWrite = (ctx.method === 'PUT' && !('partNumber' in ctx.query) && !('uploadId' in ctx.query)) ||
