@@ -58,7 +58,26 @@ def load_template(name):
 
 CALL = re.compile(
     r"\b(?:client_?|ctx\.client|context\.client|kube_?)\s*(?:\.|->)\s*"
-    r"(Get|List|Watch|Create|Update|UpdateStatus|Patch|Delete)\(\s*([^,()]+(?:\([^()]*\))?)")
+    r"(Get|List|Watch|Create|Update|UpdateStatus|Patch|Delete)\(")
+
+
+def call_arguments(text, start):
+    """The top-level arguments of the call whose '(' is just before `start`."""
+    depth, args, current = 1, [], ""
+    for c in text[start:]:
+        if c in "({[":
+            depth += 1
+        elif c in ")}]":
+            depth -= 1
+            if depth == 0:
+                args.append(current.strip())
+                return args
+        if c == "," and depth == 1:
+            args.append(current.strip())
+            current = ""
+        else:
+            current += c
+    return args
 VERB = {"Get": "get", "List": "list", "Watch": "watch", "Create": "create", "Update": "update",
         "Patch": "patch", "Delete": "delete", "UpdateStatus": "update"}
 
@@ -83,6 +102,16 @@ def resources_of(expr, plurals):
     m = re.fullmatch(r'(?:reconcilers::)?LifeboatResource\("(\w+)"\)\S*', expr)
     if m:
         return [("lifeboat.dev", plurals[m.group(1)])]
+    # Named constants: kVaults, kRecoveryPoints, kSecrets, kEvents, kLeases.
+    m = re.fullmatch(r"(?:\w+::)*k([A-Z]\w*)", expr)
+    if m:
+        name = m.group(1).lower()
+        if name in plurals.values():
+            return [("lifeboat.dev", name)]
+        core = {"secrets": ("", "secrets"), "events": ("", "events"),
+                "leases": ("coordination.k8s.io", "leases")}
+        if name in core:
+            return [core[name]]
     # The generic runtime (informers, finalizers, status writer) works on the kind it was
     # built for: every Lifeboat kind.
     if expr in ("resource_", "resource", "ctx.resource", "context.resource", "options_.resource",
@@ -103,14 +132,18 @@ def code_calls():
                 path = os.path.join(root, name)
                 text = read(path)
                 for m in CALL.finditer(text):
-                    verb, expr = m.group(1), m.group(2)
+                    args = call_arguments(text, m.end())
+                    verb, expr = m.group(1), args[0] if args else ""
                     resources = resources_of(expr, plurals)
                     if resources is None:
                         line = text.count("\n", 0, m.start()) + 1
                         unknown.append(f"{os.path.relpath(path, SOURCE)}:{line}: {verb}({expr}")
                         continue
+                    # Patch(resource, key, type, patch, "status") writes the status subresource.
+                    to_status = verb == "UpdateStatus" or (verb == "Patch" and len(args) >= 5 and
+                                                           args[4] == '"status"')
                     for group, resource in resources:
-                        sub = "status" if verb == "UpdateStatus" else ""
+                        sub = "status" if to_status else ""
                         needed.add((group, resource, sub, VERB[verb]))
                         if verb == "Update" and group == "lifeboat.dev":
                             # Updates set finalizers: needs <kind>/finalizers where the
