@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -18,12 +19,12 @@
 #include "controller/client_config.h"
 #include "controller/rest_kube_client.h"
 #include "metrics/metrics.h"
-#include "reconcilers/lifeboat_manager.h"
+#include "operator/operator.h"
 
 namespace lifeboat::cli {
 namespace {
 
-// SIGTERM/SIGINT stop the manager gracefully. The signals are blocked before any thread
+// SIGTERM/SIGINT stop the operator gracefully. The signals are blocked before any thread
 // exists (so every thread inherits the mask) and one thread takes them with sigwait; SIGUSR1
 // is how the command wakes that thread when it ends on its own.
 sigset_t StopSignals() {
@@ -37,13 +38,13 @@ sigset_t StopSignals() {
 
 class SignalWatcher {
  public:
-  explicit SignalWatcher(controller::Manager& manager) : set_(StopSignals()) {
-    thread_ = std::thread([this, &manager] {
+  explicit SignalWatcher(Operator& op) : set_(StopSignals()) {
+    thread_ = std::thread([this, &op] {
       int signal = 0;
       sigwait(&set_, &signal);
       if (signal != SIGUSR1) {
         spdlog::info("Received signal={}; stopping", signal == SIGTERM ? "SIGTERM" : "SIGINT");
-        manager.Stop();
+        op.Stop();
       }
     });
   }
@@ -157,6 +158,11 @@ StatusOr<std::unique_ptr<apiserver::HttpListener>> StartHealthProbes(
   return listener;
 }
 
+std::filesystem::path DefaultDataDir() {
+  const char* home = std::getenv("HOME");
+  return std::filesystem::path(home != nullptr && *home ? home : ".") / ".lifeboat" / "controller";
+}
+
 }  // namespace
 
 int RunController(const Args& args) {
@@ -178,6 +184,8 @@ int RunController(const Args& args) {
   flags.String("retry-period", "", "2s", "interval between Lease attempts");
   flags.String("metrics-bind-address", "", "127.0.0.1:8080",
                "where /metrics is served (port 0 = pick a free port; \"0\" = off)");
+  flags.String("data-dir", "", DefaultDataDir().string(),
+               "engine state of this process (snapshot stores, replica roots, caches)");
   flags.String("health-probe-bind-address", "", "",
                "where /healthz and /readyz are served, e.g. 0.0.0.0:8081 (default: off)");
   AddLogFlags(flags);
@@ -212,7 +220,6 @@ int RunController(const Args& args) {
     }
     metrics_server = std::move(*started);
     spdlog::info("Serving metrics address={} port={}", bind, metrics_server->port());
-    options->reconcile_metrics = &metrics.reconcile();
   }
   std::atomic<bool> synced{false};
   std::unique_ptr<apiserver::HttpListener> health;
@@ -224,22 +231,26 @@ int RunController(const Args& args) {
     }
     health = std::move(*started);
   }
-  auto manager = reconcilers::NewLifeboatManager(**client, *options);
-  if (!manager.ok()) {
-    std::cerr << "lifeboat controller: " << manager.status().message() << "\n";
+  OperatorOptions operator_options;
+  operator_options.manager = *options;
+  operator_options.data_dir = flags.Get("data-dir");
+  operator_options.metrics = metrics_server ? &metrics : nullptr;
+  auto op = Operator::New(**client, std::move(operator_options));
+  if (!op.ok()) {
+    std::cerr << "lifeboat controller: " << op.status().message() << "\n";
     return 1;
   }
-  SignalWatcher signals(**manager);
+  SignalWatcher signals(**op);
   spdlog::info("Started controller server={} namespace={} leader_elect={} identity={}", server,
                options->ns.empty() ? "*" : options->ns, options->leader_elect,
                options->leader_election.identity);
-  if (Status s = (*manager)->Start(); !s.ok()) {
+  if (Status s = (*op)->Start(); !s.ok()) {
     std::cerr << "lifeboat controller: " << s.message() << "\n";
-    (*manager)->Stop();
+    (*op)->Stop();
     return 1;
   }
   synced = true;
-  Status result = (*manager)->Wait();
+  Status result = (*op)->Wait();
   if (result.code() == StatusCode::kAborted) {
     // Lost the Lease: another replica may already lead. Exit at once, without a graceful
     // stop that could still write (controller-runtime does the same).
@@ -247,7 +258,7 @@ int RunController(const Args& args) {
     spdlog::shutdown();
     std::_Exit(1);
   }
-  (*manager)->Stop();
+  (*op)->Stop();
   if (!result.ok()) {
     std::cerr << "lifeboat controller: " << result.message() << "\n";
     return 1;
