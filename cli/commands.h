@@ -19,5 +19,6 @@ int RunBackup(const Args& args);
 int RunRestore(const Args& args);
 int RunLs(const Args& args);
 int RunSnapshot(const Args& args);
+int RunReceiver(const Args& args);
 
 }  // namespace lifeboat::cli

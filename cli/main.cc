@@ -28,6 +28,8 @@ constexpr Command kCommands[] = {
     {"ls", "list a recovery point: lifeboat ls POINT [PATTERN] --vault DIR", RunLs},
     {"snapshot", "local snapshots: lifeboat snapshot create|ls|rm|restore|verify --store DIR",
      RunSnapshot},
+    {"receiver", "serve this site's replication endpoint: lifeboat receiver --root DIR",
+     RunReceiver},
 };
 
 void PrintUsage(std::ostream& out) {

@@ -519,6 +519,15 @@ StatusOr<HttpResponse> HttpsClient::Do(const std::string& method, const std::str
   const std::string& ep = options_.endpoint;
   auto unavailable = [&](const std::string& what) {
     impl.Close();
+    // With TLS 1.3 the server judges our certificate after the client's handshake finished: its
+    // alert arrives on the first read.
+    if (what.find("alert certificate required") != std::string::npos ||
+        what.find("alert bad certificate") != std::string::npos ||
+        what.find("alert unknown ca") != std::string::npos) {
+      return UnauthenticatedError("replication endpoint " + ep +
+                                  ": the endpoint rejected our client certificate (" + what +
+                                  ")");
+    }
     return UnavailableError("replication endpoint " + ep + ": " + what);
   };
   for (int attempt = 0; attempt < 2; ++attempt) {

@@ -194,7 +194,8 @@ StatusOr<Manifest> DecodeManifest(std::string_view data, std::string_view what) 
   }
   for (size_t i = 1; i < m.entries.size(); ++i) {
     if (!(m.entries[i - 1].path < m.entries[i].path)) {
-      return corrupt("entries are not sorted and unique at \"" + m.entries[i].path + "\"");
+      return corrupt("entries are not sorted and unique at \"" + m.entries[i - 1].path +
+                     "\", \"" + m.entries[i].path + "\"");
     }
   }
   return m;

@@ -206,7 +206,7 @@ Status WalkVolume(const Volume& v, std::vector<Entry>* out, std::vector<fs::path
       }
       return ErrnoStatus("stat " + p.string());
     }
-    std::string rel = v.name + "/" + fs::relative(p, v.path).generic_string();
+    std::string rel = v.name + "/" + p.lexically_relative(v.path).generic_string();
     RETURN_IF_ERROR(add(rel, p, s));
   }
   if (ec) {
@@ -600,6 +600,9 @@ StatusOr<ReplicateResult> Replicate(const std::vector<Volume>& volumes_in,
     }
     Cycle cycle(options, *client, result);
     RETURN_IF_ERROR(cycle.Run(next, paths, base_valid ? &*state : nullptr));
+    if (options.cancel != nullptr && options.cancel->load()) {
+      return CancelledError("replication cancelled before the commit");
+    }
     Manifest wire = base_valid ? MakeDelta(*state, next) : next;
     if (!base_valid) {
       wire.info.base.clear();
