@@ -91,7 +91,7 @@ int Init(const Args& args) {
                             static_cast<uint32_t>(sizes["chunk-max"])};
   options.config.pack_size = static_cast<uint32_t>(sizes["pack-size"]);
   options.config.compression_level = std::atoi(flags.Get("compression").c_str());
-  auto store = storage::LocalBlobStore::Open(*path, /*create=*/true);
+  auto store = vault::OpenStoreAt(*path, /*create=*/true);
   if (!store.ok()) return Fail("init", store.status());
   if (Status s = vault::Repository::Init(**store, options); !s.ok()) return Fail("init", s);
   if (flags.GetBool("json")) {
@@ -305,7 +305,7 @@ int CopyCmd(const Args& args) {
   }
   auto opened = vault::OpenFromFlags(VaultFlags(flags));
   if (!opened.ok()) return Fail("copy", opened.status());
-  auto target = storage::LocalBlobStore::Open(flags.Get("to"), /*create=*/true);
+  auto target = vault::OpenStoreAt(flags.Get("to"), /*create=*/true);
   if (!target.ok()) return Fail("copy", target.status());
   bool json = flags.GetBool("json");
   vault::ProgressPrinter printer(std::cerr, !json && ::isatty(STDERR_FILENO));

@@ -68,9 +68,20 @@ StatusOr<OpenedVault> OpenFromFlags(const CliVaultFlags& flags) {
   ASSIGN_OR_RETURN(std::string path, ResolveVaultPath(flags));
   ASSIGN_OR_RETURN(Credentials credentials, ResolveCredentials(flags));
   OpenedVault v;
-  ASSIGN_OR_RETURN(v.store, storage::LocalBlobStore::Open(path, /*create=*/false));
+  ASSIGN_OR_RETURN(v.store, OpenStoreAt(path, /*create=*/false));
   ASSIGN_OR_RETURN(v.repo, Repository::Open(*v.store, credentials));
   return v;
+}
+
+StatusOr<std::unique_ptr<storage::BlobStore>> OpenStoreAt(const std::string& url, bool create) {
+  storage::StorageLocation location;
+  if (url.rfind("s3:", 0) == 0) {
+    ASSIGN_OR_RETURN(location, storage::ParseStorageUrl(url));
+    storage::S3CredentialsFromEnvironment(location);
+  } else {
+    location.path = url;  // a directory, relative paths included
+  }
+  return storage::OpenStore(location, storage::OpenStoreOptions{.create = create});
 }
 
 std::string HumanBytes(uint64_t bytes) {

@@ -8,18 +8,21 @@
 #include <string>
 
 #include "engines/storage/local_blob_store.h"
+#include "engines/storage/open_store.h"
 #include "engines/vault/vault.h"
 
 namespace lifeboat::vault {
 
 struct CliVaultFlags {
-  std::string vault;          // --vault, else $LIFEBOAT_VAULT
+  // --vault, else $LIFEBOAT_VAULT: a directory or an S3 URL (storage::ParseStorageUrl), whose
+  // credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
+  std::string vault;
   std::string password_file;  // --password-file, else $LIFEBOAT_PASSWORD
   std::string key_file;       // --key-file: a raw key (e.g. a mounted Secret)
 };
 
 struct OpenedVault {
-  std::unique_ptr<storage::LocalBlobStore> store;
+  std::unique_ptr<storage::BlobStore> store;
   std::unique_ptr<Repository> repo;
 };
 
@@ -27,6 +30,8 @@ struct OpenedVault {
 StatusOr<std::string> ResolveVaultPath(const CliVaultFlags& flags);
 StatusOr<Credentials> ResolveCredentials(const CliVaultFlags& flags);
 StatusOr<OpenedVault> OpenFromFlags(const CliVaultFlags& flags);
+// Opens the store a --vault / --to value names (a directory, created when `create`, or S3).
+StatusOr<std::unique_ptr<storage::BlobStore>> OpenStoreAt(const std::string& url, bool create);
 
 // "1.5 GiB", "312 KiB", "17 B".
 std::string HumanBytes(uint64_t bytes);
