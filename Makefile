@@ -17,7 +17,8 @@ BUILD_PACKAGES := build-essential cmake pkg-config ccache git \
   nlohmann-json3-dev rapidjson-dev
 # Real peers the tests drive: kubectl (Debian's kubernetes-client when kubectl is missing),
 # a Prometheus server with promtool, openssl, python3 for the dataset generator, curl (demo),
-# tzdata (IANA time zones of cron schedules).
+# tzdata (IANA time zones of cron schedules). Node.js and npm (Debian's nodejs, npm) when
+# missing, for the S3 test server in tests/s3/.
 TEST_PACKAGES := prometheus openssl python3 python3-yaml ca-certificates curl tzdata
 # Peers of the side-by-side benchmarks (bench/), installed by `make bench-deps`.
 BENCH_PACKAGES := restic borgbackup rsync python3
@@ -45,6 +46,10 @@ deps:
 test-deps: deps
 	$(call apt_install,$(TEST_PACKAGES))
 	@command -v kubectl >/dev/null || { $(call apt_install,kubernetes-client) ; }
+	@command -v node >/dev/null && command -v npm >/dev/null || { SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO="sudo"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends nodejs npm; }
+	@# The S3-compatible test server (s3rver, pinned by tests/s3/package-lock.json).
+	@[ -d tests/s3/node_modules/s3rver ] || (cd tests/s3 && npm ci --no-audit --no-fund --loglevel=error)
 
 bench-deps: deps
 	$(call apt_install,$(BENCH_PACKAGES))
