@@ -3,6 +3,7 @@
 #include <system_error>
 
 #include "reconcilers/backup/register.h"
+#include "reconcilers/snapshot/snapshot_reconciler.h"
 
 namespace lifeboat {
 
@@ -15,6 +16,7 @@ reconcilers::ReconcilerOverrides EngineReconcilers(const reconcilers::EngineEnv&
     }
   };
   add(reconcilers::backup::BackupReconcilerFactories(env));
+  add(reconcilers::snapshot::SnapshotReconcilerFactories(env));
   return table;
 }
 

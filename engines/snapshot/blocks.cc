@@ -480,6 +480,17 @@ StatusOr<std::unique_ptr<BlockStore>> BlockStore::Open(const std::filesystem::pa
   return std::unique_ptr<BlockStore>(new BlockStore(dir, block_size));
 }
 
+void BlockStore::ResetCache() {
+  std::lock_guard<std::mutex> lock(packs_mu_);
+  for (auto& [n, pack] : packs_) {
+    if (pack.fd >= 0) {
+      ::close(pack.fd);
+    }
+  }
+  packs_.clear();
+  lookup_.clear();
+}
+
 BlockStore::~BlockStore() {
   for (auto& [n, pack] : packs_) {
     if (pack.fd >= 0) {

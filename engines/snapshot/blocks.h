@@ -157,6 +157,9 @@ class BlockStore {
   StatusOr<std::unique_ptr<Writer>> NewWriter();
 
   void set_write_fault(WriteFaultFn fn) { write_fault_ = std::move(fn); }
+  // Forgets cached pack indexes and the lookup (another process may have changed the store);
+  // the owner calls it at the start of each operation, under its lock.
+  void ResetCache();
 
  private:
   BlockStore(std::filesystem::path dir, uint32_t block_size)

@@ -483,6 +483,7 @@ struct SnapshotStore::Impl {
     std::filesystem::path source = std::filesystem::absolute(options.source);
 
     ASSIGN_OR_RETURN(StoreLock lock, StoreLock::Acquire(store.dir_, /*exclusive=*/true));
+    store.blocks_->ResetCache();
     ASSIGN_OR_RETURN(Loaded loaded, LoadAll(store));
     RETURN_IF_ERROR(RefuseDamaged(loaded));
     RemoveTempManifests(store);
@@ -700,6 +701,7 @@ struct SnapshotStore::Impl {
       return InvalidArgumentError("target path is empty");
     }
     ASSIGN_OR_RETURN(StoreLock lock, StoreLock::Acquire(store.dir_, /*exclusive=*/false));
+    store.blocks_->ResetCache();
     ASSIGN_OR_RETURN(Manifest m, LoadOne(store, options.id));
     std::filesystem::path target = std::filesystem::absolute(options.target);
     std::error_code ec;
@@ -791,6 +793,7 @@ struct SnapshotStore::Impl {
   static StatusOr<VerifyResult> Verify(SnapshotStore& store, const std::string& id,
                                        const ProgressFn& progress) {
     ASSIGN_OR_RETURN(StoreLock lock, StoreLock::Acquire(store.dir_, /*exclusive=*/false));
+    store.blocks_->ResetCache();
     ASSIGN_OR_RETURN(Manifest m, LoadOne(store, id));
     // Expected length of every referenced block (a block may be shared by files).
     std::unordered_map<uint64_t, uint32_t> expected;
@@ -920,6 +923,7 @@ StatusOr<CreateResult> SnapshotStore::Create(const CreateOptions& options) {
 
 StatusOr<std::vector<SnapshotInfo>> SnapshotStore::List() {
   ASSIGN_OR_RETURN(StoreLock lock, StoreLock::Acquire(dir_, /*exclusive=*/false));
+  blocks_->ResetCache();
   ASSIGN_OR_RETURN(Loaded loaded, Impl::LoadAll(*this));
   RETURN_IF_ERROR(Impl::RefuseDamaged(loaded));
   std::vector<SnapshotInfo> infos;
@@ -944,6 +948,7 @@ StatusOr<SnapshotInfo> SnapshotStore::Get(const std::string& id) {
 
 StatusOr<DeleteResult> SnapshotStore::Delete(const std::string& id) {
   ASSIGN_OR_RETURN(StoreLock lock, StoreLock::Acquire(dir_, /*exclusive=*/true));
+  blocks_->ResetCache();
   ASSIGN_OR_RETURN(std::string resolved, Impl::ResolveId(Impl::ManifestIds(*this), id));
   std::filesystem::path path = dir_ / "snapshots" / (resolved + kManifestExt);
   if (::unlink(path.c_str()) != 0) {
@@ -969,6 +974,7 @@ StatusOr<MaterializeResult> SnapshotStore::Materialize(const MaterializeOptions&
 
 StatusOr<SweepStats> SnapshotStore::CollectGarbage() {
   ASSIGN_OR_RETURN(StoreLock lock, StoreLock::Acquire(dir_, /*exclusive=*/true));
+  blocks_->ResetCache();
   ASSIGN_OR_RETURN(Loaded loaded, Impl::LoadAll(*this));
   RETURN_IF_ERROR(Impl::RefuseDamaged(loaded));
   Impl::RemoveTempManifests(*this);

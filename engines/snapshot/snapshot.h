@@ -118,6 +118,8 @@ struct StoreOptions {
   WriteFaultFn write_fault;                 // test seam (ENOSPC injection)
 };
 
+// Not thread-safe: use one SnapshotStore object per thread (Open is cheap). Several objects and
+// processes may share a directory; the store's lock file serialises them.
 class SnapshotStore {
  public:
   // Opens the store in `dir`, creating it when missing.
