@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "engines/vault/blob_saver.h"
+#include "engines/vault/immutability.h"
 #include "engines/vault/lock.h"
 #include "engines/vault/vault.h"
 
@@ -101,6 +102,13 @@ StatusOr<ForgetResult> Forget(Repository& repo, const RetentionPolicy& policy, b
   ASSIGN_OR_RETURN(auto lock, VaultLock::Acquire(repo.store(), LockKind::kExclusive, clock));
   ASSIGN_OR_RETURN(auto points, ListPoints(repo));
   ForgetResult result = ApplyRetention(std::move(points), policy);
+  // Immutable points stay whatever the policy says (immutability.h).
+  ASSIGN_OR_RETURN(auto expiries, LockExpiries(repo.store()));
+  std::erase_if(result.remove, [&](Manifest& m) {
+    if (CheckDeletable(expiries, m, clock).ok()) return false;
+    result.keep.push_back(std::move(m));
+    return true;
+  });
   if (!dry_run) {
     for (const Manifest& m : result.remove) {
       Status s = repo.store().Delete(std::string(kSnapshotPrefix) + m.id);
@@ -122,6 +130,14 @@ StatusOr<PruneResult> Prune(Repository& repo, const PruneOptions& options, const
   for (const Manifest& m : points) {
     RETURN_IF_ERROR(CollectUsed(repo, m.tree, used));
   }
+  // Packs holding data of immutable points are never repacked or deleted (immutability.h).
+  ASSIGN_OR_RETURN(auto expiries, LockExpiries(repo.store()));
+  std::unordered_set<Digest, DigestHash> locked_used;
+  for (const Manifest& m : points) {
+    if (!CheckDeletable(expiries, m, clock).ok()) {
+      RETURN_IF_ERROR(CollectUsed(repo, m.tree, locked_used));
+    }
+  }
   for (const Digest& id : used) {
     if (!repo.Lookup(id).has_value()) {
       return DataLossError("prune refused: blob " + ToHex(id) +
@@ -133,6 +149,7 @@ StatusOr<PruneResult> Prune(Repository& repo, const PruneOptions& options, const
     uint64_t size = 0;
     uint64_t used_bytes = 0;
     uint64_t total_bytes = 0;
+    bool locked = false;
     std::vector<PackEntry> entries;
   };
   std::map<Digest, PackUse> packs;
@@ -142,6 +159,7 @@ StatusOr<PruneResult> Prune(Repository& repo, const PruneOptions& options, const
     p.entries.push_back(loc.entry);
     p.total_bytes += loc.entry.length;
     if (used.contains(id)) p.used_bytes += loc.entry.length;
+    if (locked_used.contains(id)) p.locked = true;
   });
   PruneResult result;
   std::vector<Digest> to_delete;
@@ -154,7 +172,8 @@ StatusOr<PruneResult> Prune(Repository& repo, const PruneOptions& options, const
       result.blobs_removed += use.entries.size();
       continue;
     }
-    if (static_cast<double>(unused) <= options.max_unused_fraction * static_cast<double>(use.size)) {
+    if (use.locked ||
+        static_cast<double>(unused) <= options.max_unused_fraction * static_cast<double>(use.size)) {
       std::sort(use.entries.begin(), use.entries.end(),
                 [](const PackEntry& a, const PackEntry& b) { return a.offset < b.offset; });
       keep.push_back(PackInfo{id, use.size, use.entries});
