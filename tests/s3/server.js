@@ -11,6 +11,8 @@
 //   - Conditional writes: `If-None-Match: *` on PutObject and CompleteMultipartUpload answers
 //     412 PreconditionFailed when the key exists (serialised per key, so exactly one of
 //     several concurrent writers wins).
+// For benchmarks, GET /_stats (no valid bucket name) answers the requests served so far as JSON:
+// {"requests": N, "byMethod": {"PUT": n, ...}, "bytesIn": N, "bytesOut": N}.
 // Not provided (s3rver has no Object Lock): GET ?object-lock answers NotImplemented, and
 // Lifeboat then skips the Object Lock headers.
 //
@@ -201,8 +203,21 @@ async function withKeyLock(id, fn) {
   }
 }
 
+const stats = { requests: 0, byMethod: {}, bytesIn: 0, bytesOut: 0 };
+
 function lifeboatMiddleware(secrets) {
   return async (ctx, next) => {
+    if (ctx.method === 'GET' && ctx.path === '/_stats') {
+      ctx.type = 'application/json';
+      ctx.body = JSON.stringify(stats);
+      return;
+    }
+    stats.requests++;
+    stats.byMethod[ctx.method] = (stats.byMethod[ctx.method] || 0) + 1;
+    stats.bytesIn += Number(ctx.req.headers['content-length'] || 0);
+    ctx.res.on('finish', () => {
+      stats.bytesOut += Number(ctx.res.getHeader('content-length') || 0);
+    });
     const auth = parseAuthorization(ctx.req.headers.authorization);
     if (auth && secrets.has(auth.accessKeyId)) {
       checkSkew(ctx);
