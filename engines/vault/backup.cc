@@ -1,7 +1,10 @@
-// Backup: walk → read → chunk (this thread) → hash, dedup, compress, encrypt, pack (worker pool)
-// → upload (BlobSaver threads). Directory trees are finalised bottom-up as soon as their last
-// file's chunks are stored, so memory holds only the directories being worked on plus the bytes
-// in flight (ByteBudget), never the whole file list.
+// Backup: walk and stat (this thread) → parts of files: read, chunk, hash, dedup, compress,
+// encrypt into a pack (worker pool, each worker doing every step of its part with the bytes
+// still in cache) → upload (BlobSaver threads). Small files are one part each; large files are
+// cut into parts at content-defined split points (Chunker::FindSplit) so that both cores chunk
+// the same file. Directory trees are finalised bottom-up as soon as their last file's chunks are
+// stored, so memory holds only the directories being worked on plus the parts in flight
+// (ByteBudget), never the whole file list.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -20,6 +23,7 @@
 #include <set>
 
 #include "engines/vault/blob_saver.h"
+#include "engines/vault/compress.h"
 #include "engines/vault/lock.h"
 #include "engines/vault/vault.h"
 #include "engines/vault/work_pool.h"
@@ -30,6 +34,10 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr size_t kReadBlock = 4 << 20;
+// Files (or data segments of sparse files) are read and chunked in parts of about this size.
+constexpr uint64_t kPartBytes = 8 << 20;
+// A part holding a small file counts at least this much against the in-flight budget.
+constexpr uint64_t kMinPartCost = 64 << 10;
 constexpr auto kProgressEvery = std::chrono::milliseconds(200);
 
 std::string HostName() {
@@ -80,12 +88,38 @@ struct DirState {
   std::atomic<int> pending{1};  // the walker's token plus one per unfinished child
 };
 
+// A chunk of a file: where it starts, how long it is, its ID.
+struct ChunkRef {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  Digest id{};
+};
+
+// A byte range of a file chunked on its own. A piece cut out of a large data segment starts
+// and/or ends at the split point found near its nominal offset (searching up to `limit`).
+struct Piece {
+  uint64_t begin = 0;
+  uint64_t end = 0;
+  uint64_t limit = 0;
+  bool split_begin = false;
+  bool split_end = false;
+};
+
 struct FileState {
   std::shared_ptr<DirState> dir;
   Node* node = nullptr;
-  std::deque<Extent> extents;
+  std::string path;
+  uint64_t size = 0;
+  std::vector<std::vector<ChunkRef>> parts;  // one per part, each filled by one worker
+  bool is_new = false;  // no parent entry (else: changed)
   std::atomic<int> pending{1};
   std::atomic<bool> failed{false};
+};
+
+// Per worker thread: the read buffer and the split-search buffer, kept across parts.
+struct ReadBuffers {
+  ScratchBuffer data;
+  ScratchBuffer split;
 };
 
 class BackupRun {
@@ -94,8 +128,8 @@ class BackupRun {
       : repo_(repo),
         options_(options),
         clock_(options.clock != nullptr ? *options.clock : SystemClock()),
-        saver_(repo, 2),
-        budget_(std::max<uint64_t>(options.memory_budget, repo.config().chunker.max_size)),
+        saver_(repo),
+        budget_(std::max<uint64_t>(options.memory_budget, 4 * kPartBytes)),
         pool_(DefaultThreads(options.threads)) {}
 
   StatusOr<BackupResult> Run();
@@ -109,7 +143,12 @@ class BackupRun {
   void WalkDir(const std::string& path, const std::shared_ptr<DirState>& self,
                const Node* parent_node);
   void BackupFile(const std::string& path, int fd, const struct stat& st,
-                  const std::shared_ptr<DirState>& dir, Node node);
+                  const std::shared_ptr<DirState>& dir, Node node, bool is_new);
+  void RunPart(const std::shared_ptr<FileState>& file, size_t part,
+               const std::vector<Piece>& pieces);
+  uint64_t SplitPoint(int fd, uint64_t nominal, uint64_t limit, ReadBuffers& buffers);
+  std::string ChunkRange(int fd, uint64_t begin, uint64_t end, ReadBuffers& buffers,
+                         std::vector<ChunkRef>& out);
   void DoneFile(const std::shared_ptr<FileState>& file);
   void DoneDir(const std::shared_ptr<DirState>& dir);
   void Fail(const Status& s);
@@ -132,6 +171,11 @@ class BackupRun {
   std::vector<FileError> file_errors_;
 
   PointSummary summary_;
+  std::atomic<uint64_t> bytes_read_{0};
+  // Files that could not be opened are not counted in the summary (they are in the errors).
+  std::atomic<uint64_t> unopened_files_{0};
+  std::atomic<uint64_t> unopened_new_{0};
+  std::atomic<uint64_t> unopened_bytes_{0};
   std::atomic<uint64_t> bytes_done_{0};
   std::atomic<uint64_t> files_done_{0};
   std::atomic<uint64_t> bytes_total_{0};
@@ -139,8 +183,8 @@ class BackupRun {
   std::atomic<bool> scan_done_{false};
   std::atomic<bool> stop_scan_{false};
   std::thread scanner_;
+  std::mutex progress_mu_;
   std::chrono::steady_clock::time_point last_progress_{};
-  std::string buffer_;
   // Declared last: destroyed (drained) first, while everything the tasks use still exists.
   WorkPool pool_;
 };
@@ -178,8 +222,30 @@ void BackupRun::DoneFile(const std::shared_ptr<FileState>& file) {
   if (file->failed.load()) {
     file->node->name.clear();  // dropped from the tree; listed in the point's errors
   } else {
-    file->node->content.assign(file->extents.begin(), file->extents.end());
+    // Extents in file order: the parts' chunks, with holes for every gap (zero chunks, holes of
+    // sparse files, and whatever a file that shrank while it was read no longer had).
+    std::vector<Extent>& content = file->node->content;
+    content.clear();
+    uint64_t pos = 0;
+    auto add_hole = [&](uint64_t len) {
+      if (len == 0) return;
+      if (!content.empty() && content.back().is_hole()) {
+        content.back().hole += len;
+      } else {
+        content.push_back(Extent{Digest{}, len});
+      }
+    };
+    for (const std::vector<ChunkRef>& part : file->parts) {
+      for (const ChunkRef& c : part) {
+        add_hole(c.offset - pos);
+        content.push_back(Extent{c.id, 0});
+        pos = c.offset + c.length;
+      }
+    }
+    add_hole(file->size > pos ? file->size - pos : 0);
+    file->node->size = std::max(file->size, pos);
   }
+  file->parts.clear();
   files_done_++;
   DoneDir(file->dir);
 }
@@ -214,6 +280,12 @@ void BackupRun::DoneDir(const std::shared_ptr<DirState>& dir) {
 
 void BackupRun::MaybeReportProgress(bool force) {
   if (!options_.progress) {
+    return;
+  }
+  std::unique_lock lock(progress_mu_, std::defer_lock);
+  if (force) {
+    lock.lock();
+  } else if (!lock.try_lock()) {
     return;
   }
   auto now = std::chrono::steady_clock::now();
@@ -263,17 +335,20 @@ void BackupRun::StartScanner() {
 }
 
 void BackupRun::BackupFile(const std::string& path, int fd, const struct stat& st,
-                           const std::shared_ptr<DirState>& dir, Node node) {
+                           const std::shared_ptr<DirState>& dir, Node node, bool is_new) {
   dir->nodes.push_back(std::move(node));
   auto file = std::make_shared<FileState>();
   file->dir = dir;
   file->node = &dir->nodes.back();
+  file->path = path;
+  file->size = static_cast<uint64_t>(st.st_size);
+  file->is_new = is_new;
   dir->pending++;
 
   // Data segments: the whole file, or (sparse files) the extents SEEK_DATA/SEEK_HOLE report.
   std::vector<std::pair<uint64_t, uint64_t>> segments;
-  uint64_t size = static_cast<uint64_t>(st.st_size);
-  if (static_cast<uint64_t>(st.st_blocks) * 512 < size) {
+  const uint64_t size = file->size;
+  if (fd >= 0) {
     off_t pos = 0;
     while (static_cast<uint64_t>(pos) < size) {
       off_t data = ::lseek(fd, pos, SEEK_DATA);
@@ -281,110 +356,179 @@ void BackupRun::BackupFile(const std::string& path, int fd, const struct stat& s
         break;  // ENXIO: only a hole remains
       }
       off_t hole = ::lseek(fd, data, SEEK_HOLE);
-      if (hole < 0) {
+      if (hole < 0 || static_cast<uint64_t>(hole) > size) {
         hole = static_cast<off_t>(size);
       }
       segments.emplace_back(data, hole);
       pos = hole;
     }
+    ::close(fd);
   } else if (size > 0) {
     segments.emplace_back(0, size);
   }
 
-  const ChunkerParams& cp = repo_.chunker().params();
-  const size_t capacity = 2 * static_cast<size_t>(cp.max_size) + kReadBlock;
-  if (buffer_.size() < capacity) {
-    buffer_.resize(capacity);
-  }
-  uint64_t covered = 0;
-  auto add_hole = [&](uint64_t len) {
-    if (len == 0) return;
-    if (!file->extents.empty() && file->extents.back().is_hole()) {
-      file->extents.back().hole += len;
-    } else {
-      file->extents.push_back(Extent{Digest{}, len});
+  // Parts: small segments are grouped up to kPartBytes; a larger segment is cut into pieces of
+  // about kPartBytes at split points, each piece a part of its own.
+  std::vector<std::vector<Piece>> parts;
+  std::vector<Piece> current;
+  uint64_t current_bytes = 0;
+  auto flush = [&] {
+    if (!current.empty()) {
+      parts.push_back(std::move(current));
+      current.clear();
+      current_bytes = 0;
     }
   };
-  std::string read_error;
-  for (const auto& [seg_start, seg_end] : segments) {
-    add_hole(seg_start - covered);
-    covered = seg_start;
-    uint64_t pos = seg_start;
-    size_t begin = 0;
-    size_t end = 0;
-    bool eof = false;
-    while (true) {
-      while (!eof && end - begin < cp.max_size) {
-        if (end + kReadBlock > buffer_.size()) {
-          std::memmove(buffer_.data(), buffer_.data() + begin, end - begin);
-          end -= begin;
-          begin = 0;
-        }
-        size_t want = static_cast<size_t>(std::min<uint64_t>(kReadBlock, seg_end - pos));
-        if (want == 0) {
-          eof = true;
-          break;
-        }
-        ssize_t n = ::pread(fd, buffer_.data() + end, want, static_cast<off_t>(pos));
-        if (n < 0 && errno == EINTR) {
-          continue;
-        }
-        if (n < 0) {
-          read_error = std::strerror(errno);
-          eof = true;
-          break;
-        }
-        if (n == 0) {
-          eof = true;  // the file shrank while we read it
-          break;
-        }
-        pos += static_cast<uint64_t>(n);
-        end += static_cast<size_t>(n);
-        summary_.bytes_read += static_cast<uint64_t>(n);
-        bytes_done_ += static_cast<uint64_t>(n);
-      }
-      if (!read_error.empty() || end == begin) {
-        break;
-      }
-      size_t cut = repo_.chunker().Cut(reinterpret_cast<const uint8_t*>(buffer_.data() + begin),
-                                       end - begin, eof);
-      const char* chunk = buffer_.data() + begin;
-      begin += cut;
-      covered += cut;
-      if (AllZero(chunk, cut)) {
-        add_hole(cut);
-        continue;
-      }
-      file->extents.push_back(Extent{});
-      Extent* slot = &file->extents.back();
-      budget_.Acquire(cut);
-      file->pending++;
-      pool_.Submit([this, file, slot, data = std::string(chunk, cut)]() {
-        auto id = saver_.Save(BlobType::kData, data);
-        if (id.ok()) {
-          slot->id = *id;
-        } else {
-          Fail(id.status());
-          file->failed = true;
-        }
-        budget_.Release(data.size());
-        DoneFile(file);
-      });
-      MaybeReportProgress(false);
+  for (const auto& [begin, end] : segments) {
+    uint64_t len = end - begin;
+    if (len <= kPartBytes) {
+      current.push_back(Piece{begin, end, end, false, false});
+      current_bytes += len;
+      if (current_bytes >= kPartBytes) flush();
+      continue;
     }
-    if (!read_error.empty()) {
+    flush();
+    uint64_t n = (len + kPartBytes - 1) / kPartBytes;
+    for (uint64_t k = 0; k < n; ++k) {
+      parts.push_back({Piece{begin + len * k / n, begin + len * (k + 1) / n, end, k > 0,
+                             k + 1 < n}});
+    }
+  }
+  flush();
+
+  file->parts.resize(parts.size());
+  file->pending += static_cast<int>(parts.size());
+  for (size_t i = 0; i < parts.size(); ++i) {
+    uint64_t bytes = 0;
+    for (const Piece& p : parts[i]) bytes += p.end - p.begin;
+    uint64_t cost = std::max(bytes, kMinPartCost);
+    budget_.Acquire(cost);
+    pool_.Submit([this, file, i, cost, pieces = std::move(parts[i])] {
+      RunPart(file, i, pieces);
+      budget_.Release(cost);
+      DoneFile(file);
+    });
+    MaybeReportProgress(false);
+  }
+  DoneFile(file);
+}
+
+void BackupRun::RunPart(const std::shared_ptr<FileState>& file, size_t part,
+                        const std::vector<Piece>& pieces) {
+  if (file->failed.load()) {
+    return;
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (!error_.ok()) {
+      file->failed = true;
+      return;
+    }
+  }
+  int fd = ::open(file->path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
+  if (fd < 0 && errno == EPERM) {
+    fd = ::open(file->path.c_str(), O_RDONLY | O_CLOEXEC);
+  }
+  if (fd < 0) {
+    int err = errno;
+    if (!file->failed.exchange(true)) {
+      AddError(file->path, std::string("opening: ") + std::strerror(err));
+      unopened_files_++;
+      unopened_new_ += file->is_new ? 1 : 0;
+      unopened_bytes_ += file->size;
+    }
+    return;
+  }
+  thread_local ReadBuffers buffers;
+  std::vector<ChunkRef>& out = file->parts[part];
+  std::string error;
+  for (const Piece& p : pieces) {
+    uint64_t begin = p.split_begin ? SplitPoint(fd, p.begin, p.limit, buffers) : p.begin;
+    uint64_t end = p.split_end ? SplitPoint(fd, p.end, p.limit, buffers) : p.end;
+    if (begin < end) {
+      error = ChunkRange(fd, begin, end, buffers, out);
+    }
+    if (!error.empty()) {
       break;
     }
   }
-  if (read_error.empty()) {
-    add_hole(size > covered ? size - covered : 0);
-    file->node->size = std::max(size, covered);
-  } else {
-    file->failed = true;
-    AddError(path, "reading: " + read_error);
-  }
   ::close(fd);
-  DoneFile(file);
+  if (!error.empty() && !file->failed.exchange(true)) {
+    AddError(file->path, error);
+  }
+  MaybeReportProgress(false);
+}
+
+uint64_t BackupRun::SplitPoint(int fd, uint64_t nominal, uint64_t limit, ReadBuffers& buffers) {
+  size_t want = static_cast<size_t>(std::min<uint64_t>(Chunker::kSplitSearch, limit - nominal));
+  char* buf = buffers.split.Reserve(Chunker::kSplitSearch);
+  size_t have = 0;
+  while (have < want) {
+    ssize_t n = ::pread(fd, buf + have, want - have, static_cast<off_t>(nominal + have));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    have += static_cast<size_t>(n);
+  }
+  return nominal + repo_.chunker().FindSplit(reinterpret_cast<const uint8_t*>(buf), have);
+}
+
+std::string BackupRun::ChunkRange(int fd, uint64_t begin_offset, uint64_t end_offset,
+                                  ReadBuffers& buffers, std::vector<ChunkRef>& out) {
+  const ChunkerParams& cp = repo_.chunker().params();
+  const size_t capacity = 2 * static_cast<size_t>(cp.max_size) + kReadBlock;
+  char* buffer = buffers.data.Reserve(capacity);
+  uint64_t pos = begin_offset;    // next byte to read
+  uint64_t chunk_at = begin_offset;  // file offset of buffer[begin]
+  size_t begin = 0;
+  size_t end = 0;
+  bool eof = false;
+  while (true) {
+    while (!eof && end - begin < cp.max_size) {
+      if (end + kReadBlock > capacity) {
+        std::memmove(buffer, buffer + begin, end - begin);
+        end -= begin;
+        begin = 0;
+      }
+      size_t want = static_cast<size_t>(std::min<uint64_t>(kReadBlock, end_offset - pos));
+      if (want == 0) {
+        eof = true;
+        break;
+      }
+      ssize_t n = ::pread(fd, buffer + end, want, static_cast<off_t>(pos));
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n < 0) {
+        return std::string("reading: ") + std::strerror(errno);
+      }
+      if (n == 0) {
+        eof = true;  // the file shrank while we read it
+        break;
+      }
+      pos += static_cast<uint64_t>(n);
+      end += static_cast<size_t>(n);
+      bytes_read_ += static_cast<uint64_t>(n);
+      bytes_done_ += static_cast<uint64_t>(n);
+    }
+    if (end == begin) {
+      return std::string();
+    }
+    size_t cut = repo_.chunker().Cut(reinterpret_cast<const uint8_t*>(buffer + begin),
+                                     end - begin, eof);
+    std::string_view chunk(buffer + begin, cut);
+    uint64_t offset = chunk_at;
+    begin += cut;
+    chunk_at += cut;
+    if (AllZero(chunk.data(), cut)) {
+      continue;  // a hole: the gap between chunks
+    }
+    Digest id = repo_.hmac().Sum(chunk);
+    if (Status s = saver_.SaveWithId(BlobType::kData, id, chunk); !s.ok()) {
+      Fail(s);
+      return "storing: " + s.message();
+    }
+    out.push_back(ChunkRef{offset, cut, id});
+  }
 }
 
 void BackupRun::WalkDir(const std::string& path, const std::shared_ptr<DirState>& self,
@@ -482,23 +626,27 @@ Status BackupRun::Walk(const std::string& path, const std::string& name,
     MaybeReportProgress(false);
     return OkStatus();
   }
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
-  if (fd < 0 && errno == EPERM) {
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  }
-  if (fd < 0) {
-    AddError(path, std::string("opening: ") + std::strerror(errno));
-    summary_.files--;
-    summary_.bytes -= node.size;
-    return OkStatus();
+  // Sparse files are opened here to find their data segments; the workers open every file for
+  // reading themselves.
+  int fd = -1;
+  if (static_cast<uint64_t>(st.st_blocks) * 512 < static_cast<uint64_t>(st.st_size)) {
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
+    if (fd < 0 && errno == EPERM) {
+      fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    }
+    if (fd < 0) {
+      AddError(path, std::string("opening: ") + std::strerror(errno));
+      summary_.files--;
+      summary_.bytes -= node.size;
+      return OkStatus();
+    }
   }
   if (parent_node == nullptr) {
     summary_.files_new++;
   } else {
     summary_.files_changed++;
   }
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  BackupFile(path, fd, st, dir, std::move(node));
+  BackupFile(path, fd, st, dir, std::move(node), parent_node == nullptr);
   return OkStatus();
 }
 
@@ -612,6 +760,11 @@ StatusOr<BackupResult> BackupRun::Run() {
   manifest.errors = file_errors_;
   manifest.partial = !file_errors_.empty();
   manifest.summary = summary_;
+  manifest.summary.bytes_read = bytes_read_.load();
+  manifest.summary.files -= unopened_files_.load();
+  manifest.summary.bytes -= unopened_bytes_.load();
+  manifest.summary.files_new -= unopened_new_.load();
+  manifest.summary.files_changed -= unopened_files_.load() - unopened_new_.load();
   manifest.summary.data_added = saved.new_raw_bytes;
   manifest.summary.stored_added = saved.packed_bytes;
   manifest.summary.seconds =
@@ -628,6 +781,7 @@ StatusOr<BackupResult> BackupRun::Run() {
 }  // namespace
 
 StatusOr<BackupResult> Backup(Repository& repo, const BackupOptions& options) {
+  KeepLargeBuffersInHeap();
   BackupRun run(repo, options);
   return run.Run();
 }

@@ -1,10 +1,14 @@
 #pragma once
 
 // BlobSaver: the write half of the pipeline — dedup against the index and blobs in flight,
-// compress, encrypt, gather into packs, and upload full packs on background threads. Finish()
-// writes one index file naming every new pack (write order: packs, then index).
+// compress, encrypt straight into an open pack, and upload full packs on background threads.
+// Each calling thread fills its own open pack (a lane), so workers never wait for each other
+// while sealing; pack buffers are recycled, and a pack's SHA-256 name is computed as its blobs
+// are appended. Finish() writes one index file naming every new pack (packs, then index).
+#include <array>
 #include <condition_variable>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <unordered_set>
@@ -22,13 +26,18 @@ struct SaverStats {
 
 class BlobSaver {
  public:
-  explicit BlobSaver(Repository& repo, int upload_threads = 2);
+  explicit BlobSaver(Repository& repo, int upload_threads = 3);
   ~BlobSaver();
   BlobSaver(const BlobSaver&) = delete;
   BlobSaver& operator=(const BlobSaver&) = delete;
 
   // Stores `plain` unless the vault (or this saver) already has it; returns its ID. Thread-safe.
   StatusOr<Digest> Save(BlobType type, std::string_view plain);
+  // The same for a blob whose ID the caller computed with repo.hmac() (backup hashes first and
+  // looks the ID up, so known chunks are never compressed or encrypted again).
+  Status SaveWithId(BlobType type, const Digest& id, std::string_view plain);
+  // Whether the vault or this saver already has `id`.
+  bool Has(const Digest& id) const;
   // Stores a blob whose ID is known (verified by the caller) even if the index has it: prune
   // uses it to move still-used blobs out of a pack that is going away.
   Status Repack(BlobType type, const Digest& id, std::string_view plain);
@@ -43,21 +52,35 @@ class BlobSaver {
 
  private:
   struct OpenPack {
-    std::string bytes;
+    std::unique_ptr<char[]> bytes;
+    size_t size = 0;
+    size_t capacity = 0;
     std::vector<PackEntry> entries;
+    Sha256Stream sha;
+    void Reserve(size_t n);
+    void Append(std::string_view data);
   };
+  struct Lane {
+    std::mutex mu;
+    std::unique_ptr<OpenPack> open[2];  // one per BlobType: trees and data go to different packs
+  };
+  // Lanes are picked by thread; a collision only means two threads share a lane's mutex.
+  static constexpr size_t kLanes = 8;
+
   enum class Dedup { kAgainstIndex, kInFlightOnly };
   Status Add(BlobType type, const Digest& id, std::string_view plain, Dedup dedup);
-  void Enqueue(OpenPack&& pack);
+  std::unique_ptr<OpenPack> NewPack(BlobType type);
+  void Enqueue(std::unique_ptr<OpenPack> pack);
   void UploadLoop();
   Status Upload(OpenPack& pack);
   Status error() const;
 
   Repository& repo_;
+  std::array<Lane, kLanes> lanes_;
   mutable std::mutex mu_;
   std::unordered_set<Digest, DigestHash> in_flight_;
-  OpenPack open_[2];  // one per BlobType: trees and data go to different packs
-  std::deque<OpenPack> queue_;
+  std::deque<std::unique_ptr<OpenPack>> queue_;
+  std::vector<std::unique_ptr<OpenPack>> free_;
   int uploading_ = 0;
   std::condition_variable queue_cv_;
   std::condition_variable space_cv_;

@@ -72,4 +72,16 @@ size_t Chunker::Cut(const uint8_t* data, size_t size, bool at_end) const {
   return end;
 }
 
+size_t Chunker::FindSplit(const uint8_t* data, size_t size) const {
+  const uint64_t mask = HighMask(kSplitBits);
+  uint64_t h = 0;
+  for (size_t i = 0; i < size; ++i) {
+    h = (h << 1) + gear_[data[i]];
+    if (i >= kSplitWindow && (h & mask) == 0) {
+      return i + 1;
+    }
+  }
+  return 0;
+}
+
 }  // namespace lifeboat::vault

@@ -29,6 +29,16 @@ class Chunker {
   size_t Cut(const uint8_t* data, size_t size, bool at_end) const;
   const ChunkerParams& params() const { return params_; }
 
+  // Large files are read and chunked in parallel pieces; a piece starts at a content-defined
+  // split point found near a nominal offset, so an insertion before it does not move it. Returns
+  // the length of the prefix of `data` (read from the nominal offset) before the split point:
+  // just after the first position at least kSplitWindow bytes in whose gear hash has
+  // kSplitBits high zero bits, or 0 (split at the nominal offset) when `size` bytes hold none.
+  size_t FindSplit(const uint8_t* data, size_t size) const;
+  static constexpr size_t kSplitWindow = 64;  // the gear hash depends on the last 64 bytes only
+  static constexpr int kSplitBits = 16;       // one split point per ~64 KiB
+  static constexpr size_t kSplitSearch = 512 << 10;
+
  private:
   ChunkerParams params_;
   uint64_t mask_small_ = 0;  // before avg: more bits, harder to match

@@ -27,41 +27,51 @@ ZSTD_DCtx* ThreadDCtx() {
   return ctx.get();
 }
 
-size_t CompressInto(std::string& out, std::string_view in, int level) {
-  out.resize(ZSTD_compressBound(in.size()));
-  size_t n = ZSTD_compressCCtx(ThreadCCtx(), out.data(), out.size(), in.data(), in.size(), level);
-  if (ZSTD_isError(n)) {
-    return 0;
+size_t CompressTo(char* out, size_t capacity, std::string_view in, int level) {
+  size_t n = ZSTD_compressCCtx(ThreadCCtx(), out, capacity, in.data(), in.size(), level);
+  return ZSTD_isError(n) ? 0 : n;
+}
+
+// A zstd level-1 probe of a 64 KiB sample from the middle: false when it does not shrink by
+// kMinSavings (random or already-compressed data), so the whole blob is stored raw.
+bool WorthCompressing(std::string_view raw) {
+  if (raw.size() <= 2 * kSampleSize) {
+    return true;
   }
-  out.resize(n);
-  return n;
+  thread_local ScratchBuffer probe;
+  size_t cap = ZSTD_compressBound(kSampleSize);
+  size_t n = CompressTo(probe.Reserve(cap), cap, raw.substr(raw.size() / 2, kSampleSize), 1);
+  return n != 0 && static_cast<double>(n) <= kMinSavings * kSampleSize;
 }
 }  // namespace
 
+std::optional<std::string_view> MaybeCompressTo(std::string_view raw, int level,
+                                                ScratchBuffer& scratch) {
+  if (level <= 0 || raw.size() < kTinyBlob || !WorthCompressing(raw)) {
+    return std::nullopt;
+  }
+  size_t cap = ZSTD_compressBound(raw.size());
+  char* out = scratch.Reserve(cap);
+  size_t n = CompressTo(out, cap, raw, level);
+  if (n == 0 || static_cast<double>(n) > kMinSavings * static_cast<double>(raw.size())) {
+    return std::nullopt;
+  }
+  return std::string_view(out, n);
+}
+
 Compressed MaybeCompress(std::string_view raw, int level) {
   Compressed result;
-  if (level <= 0 || raw.size() < kTinyBlob) {
-    return result;
+  ScratchBuffer scratch;
+  auto frame = MaybeCompressTo(raw, level, scratch);
+  if (frame.has_value()) {
+    result.compressed = true;
+    result.data.assign(*frame);
   }
-  if (raw.size() > 2 * kSampleSize) {
-    std::string sample;
-    size_t n = CompressInto(sample, raw.substr(raw.size() / 2, kSampleSize), 1);
-    if (n == 0 || static_cast<double>(n) > kMinSavings * kSampleSize) {
-      return result;
-    }
-  }
-  size_t n = CompressInto(result.data, raw, level);
-  if (n == 0 || static_cast<double>(n) > kMinSavings * static_cast<double>(raw.size())) {
-    result.data.clear();
-    return result;
-  }
-  result.compressed = true;
   return result;
 }
 
-StatusOr<std::string> Decompress(std::string_view frame, size_t raw_size) {
-  std::string out(raw_size, '\0');
-  size_t n = ZSTD_decompressDCtx(ThreadDCtx(), out.data(), out.size(), frame.data(), frame.size());
+Status DecompressTo(std::string_view frame, char* out, size_t raw_size) {
+  size_t n = ZSTD_decompressDCtx(ThreadDCtx(), out, raw_size, frame.data(), frame.size());
   if (ZSTD_isError(n)) {
     return DataLossError(std::string("zstd: ") + ZSTD_getErrorName(n));
   }
@@ -69,6 +79,12 @@ StatusOr<std::string> Decompress(std::string_view frame, size_t raw_size) {
     return DataLossError("zstd frame expanded to " + std::to_string(n) + " bytes, expected " +
                          std::to_string(raw_size));
   }
+  return OkStatus();
+}
+
+StatusOr<std::string> Decompress(std::string_view frame, size_t raw_size) {
+  std::string out(raw_size, '\0');
+  RETURN_IF_ERROR(DecompressTo(frame, out.data(), raw_size));
   return out;
 }
 

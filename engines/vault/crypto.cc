@@ -126,10 +126,31 @@ Digest Hmac::Sum(std::string_view data) const {
   return out;
 }
 
-std::string Seal(const std::array<uint8_t, kKeySize>& key, std::string_view plaintext,
-                 std::string_view aad) {
-  std::string out(kNonceSize + plaintext.size() + kTagSize, '\0');
-  auto* o = reinterpret_cast<uint8_t*>(out.data());
+struct Sha256Stream::State {
+  EVP_MD_CTX* ctx = nullptr;
+};
+
+Sha256Stream::Sha256Stream() : state_(std::make_unique<State>()) {
+  state_->ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(state_->ctx, EVP_sha256(), nullptr);
+}
+
+Sha256Stream::~Sha256Stream() { EVP_MD_CTX_free(state_->ctx); }
+
+void Sha256Stream::Update(const void* data, size_t size) {
+  EVP_DigestUpdate(state_->ctx, data, size);
+}
+
+Digest Sha256Stream::Final() {
+  Digest d{};
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(state_->ctx, d.data(), &len);
+  EVP_DigestInit_ex(state_->ctx, EVP_sha256(), nullptr);
+  return d;
+}
+
+void SealTo(const std::array<uint8_t, kKeySize>& key, std::string_view plaintext,
+            std::string_view aad, uint8_t* o) {
   RandomBytes(o, kNonceSize);
   EVP_CIPHER_CTX* ctx = ThreadCipherCtx();
   int len = 0;
@@ -147,7 +168,38 @@ std::string Seal(const std::array<uint8_t, kKeySize>& key, std::string_view plai
   if (!ok) {
     throw std::runtime_error("AES-256-GCM encryption failed");
   }
+}
+
+std::string Seal(const std::array<uint8_t, kKeySize>& key, std::string_view plaintext,
+                 std::string_view aad) {
+  std::string out(kNonceSize + plaintext.size() + kTagSize, '\0');
+  SealTo(key, plaintext, aad, reinterpret_cast<uint8_t*>(out.data()));
   return out;
+}
+
+Status OpenTo(const std::array<uint8_t, kKeySize>& key, std::string_view sealed,
+              std::string_view aad, uint8_t* out) {
+  if (sealed.size() < kSealOverhead) {
+    return DataLossError("encrypted blob is too short (" + std::to_string(sealed.size()) +
+                         " bytes)");
+  }
+  const auto* in = reinterpret_cast<const uint8_t*>(sealed.data());
+  size_t text = sealed.size() - kSealOverhead;
+  EVP_CIPHER_CTX* ctx = ThreadCipherCtx();
+  int len = 0;
+  bool ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), nullptr, key.data(), in) == 1;
+  if (!aad.empty()) {
+    ok = ok && EVP_DecryptUpdate(ctx, nullptr, &len, reinterpret_cast<const uint8_t*>(aad.data()),
+                                 static_cast<int>(aad.size())) == 1;
+  }
+  ok = ok && EVP_DecryptUpdate(ctx, out, &len, in + kNonceSize, static_cast<int>(text)) == 1;
+  ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kTagSize,
+                                 const_cast<uint8_t*>(in + kNonceSize + text)) == 1;
+  ok = ok && EVP_DecryptFinal_ex(ctx, out + len, &len) == 1;
+  if (!ok) {
+    return DataLossError("authentication failed (wrong key or damaged data)");
+  }
+  return OkStatus();
 }
 
 StatusOr<std::string> Open(const std::array<uint8_t, kKeySize>& key, std::string_view sealed,
@@ -156,24 +208,8 @@ StatusOr<std::string> Open(const std::array<uint8_t, kKeySize>& key, std::string
     return DataLossError("encrypted blob is too short (" + std::to_string(sealed.size()) +
                          " bytes)");
   }
-  const auto* in = reinterpret_cast<const uint8_t*>(sealed.data());
-  size_t text = sealed.size() - kSealOverhead;
-  std::string out(text, '\0');
-  EVP_CIPHER_CTX* ctx = ThreadCipherCtx();
-  int len = 0;
-  bool ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), nullptr, key.data(), in) == 1;
-  if (!aad.empty()) {
-    ok = ok && EVP_DecryptUpdate(ctx, nullptr, &len, reinterpret_cast<const uint8_t*>(aad.data()),
-                                 static_cast<int>(aad.size())) == 1;
-  }
-  ok = ok && EVP_DecryptUpdate(ctx, reinterpret_cast<uint8_t*>(out.data()), &len,
-                               in + kNonceSize, static_cast<int>(text)) == 1;
-  ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kTagSize,
-                                 const_cast<uint8_t*>(in + kNonceSize + text)) == 1;
-  ok = ok && EVP_DecryptFinal_ex(ctx, reinterpret_cast<uint8_t*>(out.data()) + len, &len) == 1;
-  if (!ok) {
-    return DataLossError("authentication failed (wrong key or damaged data)");
-  }
+  std::string out(sealed.size() - kSealOverhead, '\0');
+  RETURN_IF_ERROR(OpenTo(key, sealed, aad, reinterpret_cast<uint8_t*>(out.data())));
   return out;
 }
 

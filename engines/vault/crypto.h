@@ -48,10 +48,34 @@ class Hmac {
   std::unique_ptr<State> state_;
 };
 
+// Incremental SHA-256 (pack names are computed while the pack is built, with its bytes still
+// in cache, instead of in a second pass).
+class Sha256Stream {
+ public:
+  Sha256Stream();
+  ~Sha256Stream();
+  Sha256Stream(const Sha256Stream&) = delete;
+  Sha256Stream& operator=(const Sha256Stream&) = delete;
+  void Update(const void* data, size_t size);
+  // Returns the digest of everything since construction or the last Final, and starts over.
+  Digest Final();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
 // AES-256-GCM: output = nonce(12) || ciphertext || tag(16). `aad` is authenticated, not stored.
+// SealTo writes the same `plaintext.size() + kSealOverhead` bytes to `out` (no allocation).
+void SealTo(const std::array<uint8_t, kKeySize>& key, std::string_view plaintext,
+            std::string_view aad, uint8_t* out);
 std::string Seal(const std::array<uint8_t, kKeySize>& key, std::string_view plaintext,
                  std::string_view aad);
 // kDataLoss when the tag does not verify (wrong key, flipped bit, truncation).
+// OpenTo writes the `sealed.size() - kSealOverhead` plaintext bytes to `out`; on failure `out`
+// holds unauthenticated bytes that must not be used.
+Status OpenTo(const std::array<uint8_t, kKeySize>& key, std::string_view sealed,
+              std::string_view aad, uint8_t* out);
 StatusOr<std::string> Open(const std::array<uint8_t, kKeySize>& key, std::string_view sealed,
                            std::string_view aad);
 

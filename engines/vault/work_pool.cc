@@ -1,5 +1,7 @@
 #include "engines/vault/work_pool.h"
 
+#include <malloc.h>
+
 namespace lifeboat::vault {
 
 void ByteBudget::Acquire(uint64_t n) {
@@ -64,6 +66,16 @@ void WorkPool::Loop() {
       idle_cv_.notify_all();
     }
   }
+}
+
+void KeepLargeBuffersInHeap() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    constexpr int kMmapThreshold = 32 << 20;  // glibc's maximum
+    constexpr int kTrimThreshold = 256 << 20;
+    ::mallopt(M_MMAP_THRESHOLD, kMmapThreshold);
+    ::mallopt(M_TRIM_THRESHOLD, kTrimThreshold);
+  });
 }
 
 int DefaultThreads(int requested) {

@@ -51,4 +51,10 @@ class WorkPool {
 
 int DefaultThreads(int requested);
 
+// Keeps glibc from returning the data path's large buffers (pack reads of a few MiB) to the
+// kernel after each use and faulting fresh zeroed pages in for the next: blocks up to 32 MiB
+// come from the heap and freed memory stays there up to 256 MiB. Measured on the benchmark
+// restore: page faults and zeroing were a quarter of its CPU time. Process-wide; idempotent.
+void KeepLargeBuffersInHeap();
+
 }  // namespace lifeboat::vault
