@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 #include "api/backup_policy.h"
 #include "api/codec.h"
@@ -21,6 +22,9 @@
 
 namespace lifeboat::reconcilers::backup {
 namespace {
+
+constexpr auto kWaitForVaultLock = std::chrono::minutes(10);
+constexpr auto kWaitForVaultOpen = std::chrono::minutes(1);
 
 std::string JobKey(const ObjectKey& key) { return "recoverypoint/" + key.ToString(); }
 
@@ -81,19 +85,24 @@ StatusOr<Result> RecoveryPointReconciler::Reconcile(const ObjectKey& key) {
   }
   // Running without a job in this process: the controller restarted mid-run.
   const bool resumed = phase == "Running";
-  jobs.Submit(JobKey(key), [this, key, resumed](std::stop_token) { Run(key, resumed); });
+  jobs.Submit(JobKey(key), [this, key, resumed](std::stop_token stop) { Run(key, resumed, stop); });
   return Result{};
 }
 
 StatusOr<Result> RecoveryPointReconciler::Finalize(const ObjectKey& key, const Json& object) {
   JobRunner& jobs = *shared_->env().jobs;
-  if (!HasFinalizer(object, kCleanupFinalizer)) {
-    return Result{};
+  if (!HasFinalizer(object, kCleanupFinalizer) || jobs.Active(JobKey(key))) {
+    // A running backup cannot be abandoned half-way: the deletion job starts when it ends.
+    return HasFinalizer(object, kCleanupFinalizer) ? Result{std::chrono::seconds(2)} : Result{};
   }
-  if (jobs.Active(JobKey(key))) {
-    // A backup cannot be abandoned half-way: deletion waits for it to end.
-    return Result{std::chrono::seconds(2)};
-  }
+  jobs.Submit(JobKey(key), [this, key](std::stop_token stop) { Delete(key, stop); });
+  return Result{};
+}
+
+void RecoveryPointReconciler::Delete(const ObjectKey& key, std::stop_token stop) {
+  auto fresh = client_.Get(kRecoveryPoints, key);
+  if (!fresh.ok() || !HasFinalizer(*fresh, kCleanupFinalizer)) return;
+  const Json& object = *fresh;
   const std::string id = object.value("/status/snapshotID"_json_pointer, "");
   std::string vault_name = object.value("/spec/vaultRef/name"_json_pointer, "");
   if (vault_name.empty()) {
@@ -105,30 +114,51 @@ StatusOr<Result> RecoveryPointReconciler::Finalize(const ObjectKey& key, const J
     auto opened = OpenVault(client_, key.ns, vault_name, {}, &problem);
     if (!opened.has_value()) {
       if (problem.reason != "VaultNotFound") {
+        // The data cannot be deleted now: the point stays (with its finalizer) until it can.
         spdlog::warn("RecoveryPoint ns={} name={} deletion waits for vault {}: {}", key.ns,
                      key.name, vault_name, problem.message);
-        return UnavailableError("deleting recovery point data: " + problem.message);
+        recorder_.Record(object, controller::EventType::kWarning, "DeletionBlocked",
+                         "point " + id + " cannot be deleted from vault " + vault_name + ": " +
+                             problem.message);
+        return;
       }
       recorder_.Record(object, controller::EventType::kWarning, "VaultGone",
                        "Vault " + vault_name + " no longer exists: point " + id +
                            " stays in its storage");
     } else {
-      RETURN_IF_ERROR(ForgetPoint(*opened->repo, id, clock_)
-                          .WithPrefix("deleting point " + id + " from vault " + vault_name));
+      // A backup holds the vault (shared lock) for a while: wait for it.
+      Status forgot = ForgetPoint(*opened->repo, id, clock_);
+      for (auto waited = std::chrono::steady_clock::now();
+           forgot.code() == StatusCode::kUnavailable && !stop.stop_requested() &&
+           std::chrono::steady_clock::now() - waited < kWaitForVaultLock;) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        forgot = ForgetPoint(*opened->repo, id, clock_);
+      }
+      if (!forgot.ok()) {
+        spdlog::warn("RecoveryPoint ns={} name={} deleting point={}: {}", key.ns, key.name, id,
+                     forgot.ToString());
+        recorder_.Record(object, controller::EventType::kWarning, "DeletionBlocked",
+                         "point " + id + " in vault " + vault_name + ": " + forgot.message());
+        return;
+      }
       shared_->RequestPrune(ObjectKey{key.ns, vault_name}.ToString());
       shared_->Enqueue(kVaultController, key.ns, vault_name);
       spdlog::info("RecoveryPoint ns={} name={} deleted point={} from vault={}", key.ns,
                    key.name, id, vault_name);
     }
   }
-  RETURN_IF_ERROR(ReleaseFinalizer(client_, kRecoveryPoints, object, kCleanupFinalizer));
+  Status released = ReleaseFinalizer(client_, kRecoveryPoints, object, kCleanupFinalizer);
+  if (!released.ok()) {
+    spdlog::warn("RecoveryPoint ns={} name={} finalizer: {}", key.ns, key.name,
+                 released.ToString());
+    return;
+  }
   if (std::string policy = object.value("/spec/policyRef/name"_json_pointer, ""); !policy.empty()) {
     shared_->Enqueue(kBackupPolicyController, key.ns, policy);
   }
-  return Result{};
 }
 
-void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed) {
+void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed, std::stop_token stop) {
   metrics::Metrics* metrics = shared_->env().metrics;
   auto fresh = client_.Get(kRecoveryPoints, key);
   if (!fresh.ok()) {
@@ -251,6 +281,16 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed) {
         "RecoveryPoint " + key.name + (resumed ? " resumed" : " started") + ": " +
             std::to_string(volumes.size()) + " volumes to vault " + vault_name);
 
+  // A Vault not opened yet (everything applied at once): wait for it rather than fail.
+  for (auto waited = std::chrono::steady_clock::now();
+       std::chrono::steady_clock::now() - waited < kWaitForVaultOpen && !stop.stop_requested();) {
+    auto vault = client_.Get(kVaults, ObjectKey{key.ns, vault_name});
+    if (!vault.ok() ||
+        GetStatusCondition(vault->value("status", Json::object()), api::kConditionReady)) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
   VaultProblem problem;
   auto opened = OpenVault(client_, key.ns, vault_name, {}, &problem);
   if (!opened.has_value()) {
@@ -268,7 +308,7 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed) {
 
   // Application consistency: preHook, the copy, postHook (always, once the preHook ran).
   std::vector<std::string> problems;
-  bool consistent = !application;
+  bool consistent = false;  // application-consistent: the preHook succeeded
   bool pre_ran = false;
   auto run_hook = [&](const std::optional<api::Hook>& hook, const std::string& name,
                       std::string* failure) -> bool {
@@ -332,7 +372,15 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed) {
     throttle(p);
   };
   options.clock = &clock_;
+  // A prune or forget holds the vault exclusively for a short while: wait for it.
   auto backup = vault::Backup(*opened->repo, options);
+  for (auto waited = std::chrono::steady_clock::now();
+       !backup.ok() && backup.status().code() == StatusCode::kUnavailable && !stop.stop_requested() &&
+       std::chrono::steady_clock::now() - waited < kWaitForVaultLock;) {
+    publish({{"message", "waiting for the vault: " + backup.status().message()}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    backup = vault::Backup(*opened->repo, options);
+  }
   if (pre_ran || (application && consistency && consistency->post_hook)) {
     std::string failure;
     if (application && consistency && !run_hook(consistency->post_hook, "postHook", &failure)) {

@@ -10,6 +10,7 @@
 // leaves only unreferenced packs, which the next prune removes). Deleting a point deletes its
 // manifest from the vault (finalizer) and asks the Vault to prune the data only it used.
 #include <memory>
+#include <stop_token>
 
 #include "controller/manager.h"
 #include "engines/hooks/hooks.h"
@@ -26,7 +27,8 @@ class RecoveryPointReconciler final : public Reconciler {
 
  private:
   StatusOr<Result> Finalize(const ObjectKey& key, const Json& object);
-  void Run(const ObjectKey& key, bool resumed);
+  void Run(const ObjectKey& key, bool resumed, std::stop_token stop);
+  void Delete(const ObjectKey& key, std::stop_token stop);
 
   controller::KubeClient& client_;
   const controller::Store& store_;
