@@ -417,7 +417,6 @@ struct HttpsClient::Impl {
   std::unique_ptr<SslStream> stream;
   std::string host;
   std::string port;
-  std::chrono::steady_clock::time_point pace_next{};
 
   ~Impl() {
     Close();
@@ -610,15 +609,8 @@ StatusOr<HttpResponse> HttpsClient::Do(const std::string& method, const std::str
     size_t sent = 0;
     while (wrote && sent < body.size()) {
       size_t slice = std::min(body.size() - sent, kIoSlice);
-      if (options_.bandwidth_limit > 0) {
-        // Token bucket of one slice: each slice may leave at pace_next; bursts stay small.
-        auto now = std::chrono::steady_clock::now();
-        if (impl.pace_next < now) {
-          impl.pace_next = now;
-        }
-        std::this_thread::sleep_until(impl.pace_next);
-        impl.pace_next += std::chrono::nanoseconds(static_cast<int64_t>(
-            1e9 * static_cast<double>(slice) / static_cast<double>(options_.bandwidth_limit)));
+      if (options_.pacer) {
+        options_.pacer->Take(slice);
       }
       wrote = impl.stream->Write(std::string_view(body).substr(sent, slice), &error);
       if (wrote) {
@@ -660,6 +652,21 @@ StatusOr<HttpResponse> HttpsClient::Do(const std::string& method, const std::str
     }
   }
   return unavailable("connection failed twice");
+}
+
+void BandwidthPacer::Take(size_t bytes) {
+  std::chrono::steady_clock::time_point slot;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto now = std::chrono::steady_clock::now();
+    if (next_ < now) {
+      next_ = now;
+    }
+    slot = next_;
+    next_ += std::chrono::nanoseconds(
+        static_cast<int64_t>(1e9 * static_cast<double>(bytes) / static_cast<double>(rate_)));
+  }
+  std::this_thread::sleep_until(slot);
 }
 
 // ---------------------------------------------------------------------------------- certs

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 
@@ -63,6 +64,19 @@ class HttpsServer {
   std::unique_ptr<Impl> impl_;
 };
 
+// A token bucket shared by the connections of one transfer: each slice of a request body waits
+// for its turn so that all of them together stay under `bytes_per_second`.
+class BandwidthPacer {
+ public:
+  explicit BandwidthPacer(uint64_t bytes_per_second) : rate_(bytes_per_second) {}
+  void Take(size_t bytes);
+
+ private:
+  std::mutex mu_;
+  uint64_t rate_;
+  std::chrono::steady_clock::time_point next_{};
+};
+
 struct HttpsClientOptions {
   std::string endpoint;  // "https://host:port"
   std::string ca_pem;    // trusted CA certificates (PEM text); empty = the system store
@@ -71,7 +85,7 @@ struct HttpsClientOptions {
   std::string bearer_token;
   std::chrono::milliseconds connect_timeout{5'000};
   std::chrono::milliseconds io_timeout{60'000};
-  uint64_t bandwidth_limit = 0;  // request-body bytes per second; 0 = unlimited
+  std::shared_ptr<BandwidthPacer> pacer;  // paces request bodies; nullptr = unlimited
 };
 
 // One keep-alive connection, reopened when the peer closed it. Not thread-safe: one per thread.

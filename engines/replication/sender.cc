@@ -28,7 +28,9 @@ namespace {
 
 constexpr size_t kBatchBytes = 4 << 20;     // chunk data per upload request
 constexpr size_t kBatchChunks = 8192;       // hashes per negotiation
-constexpr size_t kQueueDepth = 3;           // batches hashed ahead of the network
+constexpr size_t kQueueDepth = 4;           // batches hashed ahead of the network
+// Uploads in flight at once: the target verifies and fsyncs one batch while the next arrives.
+constexpr int kUploadConnections = 3;
 constexpr size_t kReadBuffer = 8 << 20;
 constexpr int kChunkZstdLevel = 3;
 constexpr uint64_t kMinImageBytes = 1 << 20;
@@ -108,7 +110,8 @@ class BatchQueue {
   bool failed_ = false;
 };
 
-StatusOr<std::unique_ptr<HttpsClient>> Connect(const TargetEndpoint& t, uint64_t bandwidth) {
+StatusOr<std::unique_ptr<HttpsClient>> Connect(const TargetEndpoint& t,
+                                               std::shared_ptr<BandwidthPacer> pacer) {
   HttpsClientOptions o;
   o.endpoint = t.endpoint;
   o.ca_pem = t.ca_pem;
@@ -117,7 +120,7 @@ StatusOr<std::unique_ptr<HttpsClient>> Connect(const TargetEndpoint& t, uint64_t
   o.client_key = t.client_key;
   o.connect_timeout = t.connect_timeout;
   o.io_timeout = t.io_timeout;
-  o.bandwidth_limit = bandwidth;
+  o.pacer = std::move(pacer);
   return HttpsClient::Create(std::move(o));
 }
 
@@ -217,8 +220,9 @@ Status WalkVolume(const Volume& v, std::vector<Entry>* out, std::vector<fs::path
 
 class Cycle {
  public:
-  Cycle(const ReplicateOptions& options, HttpsClient& client, ReplicateResult& result)
-      : options_(options), client_(client), result_(result),
+  Cycle(const ReplicateOptions& options, std::vector<HttpsClient*> uploaders,
+        ReplicateResult& result)
+      : options_(options), uploaders_(std::move(uploaders)), result_(result),
         chunker_(kFileChunking, ChunkerKey()) {}
 
   Status Run(Manifest& next, const std::vector<fs::path>& paths, const Manifest* base) {
@@ -250,7 +254,10 @@ class Cycle {
       progress_.bytes_total += e.size;
     }
     result_.files_changed = jobs.size();
-    std::thread network([this] { NetworkLoop(); });
+    std::vector<std::thread> network;
+    for (HttpsClient* c : uploaders_) {
+      network.emplace_back([this, c] { NetworkLoop(*c); });
+    }
     Status hashed = OkStatus();
     for (const FileJob& job : jobs) {
       hashed = HashFile(next.entries[job.entry], job.path);
@@ -264,7 +271,9 @@ class Cycle {
       }
     }
     queue_.Close();
-    network.join();
+    for (std::thread& t : network) {
+      t.join();
+    }
     ReportProgress(true);
     if (!network_status_.ok()) {
       return network_status_;
@@ -435,30 +444,39 @@ class Cycle {
     options_.progress(p);
   }
 
-  void NetworkLoop() {
+  void NetworkLoop(HttpsClient& client) {
     std::string base = RepoPath(options_);
     while (std::optional<Batch> batch = queue_.Pop()) {
-      if (!network_status_.ok()) {
-        continue;  // drain so the producer never blocks
+      {
+        std::lock_guard<std::mutex> lock(result_mu_);
+        if (!network_status_.ok()) {
+          continue;  // drain so the producer never blocks
+        }
       }
-      Status s = Upload(*batch, base);
+      uint64_t before = client.bytes_sent();
+      Status s = Upload(client, *batch, base);
+      sent_ += client.bytes_sent() - before;
       if (!s.ok()) {
-        network_status_ = s;
+        std::lock_guard<std::mutex> lock(result_mu_);
+        if (network_status_.ok()) {
+          network_status_ = s;
+        }
         queue_.Fail();
       }
+      ReportProgress(false);
     }
   }
 
-  Status Upload(const Batch& batch, const std::string& base) {
+  Status Upload(HttpsClient& client, const Batch& batch, const std::string& base) {
     if (Cancelled()) {
       return CancelledError("replication cancelled");
     }
     std::string query(batch.hashes.size() * 32, '\0');
     std::memcpy(query.data(), batch.hashes.data(), query.size());
     ASSIGN_OR_RETURN(HttpResponse resp,
-                     Call(client_, "POST", base + "/missing", query, "negotiation"));
+                     Call(client, "POST", base + "/missing", query, "negotiation"));
     if (resp.body.size() % 32 != 0) {
-      return UnavailableError("replication endpoint " + client_.endpoint() +
+      return UnavailableError("replication endpoint " + client.endpoint() +
                               " returned a malformed missing list");
     }
     std::unordered_set<Hash, HashHasher> missing;
@@ -469,6 +487,7 @@ class Cycle {
     }
     if (!missing.empty()) {
       std::string records;
+      uint64_t chunks = 0, bytes = 0;
       for (size_t i = 0; i < batch.hashes.size(); ++i) {
         if (!missing.contains(batch.hashes[i])) {
           continue;
@@ -479,21 +498,23 @@ class Cycle {
                       static_cast<char>((len >> 16) & 0xff), static_cast<char>(len >> 24)};
         records.append(lb, 4);
         records.append(batch.data[i]);
-        ++result_.chunks_sent;
-        result_.data_bytes_sent += len;
+        ++chunks;
+        bytes += len;
       }
-      RETURN_IF_ERROR(Call(client_, "POST", base + "/chunks",
+      RETURN_IF_ERROR(Call(client, "POST", base + "/chunks",
                            FrameBody(records, kChunkZstdLevel), "upload")
                           .status());
+      std::lock_guard<std::mutex> lock(result_mu_);
+      result_.chunks_sent += chunks;
+      result_.data_bytes_sent += bytes;
     }
-    sent_ = client_.bytes_sent();
-    ReportProgress(false);
     return OkStatus();
   }
 
   const ReplicateOptions& options_;
-  HttpsClient& client_;
+  std::vector<HttpsClient*> uploaders_;
   ReplicateResult& result_;
+  std::mutex result_mu_;  // network_status_ and the sent counters of result_
   vault::Chunker chunker_;
   std::unordered_set<Hash, HashHasher> known_;
   std::unordered_set<Hash, HashHasher> seen_;
@@ -560,7 +581,18 @@ StatusOr<ReplicateResult> Replicate(const std::vector<Volume>& volumes_in,
                             options.state_dir.string() + ": " + ec.message());
   }
   ASSIGN_OR_RETURN(std::optional<Manifest> state, LoadState(options.state_dir));
-  ASSIGN_OR_RETURN(std::unique_ptr<HttpsClient> client, Connect(target, options.bandwidth_limit));
+  std::shared_ptr<BandwidthPacer> pacer;
+  if (options.bandwidth_limit > 0) {
+    pacer = std::make_shared<BandwidthPacer>(options.bandwidth_limit);
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<HttpsClient> client, Connect(target, pacer));
+  std::vector<std::unique_ptr<HttpsClient>> uploaders;
+  std::vector<HttpsClient*> uploader_ptrs;
+  for (int i = 0; i < kUploadConnections; ++i) {
+    ASSIGN_OR_RETURN(std::unique_ptr<HttpsClient> c, Connect(target, pacer));
+    uploader_ptrs.push_back(c.get());
+    uploaders.push_back(std::move(c));
+  }
   std::string base_path = RepoPath(options);
   ASSIGN_OR_RETURN(HttpResponse jr, Call(*client, "GET", base_path + "/points", "", "journal"));
   ASSIGN_OR_RETURN(RemoteJournal journal, ParseJournal(jr, target.endpoint));
@@ -598,7 +630,7 @@ StatusOr<ReplicateResult> Replicate(const std::vector<Volume>& volumes_in,
       next.entries = std::move(sorted);
       paths = std::move(sorted_paths);
     }
-    Cycle cycle(options, *client, result);
+    Cycle cycle(options, uploader_ptrs, result);
     RETURN_IF_ERROR(cycle.Run(next, paths, base_valid ? &*state : nullptr));
     if (options.cancel != nullptr && options.cancel->load()) {
       return CancelledError("replication cancelled before the commit");
@@ -631,6 +663,10 @@ StatusOr<ReplicateResult> Replicate(const std::vector<Volume>& volumes_in,
                                     EncodeManifest(next)));
     result.bytes_sent = client->bytes_sent();
     result.bytes_received = client->bytes_received();
+    for (const auto& c : uploaders) {
+      result.bytes_sent += c->bytes_sent();
+      result.bytes_received += c->bytes_received();
+    }
     result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - started);
     return result;
@@ -640,7 +676,7 @@ StatusOr<ReplicateResult> Replicate(const std::vector<Volume>& volumes_in,
 }
 
 StatusOr<PingResult> Ping(const TargetEndpoint& target) {
-  ASSIGN_OR_RETURN(std::unique_ptr<HttpsClient> client, Connect(target, 0));
+  ASSIGN_OR_RETURN(std::unique_ptr<HttpsClient> client, Connect(target, nullptr));
   auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(HttpResponse resp, Call(*client, "GET", "/v1/ping", "", "ping"));
   PingResult r;
@@ -657,7 +693,7 @@ StatusOr<PingResult> Ping(const TargetEndpoint& target) {
 
 StatusOr<RemoteJournal> ListRemotePoints(const TargetEndpoint& target, const std::string& site,
                                          const std::string& ns, const std::string& policy) {
-  ASSIGN_OR_RETURN(std::unique_ptr<HttpsClient> client, Connect(target, 0));
+  ASSIGN_OR_RETURN(std::unique_ptr<HttpsClient> client, Connect(target, nullptr));
   ASSIGN_OR_RETURN(HttpResponse resp,
                    Call(*client, "GET", "/v1/repos/" + site + "/" + ns + "/" + policy + "/points",
                         "", "journal"));
@@ -667,7 +703,7 @@ StatusOr<RemoteJournal> ListRemotePoints(const TargetEndpoint& target, const std
 Status DeleteRemotePoint(const TargetEndpoint& target, const std::string& site,
                          const std::string& ns, const std::string& policy,
                          const std::string& point) {
-  ASSIGN_OR_RETURN(std::unique_ptr<HttpsClient> client, Connect(target, 0));
+  ASSIGN_OR_RETURN(std::unique_ptr<HttpsClient> client, Connect(target, nullptr));
   return Call(*client, "DELETE",
               "/v1/repos/" + site + "/" + ns + "/" + policy + "/points/" + point, "", "delete")
       .status();
