@@ -3,8 +3,10 @@
 // Debian `prometheus` server on loopback, scraping `lifeboat up` every second, the rules
 // loaded): each parses and evaluates, every rule evaluates healthy, and each expression whose
 // metrics `lifeboat up` exports returns data. `lifeboat up` runs with a vault, a backup policy
-// over a sample volume and an on-demand recovery point, so that the backup series exist once
-// the controllers back up.
+// over a sample volume with an on-demand recovery point (then a restore of a file from it), and
+// a policy over a missing volume (a failed backup), so that the backup, restore, vault, RPO and
+// reconcile series exist; replication, site and failover series do not exist in this setup and
+// their expressions are checked to parse and evaluate only.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -22,6 +24,8 @@
 #include <thread>
 
 #include "api/json.h"
+#include "controller/client_config.h"
+#include "controller/rest_kube_client.h"
 #include "tests/e2e/subprocess.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
@@ -148,10 +152,11 @@ std::vector<Expression> RuleExpressions() {
   return out;
 }
 
-// Metric names an expression reads (recording rules' outputs included).
+// The series selectors an expression reads, `name` or `name{matchers}` (recording rules'
+// outputs included).
 std::set<std::string> MetricsOf(const std::string& expr) {
   std::set<std::string> names;
-  std::regex name("lifeboat[:_][a-z_:]+");
+  std::regex name("lifeboat[:_][a-z_:]+(\\{[^}]*\\})?");
   for (auto it = std::sregex_iterator(expr.begin(), expr.end(), name); it != std::sregex_iterator();
        ++it) {
     names.insert(it->str());
@@ -227,9 +232,39 @@ kind: RecoveryPoint
 metadata:
   name: app-on-demand
   namespace: dash
+  labels:
+    lifeboat.dev/policy: app     # what the policy's RPO figures count (its own runs carry it)
 spec:
   policyRef:
     name: app
+---
+apiVersion: lifeboat.dev/v1alpha1
+kind: BackupPolicy
+metadata:
+  name: gone
+  namespace: dash
+spec:
+  vaultRef:
+    name: main
+  volumes:
+    - name: missing
+      path: )" + (dir_.path() / "volumes" / "does-not-exist").string() +
+                            R"(
+  schedule:
+    cron: "0 3 * * *"
+    timeZone: UTC
+  rpo: 1h
+---
+apiVersion: lifeboat.dev/v1alpha1
+kind: RecoveryPoint
+metadata:
+  name: gone-on-demand
+  namespace: dash
+  labels:
+    lifeboat.dev/policy: gone
+spec:
+  policyRef:
+    name: gone
 )";
     std::filesystem::path file = dir_.WriteFile("manifests.yaml", manifests);
     up_ = std::make_unique<Subprocess>(std::vector<std::string>{
@@ -241,6 +276,28 @@ spec:
     ASSERT_TRUE(std::regex_search(out, m, std::regex("Metrics on http://127\\.0\\.0\\.1:(\\d+)")))
         << out;
     metrics_port_ = std::stoi(m[1]);
+    ASSERT_TRUE(std::regex_search(out, m, std::regex("kubeconfig: (\\S+)"))) << out;
+    auto config = controller::LoadKubeconfigFile(m[1].str());
+    ASSERT_TRUE(config.ok()) << config.status().message();
+    auto client = controller::NewRestKubeClient(std::move(*config));
+    ASSERT_TRUE(client.ok()) << client.status().message();
+    client_ = std::move(*client);
+  }
+
+  // Restores hello.txt from the completed on-demand point (a Restore of a point that is not
+  // Completed yet fails at once).
+  void RestoreAFile() {
+    Json restore = {{"apiVersion", "lifeboat.dev/v1alpha1"},
+                    {"kind", "Restore"},
+                    {"metadata", {{"name", "hello"}, {"namespace", "dash"}}},
+                    {"spec",
+                     {{"source", {{"recoveryPointRef", {{"name", "app-on-demand"}}}}},
+                      {"paths", {"hello.txt"}},
+                      {"target", {{"path", (dir_.path() / "restored").string()}}},
+                      {"overwrite", "Always"}}}};
+    auto created = client_->Create(
+        controller::ResourceRef{"lifeboat.dev", "v1alpha1", "restores", "Restore", true}, restore);
+    ASSERT_TRUE(created.ok()) << created.status().message();
   }
 
   void StartPrometheus() {
@@ -279,14 +336,22 @@ spec:
            !answer["data"]["result"].empty();
   }
 
-  // Whether Prometheus holds a series of `metric` (a histogram's name_bucket included).
-  bool Exported(const std::string& metric) const {
-    return HasData(Query("count({__name__=~\"" + metric + "(_bucket|_count|_sum)?\"})"));
+  // Whether Prometheus holds a series matching `selector` ("name" or "name{matchers}"; a
+  // histogram's name_bucket included).
+  bool Exported(const std::string& selector) const {
+    size_t brace = selector.find('{');
+    std::string name = selector.substr(0, brace);
+    std::string matchers = brace == std::string::npos
+                               ? ""
+                               : "," + selector.substr(brace + 1, selector.size() - brace - 2);
+    return HasData(
+        Query("count({__name__=~\"" + name + "(_bucket|_count|_sum)?\"" + matchers + "})"));
   }
 
   TempDir dir_;
   std::unique_ptr<Subprocess> up_;
   std::unique_ptr<Subprocess> prometheus_;
+  std::unique_ptr<controller::KubeClient> client_;
   int metrics_port_ = 0;
   int prometheus_port_ = 0;
 };
@@ -301,11 +366,29 @@ TEST_F(DashboardTest, EveryExpressionParsesAndReturnsDataForExportedMetrics) {
   // The controllers reconcile the objects (reconcile series exist).
   ASSERT_TRUE(Eventually([&] { return Exported("lifeboat_reconcile_total"); }, 30s))
       << up_->output();
-  // The on-demand backup, once the controllers back up: its series appear.
-  const bool backed_up = Eventually([&] { return Exported("lifeboat_backup_total"); }, 30s);
-  if (!backed_up) {
-    std::cout << "[ note ] lifeboat_backup_total was not exported within 30 s: the backup "
-                 "panels were only checked to parse\n";
+  // The on-demand backup: its series appear, and the policy's RPO series with them.
+  ASSERT_TRUE(
+      Eventually([&] { return Exported("lifeboat_backup_total{result=\"completed\"}"); }, 60s))
+      << "the on-demand RecoveryPoint never completed\n"
+      << up_->output();
+  ASSERT_TRUE(
+      Eventually([&] { return Exported("lifeboat_last_recovery_point_timestamp_seconds"); }, 30s));
+  // The restore of a file from it, and the backup of a volume that does not exist (failed).
+  RestoreAFile();
+  EXPECT_TRUE(
+      Eventually([&] { return Exported("lifeboat_restore_total{result=\"completed\"}"); }, 60s))
+      << up_->output();
+  EXPECT_TRUE(Eventually([&] { return Exported("lifeboat_backup_total{result=\"failed\"}"); }, 30s))
+      << up_->output();
+  // What a backup, a restore and the control loop export: the panels on them must show data.
+  for (const char* metric :
+       {"lifeboat_rpo_target_seconds", "lifeboat_volume_protected",
+        "lifeboat_backup_duration_seconds", "lifeboat_backup_read_bytes_total",
+        "lifeboat_vault_uploaded_bytes_total", "lifeboat_vault_logical_bytes",
+        "lifeboat_vault_stored_bytes", "lifeboat_vault_dedup_ratio", "lifeboat_vault_ready",
+        "lifeboat_restore_duration_seconds", "lifeboat_restore_bytes_total",
+        "lifeboat_reconcile_duration_seconds", "lifeboat_workqueue_depth"}) {
+    EXPECT_TRUE(Exported(metric)) << metric << " is not exported after a backup and a restore";
   }
   // A rule group evaluated since the series appeared.
   ASSERT_TRUE(Eventually(
