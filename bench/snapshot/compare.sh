@@ -2,6 +2,7 @@
 # Snapshot benchmark on the 1 GiB disk image of ../shared/bench/make-dataset.py.
 #
 #   bench/snapshot/compare.sh [--data DIR] [--work DIR] [--lifeboat BIN] [--block-sizes "4K 16K"]
+#                             [--reps N]
 #
 # For each block size, in one run and on the same warm page cache:
 #   cp      cp --sparse=always of the image (the baseline; also timed with a following `sync`,
@@ -13,8 +14,8 @@
 # then, for the default block size, restore of the mutated image from the snapshot vs
 # `lifeboat restore` from a vault holding the same image (lifeboat vault init + backup).
 # Space is allocated bytes (du --block-size=1). Changed bytes are the random + zero bytes that
-# mutate reports for disk.img. Ratios in one run are what count; absolute times are noisy on a
-# shared machine.
+# mutate reports for disk.img. Each time is the fastest of --reps runs (default 3), cp and
+# lifeboat alternating, so both see the same machine; only ratios of one run mean anything.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -24,6 +25,7 @@ WORK=/tmp/lifeboat-snapshot-bench
 LB="$ROOT/build/lifeboat"
 BLOCK_SIZES="4K 8K 16K 64K"
 DEFAULT_BS=16K
+REPS=3
 DATASET="${DATASET_TOOL:-$ROOT/../shared/bench/make-dataset.py}"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -31,6 +33,7 @@ while [ $# -gt 0 ]; do
     --work) WORK="$2"; shift 2 ;;
     --lifeboat) LB="$2"; shift 2 ;;
     --block-sizes) BLOCK_SIZES="$2"; shift 2 ;;
+    --reps) REPS="$2"; shift 2 ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -57,6 +60,7 @@ alloc() { du -s --block-size=1 "$@" | awk '{s+=$1} END {print s}'; }
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 mib() { python3 -c "print(f'{$1 / 1048576:.1f}')"; }
 warm() { cat "$1" >/dev/null; }
+minof() { python3 -c "import sys; print(f'{min(map(float, sys.argv[1:])):.2f}')" "$@"; }
 
 # A minimal dataset directory around a copy of the image, so `mutate` can run on it: mutate
 # changes disk.img first, so the image changes are identical to those on the full dataset.
@@ -77,31 +81,45 @@ for BS in $BLOCK_SIZES; do
   VOL="$WORK/vol-$BS" STORE="$WORK/store-$BS"
   make_volume "$VOL"
   warm "$SRC"
-  t0=$(now); cp --sparse=always "$SRC" "$VOL/disk.img"; t1=$(now); sync; t2=$(now)
-  cp_s=$(secs "$t0" "$t1"); cps_s=$(secs "$t0" "$t2")
+  cps=() cpss=() firsts=()
+  for rep in $(seq "$REPS"); do
+    rm -rf "$STORE" "$VOL/disk.img"
+    sync
+    warm "$SRC"
+    t0=$(now); cp --sparse=always "$SRC" "$VOL/disk.img"; t1=$(now); sync; t2=$(now)
+    cps+=("$(secs "$t0" "$t1")"); cpss+=("$(secs "$t0" "$t2")")
+    warm "$VOL/disk.img"
+    t0=$(now)
+    "$LB" snapshot create --store "$STORE" --block-size "$BS" --volume disk="$VOL/disk.img" \
+      --json >"$WORK/first-$BS.json"
+    t1=$(now)
+    firsts+=("$(secs "$t0" "$t1")")
+  done
+  cp_s=$(minof "${cps[@]}"); cps_s=$(minof "${cpss[@]}"); first_s=$(minof "${firsts[@]}")
   cp_space=$(alloc "$VOL/disk.img")
-  warm "$VOL/disk.img"
-  t0=$(now)
-  "$LB" snapshot create --store "$STORE" --block-size "$BS" --volume disk="$VOL/disk.img" \
-    --json >"$WORK/first-$BS.json"
-  t1=$(now)
-  first_s=$(secs "$t0" "$t1")
   first_space=$(alloc "$STORE")
   changed=$(python3 "$DATASET" mutate "$VOL" --day 1 |
             sed -n 's/.*image.* \([0-9]*\) random + \([0-9]*\) zero bytes.*/\1 \2/p' |
             awk '{print $1 + $2}')
   sync
-  warm "$VOL/disk.img"
-  t0=$(now); cp --sparse=always "$VOL/disk.img" "$WORK/copy2-$BS.img"; t1=$(now)
-  cp2_s=$(secs "$t0" "$t1")
-  rm -f "$WORK/copy2-$BS.img"
-  sync
-  warm "$VOL/disk.img"
-  t0=$(now)
-  "$LB" snapshot create --store "$STORE" --volume disk="$VOL/disk.img" --json >"$WORK/incr-$BS.json"
-  t1=$(now)
-  incr_s=$(secs "$t0" "$t1")
-  incr_space=$(( $(alloc "$STORE") - first_space ))
+  cp2s=() incrs=()
+  for rep in $(seq "$REPS"); do
+    warm "$VOL/disk.img"
+    t0=$(now); cp --sparse=always "$VOL/disk.img" "$WORK/copy2-$BS.img"; t1=$(now)
+    cp2s+=("$(secs "$t0" "$t1")")
+    rm -f "$WORK/copy2-$BS.img"
+    sync
+    warm "$VOL/disk.img"
+    t0=$(now)
+    "$LB" snapshot create --store "$STORE" --volume disk="$VOL/disk.img" --json >"$WORK/incr-$BS.json"
+    t1=$(now)
+    incrs+=("$(secs "$t0" "$t1")")
+    # Space of the first incremental only (later ones of the same content store nothing).
+    if [ "$rep" = 1 ]; then
+      incr_space=$(( $(alloc "$STORE") - first_space ))
+    fi
+  done
+  cp2_s=$(minof "${cp2s[@]}"); incr_s=$(minof "${incrs[@]}")
   report "$BS  $cp_s  $cps_s  $first_s  $(ratio "$first_s" "$cp_s")  $(ratio "$first_s" "$cps_s")  $cp2_s  $incr_s  $(ratio "$incr_s" "$cp2_s")  $(mib "$changed")  $(mib "$incr_space")  $(ratio "$incr_space" "$changed")  $(mib "$first_space")  $(mib "$cp_space")"
   if [ "$BS" != "$DEFAULT_BS" ]; then
     rm -rf "$VOL" "$STORE"
@@ -114,14 +132,21 @@ if [ -d "$WORK/vol-$DEFAULT_BS" ]; then
   "$LB" vault init --vault "$WORK/vault" >/dev/null
   "$LB" backup "$VOL/disk.img" --vault "$WORK/vault" >/dev/null
   sync
-  t0=$(now)
-  "$LB" snapshot restore "$ID" --store "$STORE" --target "$WORK/from-snapshot.img" >/dev/null
-  t1=$(now)
-  snap_s=$(secs "$t0" "$t1")
-  t0=$(now)
-  "$LB" restore latest --vault "$WORK/vault" --target "$WORK/from-vault" >/dev/null
-  t1=$(now)
-  vault_s=$(secs "$t0" "$t1")
+  snaps=() vaults=()
+  for rep in $(seq "$REPS"); do
+    rm -rf "$WORK/from-snapshot.img" "$WORK/from-vault"
+    sync
+    t0=$(now)
+    "$LB" snapshot restore "$ID" --store "$STORE" --target "$WORK/from-snapshot.img" >/dev/null
+    t1=$(now)
+    snaps+=("$(secs "$t0" "$t1")")
+    sync
+    t0=$(now)
+    "$LB" restore latest --vault "$WORK/vault" --target "$WORK/from-vault" >/dev/null
+    t1=$(now)
+    vaults+=("$(secs "$t0" "$t1")")
+  done
+  snap_s=$(minof "${snaps[@]}"); vault_s=$(minof "${vaults[@]}")
   cmp "$VOL/disk.img" "$WORK/from-snapshot.img"
   cmp "$VOL/disk.img" "$WORK/from-vault/disk.img"
   report ""

@@ -117,9 +117,11 @@ class ScanPipeline {
         size_(size),
         bs_(options.block_size),
         nblocks_((size + bs_ - 1) / bs_),
-        chunk_blocks_(std::max<uint64_t>(1, kScanChunk / bs_)),
+        chunk_blocks_(std::clamp<uint64_t>(nblocks_, 1, std::max<uint64_t>(1, kScanChunk / bs_))),
         threads_(threads),
-        buffers_(static_cast<size_t>(threads) + 2) {
+        // A file of one chunk or less is read and hashed on the caller's thread.
+        parallel_(nblocks_ > chunk_blocks_),
+        buffers_(parallel_ ? static_cast<size_t>(threads) + 2 : 1) {
     for (size_t i = 0; i < buffers_.size(); ++i) {
       buffers_[i].data.resize(chunk_blocks_ * bs_);
       buffers_[i].infos.resize(chunk_blocks_);
@@ -128,15 +130,17 @@ class ScanPipeline {
   }
 
   Status Run(const BlockSink& sink, const std::function<void(uint64_t, uint64_t)>& progress) {
-    std::vector<std::thread> hashers;
-    // A file of one chunk or less is hashed by the reading thread itself.
-    bool parallel = nblocks_ > chunk_blocks_;
-    if (parallel) {
-      for (int i = 0; i < threads_; ++i) {
-        hashers.emplace_back([this] { HashLoop(); });
-      }
+    if (!parallel_) {
+      inline_sink_ = &sink;
+      inline_progress_ = &progress;
+      Status s = ProduceAll(false);
+      return inline_status_.ok() ? s : inline_status_;
     }
-    std::thread reader([this, parallel] { Produce(parallel); });
+    std::vector<std::thread> hashers;
+    for (int i = 0; i < threads_; ++i) {
+      hashers.emplace_back([this] { HashLoop(); });
+    }
+    std::thread reader([this] { Produce(/*parallel=*/true); });
     Status result;
     while (true) {
       ScanItem item = Pop();
@@ -330,6 +334,21 @@ class ScanPipeline {
 
   // Queues an item for the consumer (and its buffer for hashing when hash_index >= 0).
   bool Push(ScanItem item, int hash_index) {
+    if (inline_sink_ != nullptr) {
+      // Single-threaded: consume at once, reuse the one buffer.
+      Status s = Consume(item, *inline_sink_);
+      if (item.buffer >= 0) {
+        free_.push_back(item.buffer);
+      }
+      if (!s.ok()) {
+        inline_status_ = s;
+        return false;
+      }
+      if (*inline_progress_) {
+        (*inline_progress_)(std::min(size_, (item.first + item.count) * bs_), size_);
+      }
+      return true;
+    }
     std::lock_guard<std::mutex> lock(mu_);
     if (stopped_ && item.kind != ScanItem::Kind::kEnd) {
       if (item.buffer >= 0) {
@@ -378,7 +397,11 @@ class ScanPipeline {
   uint64_t nblocks_;
   uint64_t chunk_blocks_;
   int threads_;
+  bool parallel_;
   std::vector<Buffer> buffers_;
+  const BlockSink* inline_sink_ = nullptr;
+  const std::function<void(uint64_t, uint64_t)>* inline_progress_ = nullptr;
+  Status inline_status_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<ScanItem> items_;

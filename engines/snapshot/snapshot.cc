@@ -584,11 +584,18 @@ struct SnapshotStore::Impl {
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
     std::string encoded = EncodeManifest(m);
+    Status written;
     if (WriteFaultFn fault = store.write_fault_) {
-      RETURN_IF_ERROR(fault(encoded.size()).WithPrefix("writing snapshot manifest"));
+      written = fault(encoded.size()).WithPrefix("writing snapshot manifest");
     }
-    RETURN_IF_ERROR(
-        WriteFileAtomic(store.dir_ / "snapshots" / (m.id + kManifestExt), encoded));
+    if (written.ok()) {
+      written = WriteFileAtomic(store.dir_ / "snapshots" / (m.id + kManifestExt), encoded);
+    }
+    if (!written.ok()) {
+      // No snapshot: give the space of its new blocks back now rather than at the next run.
+      store.blocks_->Sweep(LiveKeys(loaded.manifests)).status().IgnoreError();
+      return written;
+    }
     loaded.manifests.push_back(std::move(m));
     std::vector<SnapshotInfo> infos;
     RETURN_IF_ERROR(Account(store, loaded.manifests, infos));

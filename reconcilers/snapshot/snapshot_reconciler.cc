@@ -145,19 +145,9 @@ StatusOr<Result> SnapshotReconciler::ReconcileDeletion(const ObjectKey& key, con
   if (!HasFinalizer(object, kCleanupFinalizer)) {
     return Result{};
   }
-  if (jobs_->env().jobs->Active(JobKey(key))) {
-    return Result{};  // a create or delete is running; its end enqueues this key again
-  }
   std::string id = object.value("/status/snapshotID"_json_pointer, "");
-  if (auto created = jobs_->TakeCreated(key.ToString()); created && created->status.ok()) {
-    id = created->info.id;  // finished after the deletion began, before status was written
-  }
-  if (!id.empty()) {
-    std::optional<Status> deleted = jobs_->TakeDeleted(key.ToString());
-    if (!deleted.has_value()) {
-      SubmitDelete(key, id);
-      return Result{};
-    }
+  // Outcomes first: a job hands its result over (and enqueues this key) before it ends.
+  if (std::optional<Status> deleted = jobs_->TakeDeleted(key.ToString())) {
     if (!deleted->ok()) {
       Json status = object.value("status", Json::object());
       SetStatusCondition(status,
@@ -170,9 +160,22 @@ StatusOr<Result> SnapshotReconciler::ReconcileDeletion(const ObjectKey& key, con
                        deleted->message());
       return Result{kRetryFailed};
     }
+    RETURN_IF_ERROR(ReleaseFinalizer(client_, resource_, object, kCleanupFinalizer));
+    spdlog::info("Released Snapshot ns={} name={} id={}", key.ns, key.name, id);
+    return Result{};
   }
-  RETURN_IF_ERROR(ReleaseFinalizer(client_, resource_, object, kCleanupFinalizer));
-  spdlog::info("Released Snapshot ns={} name={} id={}", key.ns, key.name, id);
+  if (jobs_->env().jobs->Active(JobKey(key))) {
+    return Result{};  // a create or delete is running; its end enqueues this key again
+  }
+  if (auto created = jobs_->TakeCreated(key.ToString()); created && created->status.ok()) {
+    id = created->info.id;  // finished after the deletion began, before status was written
+  }
+  if (id.empty()) {
+    RETURN_IF_ERROR(ReleaseFinalizer(client_, resource_, object, kCleanupFinalizer));
+    spdlog::info("Released Snapshot ns={} name={} (no snapshot was taken)", key.ns, key.name);
+    return Result{};
+  }
+  SubmitDelete(key, id);
   return Result{};
 }
 
@@ -270,9 +273,18 @@ StatusOr<Result> SnapshotReconciler::Reconcile(const ObjectKey& key) {
     return Result{kRetryFailed};  // the source may appear or stop changing: try again
   }
 
-  if (!jobs_->env().jobs->Active(JobKey(key))) {
-    SubmitCreate(key, key.ns + "." + volume_name, path);
+  if (jobs_->env().jobs->Active(JobKey(key))) {
+    return Result{};  // its end enqueues this key
   }
+  if (auto ready = GetStatusCondition(status, api::kConditionReady);
+      ready.has_value() && ready->reason == kReasonFailed) {
+    // Retry a failed snapshot after a pause, not on every event our own status writes cause.
+    auto since = clock_.Now() - ready->last_transition_time;
+    if (since < kRetryFailed) {
+      return Result{std::chrono::duration_cast<std::chrono::milliseconds>(kRetryFailed - since)};
+    }
+  }
+  SubmitCreate(key, key.ns + "." + volume_name, path);
   status["readyToUse"] = false;
   SetStatusCondition(status,
                      Ready(false, kReasonCreating, "taking a snapshot of " + path, generation),

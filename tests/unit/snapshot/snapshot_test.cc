@@ -345,7 +345,8 @@ TEST(SnapshotFaultTest, InjectedNoSpaceLeavesNoPartialSnapshot) {
   ASSERT_TRUE(first.ok());
   std::mt19937_64 rng(11);
   WriteAt(img.path, 0, RandomBytes(rng, 50 * kBs));  // 50 new blocks: more than the budget
-  for (uint64_t b : {0ull, 10ull * kBs, 50ull * kBs + 100}) {
+  // Fails in the pack data, in its index, in the manifest (50 blocks + a 1848-byte index fit).
+  for (uint64_t b : {0ull, 10ull * kBs, 50ull * kBs + 100, 50ull * kBs + 1848 + 10}) {
     budget = b;
     auto failed = store->Create({.volume = "disk", .source = img.path});
     ASSERT_FALSE(failed.ok());
