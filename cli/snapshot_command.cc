@@ -51,8 +51,10 @@ StatusOr<std::unique_ptr<snapshot::SnapshotStore>> OpenStore(const FlagSet& flag
   }
   std::error_code ec;
   if (!create && !std::filesystem::exists(std::filesystem::path(dir) / "store.json", ec)) {
-    return NotFoundError("no snapshot store at " + dir + " (create one with `lifeboat snapshot "
-                         "create --store " + dir + " ...`)");
+    return NotFoundError("no snapshot store at " + dir +
+                         " (create one with `lifeboat snapshot "
+                         "create --store " +
+                         dir + " ...`)");
   }
   snapshot::StoreOptions options;
   if (flags.WasDeclared("block-size") && flags.WasSet("block-size")) {
@@ -146,8 +148,8 @@ int Create(const Args& args) {
       out.push_back(std::move(j));
       continue;
     }
-    std::cout << "Created snapshot " << s.id << " of " << name << " (" << s.source << "): "
-              << vault::HumanBytes(s.provisioned_bytes) << " provisioned, "
+    std::cout << "Created snapshot " << s.id << " of " << name << " (" << s.source
+              << "): " << vault::HumanBytes(s.provisioned_bytes) << " provisioned, "
               << vault::HumanBytes(s.used_bytes) << " used, "
               << vault::HumanBytes(result->bytes_stored) << " new\n";
     for (const auto& c : s.changed_during_read) {
@@ -225,7 +227,8 @@ int Rm(const Args& args) {
 }
 
 int Restore(const Args& args) {
-  FlagSet flags("lifeboat snapshot restore", "lifeboat snapshot restore ID --target PATH --store DIR",
+  FlagSet flags("lifeboat snapshot restore",
+                "lifeboat snapshot restore ID --target PATH --store DIR",
                 "Materialises a snapshot as a new sparse file or directory tree, byte-identical "
                 "to the volume at snapshot time. Every block is verified; the target appears "
                 "only when complete and must not exist (an empty directory is accepted).");
@@ -311,7 +314,8 @@ int Gc(const Args& args) {
   auto s = (*store)->CollectGarbage();
   if (!s.ok()) return Fail("gc", s.status());
   if (flags.GetBool("json")) {
-    std::cout << Json{{"bytesFreed", s->bytes_freed}, {"blocksFreed", s->blocks_freed},
+    std::cout << Json{{"bytesFreed", s->bytes_freed},
+                      {"blocksFreed", s->blocks_freed},
                       {"packsRemoved", s->packs_removed}}
                      .dump()
               << "\n";

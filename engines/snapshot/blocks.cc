@@ -7,10 +7,10 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
-#include <map>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
+#include <map>
 #include <thread>
 
 #include "engines/snapshot/file_util.h"
@@ -296,8 +296,8 @@ class ScanPipeline {
         uint64_t want = std::min(count * bs_, size_ - offset);
         uint64_t got = 0;
         while (got < want) {
-          ssize_t n = ::pread(fd_, buf.data.data() + got, want - got,
-                              static_cast<off_t>(offset + got));
+          ssize_t n =
+              ::pread(fd_, buf.data.data() + got, want - got, static_cast<off_t>(offset + got));
           if (n < 0 && errno == EINTR) {
             continue;
           }
@@ -415,8 +415,8 @@ class ScanPipeline {
 
 Status ScanFile(int fd, uint64_t size, const ScanOptions& options, const BlockSink& sink) {
   RETURN_IF_ERROR(ValidateBlockSize(options.block_size));
-  const int threads = std::max(1, options.threads > 0
-                                      ? options.threads
+  const int threads =
+      std::max(1, options.threads > 0 ? options.threads
                                       : static_cast<int>(std::thread::hardware_concurrency()));
   if (size == 0) {
     return OkStatus();
@@ -497,8 +497,7 @@ StatusOr<std::unique_ptr<BlockStore>> BlockStore::Open(const std::filesystem::pa
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) {
-    return InvalidArgumentError("cannot create block store " + dir.string() + ": " +
-                                ec.message());
+    return InvalidArgumentError("cannot create block store " + dir.string() + ": " + ec.message());
   }
   return std::unique_ptr<BlockStore>(new BlockStore(dir, block_size));
 }
@@ -560,8 +559,8 @@ StatusOr<BlockStore::Pack*> BlockStore::LoadPack(uint32_t pack) {
   ASSIGN_OR_RETURN(std::vector<StoredBlock> slots, ReadPackIndex(PackIndexPath(pack), block_size_));
   int fd = ::open(PackDataPath(pack).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    return DataLossError("pack " + PackDataPath(pack).string() + " is missing: " +
-                         std::strerror(errno));
+    return DataLossError("pack " + PackDataPath(pack).string() +
+                         " is missing: " + std::strerror(errno));
   }
   Pack& p = packs_[pack];
   p.fd = fd;
@@ -691,8 +690,8 @@ Status BlockStore::Read(const BlockAddress& address, std::vector<uint8_t>& out) 
   }
   const StoredBlock& meta = pack->slots[address.slot];
   out.resize(meta.length);
-  RETURN_IF_ERROR(PreadFull(pack->fd, out.data(), meta.length,
-                            uint64_t{address.slot} * block_size_, PackDataPath(address.pack)));
+  RETURN_IF_ERROR(PreadFull(pack->fd, out.data(), meta.length, uint64_t{address.slot} * block_size_,
+                            PackDataPath(address.pack)));
   if (HashBlock(out) != meta.hash) {
     return DataLossError("block " + std::to_string(address.slot) + " of " +
                          PackDataPath(address.pack).string() +
@@ -722,7 +721,7 @@ BlockStore::Writer::~Writer() {
 }
 
 StatusOr<BlockAddress> BlockStore::Writer::Put(const BlockHash& hash,
-                                                std::span<const uint8_t> data) {
+                                               std::span<const uint8_t> data) {
   if (const BlockAddress* found = store_.Find(hash)) {
     return *found;
   }
@@ -806,8 +805,8 @@ Status BlockStore::Writer::Seal() {
   BlockHash sum = HashBlock({reinterpret_cast<const uint8_t*>(raw.data()), raw.size()});
   raw.append(reinterpret_cast<const char*>(sum.data()), sum.size());
   if (store_.write_fault_) {
-    RETURN_IF_ERROR(
-        store_.write_fault_(raw.size()).WithPrefix("writing " + store_.PackIndexPath(pack_).string()));
+    RETURN_IF_ERROR(store_.write_fault_(raw.size())
+                        .WithPrefix("writing " + store_.PackIndexPath(pack_).string()));
   }
   RETURN_IF_ERROR(WriteFileAtomic(store_.PackIndexPath(pack_), raw));
   ::close(fd_);

@@ -30,8 +30,9 @@ std::string_view TypeName(EntryType t) {
 std::string EncodeManifest(const Manifest& m) {
   Json entries = Json::array();
   for (const Entry& e : m.entries) {
-    Json j = {{"path", e.path}, {"type", TypeName(e.type)}, {"mode", e.mode},
-              {"mtimeNs", e.mtime_ns}, {"uid", e.uid}, {"gid", e.gid}};
+    Json j = {{"path", e.path}, {"type", TypeName(e.type)},
+              {"mode", e.mode}, {"mtimeNs", e.mtime_ns},
+              {"uid", e.uid},   {"gid", e.gid}};
     if (e.type == EntryType::kFile) {
       j["size"] = e.size;
       j["firstBlock"] = e.first_block;
@@ -116,7 +117,7 @@ StatusOr<Manifest> DecodeManifest(std::string_view raw_file, const std::string& 
     m.id = head.at("id").get<std::string>();
     m.volume = head.at("volume").get<std::string>();
     m.kind = head.at("kind").get<std::string>() == "directory" ? VolumeKind::kDirectory
-                                                              : VolumeKind::kImage;
+                                                               : VolumeKind::kImage;
     m.source = head.at("source").get<std::string>();
     m.created_ns = head.at("createdNs").get<int64_t>();
     m.parent = head.at("parent").get<std::string>();

@@ -22,9 +22,9 @@ struct Entry {
   int64_t mtime_ns = 0;
   uint32_t uid = 0;
   uint32_t gid = 0;
-  uint64_t size = 0;    // files
-  std::string target;   // symlinks
-  uint64_t ino = 0;     // identity for reuse by the next snapshot (never for integrity)
+  uint64_t size = 0;   // files
+  std::string target;  // symlinks
+  uint64_t ino = 0;    // identity for reuse by the next snapshot (never for integrity)
   uint64_t dev = 0;
   int64_t ctime_ns = 0;
   uint64_t first_block = 0;  // files: index of block 0 in Manifest::blocks

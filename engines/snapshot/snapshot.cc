@@ -71,10 +71,9 @@ Status ValidateVolumeName(const std::string& name) {
 }
 
 bool ValidId(const std::string& id) {
-  return !id.empty() && id.size() <= kIdLength &&
-         std::all_of(id.begin(), id.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
+  return !id.empty() && id.size() <= kIdLength && std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
 }
 
 std::string NewId() {
@@ -107,7 +106,7 @@ class StoreLock {
 };
 
 struct Loaded {
-  std::vector<Manifest> manifests;  // oldest first
+  std::vector<Manifest> manifests;   // oldest first
   std::vector<std::string> damaged;  // "id: error"
 };
 
@@ -201,10 +200,9 @@ struct SnapshotStore::Impl {
     if (ec) {
       return InternalError("listing " + dir.string() + ": " + ec.message());
     }
-    std::sort(out.manifests.begin(), out.manifests.end(),
-              [](const Manifest& a, const Manifest& b) {
-                return a.created_ns != b.created_ns ? a.created_ns < b.created_ns : a.id < b.id;
-              });
+    std::sort(out.manifests.begin(), out.manifests.end(), [](const Manifest& a, const Manifest& b) {
+      return a.created_ns != b.created_ns ? a.created_ns < b.created_ns : a.id < b.id;
+    });
     return out;
   }
 
@@ -267,8 +265,7 @@ struct SnapshotStore::Impl {
     ASSIGN_OR_RETURN(std::string raw, ReadWholeFile(path));
     ASSIGN_OR_RETURN(Manifest m, DecodeManifest(raw, path.string()));
     if (m.id != id || m.block_size != store.block_size_) {
-      return DataLossError("snapshot manifest " + path.string() +
-                           " does not belong to this store");
+      return DataLossError("snapshot manifest " + path.string() + " does not belong to this store");
     }
     return m;
   }
@@ -716,15 +713,13 @@ struct SnapshotStore::Impl {
     if (target_exists) {
       if (m.kind == VolumeKind::kImage || !std::filesystem::is_directory(target, ec) ||
           !std::filesystem::is_empty(target, ec)) {
-        return AlreadyExistsError("target " + target.string() +
-                                  " already exists (give a new path" +
-                                  (m.kind == VolumeKind::kDirectory ? " or an empty directory)"
-                                                                    : ")"));
+        return AlreadyExistsError(
+            "target " + target.string() + " already exists (give a new path" +
+            (m.kind == VolumeKind::kDirectory ? " or an empty directory)" : ")"));
       }
     }
     if (!std::filesystem::is_directory(target.parent_path(), ec)) {
-      return NotFoundError("target directory " + target.parent_path().string() +
-                           " does not exist");
+      return NotFoundError("target directory " + target.parent_path().string() + " does not exist");
     }
     std::filesystem::path tmp =
         target.parent_path() / ("." + target.filename().string() + ".lifeboat-restore-" + m.id);
@@ -912,12 +907,14 @@ StatusOr<std::unique_ptr<SnapshotStore>> SnapshotStore::Open(const std::filesyst
                                      std::to_string(options.block_size));
     }
   } else {
-    RETURN_IF_ERROR(WriteFileAtomic(
-        config, Json{{"format", 1}, {"blockSize", block_size}}.dump() + "\n"));
+    RETURN_IF_ERROR(
+        WriteFileAtomic(config, Json{{"format", 1}, {"blockSize", block_size}}.dump() + "\n"));
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<BlockStore> blocks, BlockStore::Open(abs / "blocks", block_size));
+  ASSIGN_OR_RETURN(std::unique_ptr<BlockStore> blocks,
+                   BlockStore::Open(abs / "blocks", block_size));
   blocks->set_write_fault(options.write_fault);
-  auto store = std::unique_ptr<SnapshotStore>(new SnapshotStore(abs, block_size, std::move(blocks)));
+  auto store =
+      std::unique_ptr<SnapshotStore>(new SnapshotStore(abs, block_size, std::move(blocks)));
   store->write_fault_ = options.write_fault;
   return store;
 }
@@ -965,7 +962,8 @@ StatusOr<DeleteResult> SnapshotStore::Delete(const std::string& id) {
   ASSIGN_OR_RETURN(Loaded loaded, Impl::LoadAll(*this));
   Status damaged = Impl::RefuseDamaged(loaded);
   if (!damaged.ok()) {
-    return damaged.WithPrefix("snapshot " + resolved + " was removed but its blocks were not freed");
+    return damaged.WithPrefix("snapshot " + resolved +
+                              " was removed but its blocks were not freed");
   }
   ASSIGN_OR_RETURN(SweepStats stats, blocks_->Sweep(LiveKeys(loaded.manifests)));
   return DeleteResult{stats.bytes_freed, stats.blocks_freed};

@@ -71,19 +71,19 @@ struct SnapshotInfo {
 };
 
 struct CreateOptions {
-  std::string volume;              // [A-Za-z0-9._-], 1..128 characters
-  std::filesystem::path source;    // a regular file (image) or a directory
-  int threads = 0;                 // hashing threads; 0 = one per core
+  std::string volume;            // [A-Za-z0-9._-], 1..128 characters
+  std::filesystem::path source;  // a regular file (image) or a directory
+  int threads = 0;               // hashing threads; 0 = one per core
   SourceChangePolicy on_source_change = SourceChangePolicy::kFail;
   ProgressFn progress;
 };
 
 struct CreateResult {
   SnapshotInfo snapshot;
-  uint64_t bytes_read = 0;       // source bytes read (holes and reused files are not read)
-  uint64_t bytes_stored = 0;     // new block bytes written to the store
+  uint64_t bytes_read = 0;    // source bytes read (holes and reused files are not read)
+  uint64_t bytes_stored = 0;  // new block bytes written to the store
   uint64_t blocks_stored = 0;
-  uint64_t files_reused = 0;     // unchanged files taken from the parent without reading
+  uint64_t files_reused = 0;         // unchanged files taken from the parent without reading
   std::vector<std::string> skipped;  // sockets, fifos, devices: "path: reason"
 };
 

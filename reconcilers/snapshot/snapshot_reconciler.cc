@@ -150,11 +150,11 @@ StatusOr<Result> SnapshotReconciler::ReconcileDeletion(const ObjectKey& key, con
   if (std::optional<Status> deleted = jobs_->TakeDeleted(key.ToString())) {
     if (!deleted->ok()) {
       Json status = object.value("status", Json::object());
-      SetStatusCondition(status,
-                         Ready(false, kReasonDeleteFailed,
-                               "deleting snapshot " + id + ": " + deleted->message(),
-                               GenerationOf(object)),
-                         clock_.Now());
+      SetStatusCondition(
+          status,
+          Ready(false, kReasonDeleteFailed, "deleting snapshot " + id + ": " + deleted->message(),
+                GenerationOf(object)),
+          clock_.Now());
       RETURN_IF_ERROR(WriteStatus(object, status));
       recorder_.Record(object, controller::EventType::kWarning, kReasonDeleteFailed,
                        deleted->message());
@@ -194,8 +194,8 @@ StatusOr<Result> SnapshotReconciler::Reconcile(const ObjectKey& key) {
 
   if (api::FieldErrors errors = api::ValidateObject(object); !errors.empty()) {
     std::string message = JoinFieldErrors(errors);
-    bool changed = SetStatusCondition(
-        status, Ready(false, kReasonInvalidSpec, message, generation), clock_.Now());
+    bool changed = SetStatusCondition(status, Ready(false, kReasonInvalidSpec, message, generation),
+                                      clock_.Now());
     RETURN_IF_ERROR(WriteStatus(object, status));
     if (changed) {
       recorder_.Record(object, controller::EventType::kWarning, kReasonInvalidSpec, message);
@@ -221,8 +221,8 @@ StatusOr<Result> SnapshotReconciler::Reconcile(const ObjectKey& key) {
         return info.status();
       }
       status["readyToUse"] = false;
-      std::string message = "snapshot " + id + " is no longer in the store " +
-                            (*store)->dir().string();
+      std::string message =
+          "snapshot " + id + " is no longer in the store " + (*store)->dir().string();
       if (SetStatusCondition(status, Ready(false, kReasonMissing, message, generation),
                              clock_.Now())) {
         recorder_.Record(object, controller::EventType::kWarning, kReasonMissing, message);
@@ -244,10 +244,9 @@ StatusOr<Result> SnapshotReconciler::Reconcile(const ObjectKey& key) {
       status["readyToUse"] = true;
       SetFigures(status, info);
       status.erase("message");
-      SetStatusCondition(status,
-                         Ready(true, kReasonReady, "snapshot " + info.id + " of " + path,
-                               generation),
-                         clock_.Now());
+      SetStatusCondition(
+          status, Ready(true, kReasonReady, "snapshot " + info.id + " of " + path, generation),
+          clock_.Now());
       Status written = WriteStatus(object, status);
       if (!written.ok()) {
         jobs_->PutCreated(key.ToString(), std::move(*created));  // written on the retry

@@ -121,11 +121,10 @@ TEST(SnapshotCrashTest, KillDuringCreateAndDeleteKeepsOtherSnapshotsIntact) {
     ASSERT_TRUE(s.ok());
     ASSERT_TRUE((*store)->Delete(s->snapshot.id).ok());
   }
-  auto op_us = std::max<int64_t>(
-      200, std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
-                                                                 t0)
-                   .count() /
-               2);
+  auto op_us = std::max<int64_t>(200, std::chrono::duration_cast<std::chrono::microseconds>(
+                                          std::chrono::steady_clock::now() - t0)
+                                              .count() /
+                                          2);
   std::mt19937 rng(7);
   constexpr int kRounds = 12;
   for (int round = 0; round < kRounds; ++round) {

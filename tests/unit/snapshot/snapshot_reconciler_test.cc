@@ -144,8 +144,11 @@ TEST_F(SnapshotReconcilerTest, CreateReportsFiguresAndDeleteFreesOnlyExclusiveDa
 
   // Deleting s1 removes its snapshot (one exclusive block) and then the object.
   ASSERT_TRUE(writer_->Delete(resource_, {"prod", "s1"}).ok());
-  EXPECT_TRUE(WaitFor([&] { return IsNotFound(writer_->Get(resource_, {"prod", "s1"}).status()); },
-                      std::chrono::seconds(30)));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return IsNotFound(writer_->Get(resource_, {"prod", "s1"}).status());
+      },
+      std::chrono::seconds(30)));
   auto left = (*store)->List();
   ASSERT_TRUE(left.ok());
   ASSERT_EQ(left->size(), 1u);
@@ -168,8 +171,11 @@ TEST_F(SnapshotReconcilerTest, MissingSourceIsReadyFalseNamingThePath) {
   EXPECT_FALSE((*bad)["status"].value("readyToUse", true));
   // Deleting it needs no snapshot cleanup and does not hang on the finalizer.
   ASSERT_TRUE(writer_->Delete(resource_, {"prod", "bad"}).ok());
-  EXPECT_TRUE(WaitFor([&] { return IsNotFound(writer_->Get(resource_, {"prod", "bad"}).status()); },
-                      std::chrono::seconds(30)));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return IsNotFound(writer_->Get(resource_, {"prod", "bad"}).status());
+      },
+      std::chrono::seconds(30)));
 }
 
 }  // namespace

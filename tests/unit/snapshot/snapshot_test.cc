@@ -423,8 +423,7 @@ TEST(SnapshotBadInputTest, ClearErrors) {
             StatusCode::kNotFound);
   StoreOptions bad;
   bad.block_size = 1000;
-  EXPECT_EQ(SnapshotStore::Open(tmp / "store2", bad).status().code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(SnapshotStore::Open(tmp / "store2", bad).status().code(), StatusCode::kInvalidArgument);
   StoreOptions other = Small();
   other.block_size = 8192;
   other.block_size_set = true;
