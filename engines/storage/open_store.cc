@@ -49,8 +49,9 @@ StatusOr<StorageLocation> ParseStorageUrl(std::string_view url) {
       }
     }
     if (s3.endpoint.find('@') != std::string::npos) {
-      return BadUrl(url, "credentials do not belong in the URL: set AWS_ACCESS_KEY_ID and "
-                         "AWS_SECRET_ACCESS_KEY (or the Vault's credentials Secret)");
+      return BadUrl(url,
+                    "credentials do not belong in the URL: set AWS_ACCESS_KEY_ID and "
+                    "AWS_SECRET_ACCESS_KEY (or the Vault's credentials Secret)");
     }
     while (!query.empty()) {
       size_t amp = query.find('&');

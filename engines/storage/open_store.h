@@ -16,7 +16,7 @@ namespace lifeboat::storage {
 struct S3Location {
   std::string endpoint;  // "https://s3.eu-west-1.amazonaws.com", "http://127.0.0.1:9000"
   std::string bucket;
-  std::string prefix;    // key prefix inside the bucket, may be empty
+  std::string prefix;  // key prefix inside the bucket, may be empty
   std::string region = "us-east-1";
   bool force_path_style = true;
   std::string access_key_id;

@@ -145,8 +145,8 @@ std::string XmlUnescape(std::string_view text) {
       out.push_back('\'');
     } else if (entity.size() > 1 && entity[0] == '#') {
       bool hex = entity.size() > 2 && (entity[1] == 'x' || entity[1] == 'X');
-      unsigned long code = std::strtoul(std::string(entity.substr(hex ? 2 : 1)).c_str(), nullptr,
-                                        hex ? 16 : 10);
+      unsigned long code =
+          std::strtoul(std::string(entity.substr(hex ? 2 : 1)).c_str(), nullptr, hex ? 16 : 10);
       if (code < 0x80) {
         out.push_back(static_cast<char>(code));
       } else if (code < 0x800) {
@@ -227,8 +227,8 @@ class S3BlobStore::Impl {
 
   http_client_config MakeConfig() const {
     http_client_config config;
-    config.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(
-        options_.request_timeout));
+    config.set_timeout(
+        std::chrono::duration_cast<std::chrono::microseconds>(options_.request_timeout));
     config.set_chunksize(1 << 20);
     return config;
   }
@@ -256,14 +256,17 @@ class S3BlobStore::Impl {
       return NotFoundError("s3 bucket \"" + options_.bucket + "\" does not exist (" + text + ")");
     }
     if (code == "RequestTimeTooSkewed") {
-      return FailedPreconditionError("clock skew: this host's clock differs from the S3 server's "
-                                     "by more than it allows; fix the time (NTP) (" +
-                                     text + ")");
+      return FailedPreconditionError(
+          "clock skew: this host's clock differs from the S3 server's "
+          "by more than it allows; fix the time (NTP) (" +
+          text + ")");
     }
-    if (code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" ||
-        code == "InvalidToken" || code == "ExpiredToken" || resp.status == 401) {
-      return UnauthenticatedError("s3 credentials rejected, check accessKeyID and "
-                                  "secretAccessKey (" + text + ")");
+    if (code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" || code == "InvalidToken" ||
+        code == "ExpiredToken" || resp.status == 401) {
+      return UnauthenticatedError(
+          "s3 credentials rejected, check accessKeyID and "
+          "secretAccessKey (" +
+          text + ")");
     }
     if (code == "AccessDenied" || code == "AllAccessDisabled" || code == "AccountProblem" ||
         resp.status == 403) {
@@ -373,15 +376,15 @@ class S3BlobStore::Impl {
       if (resp->status >= 400) {
         code = XmlTag(resp->body, "Code").value_or("");
       }
-      if (!Retryable(resp->status, code) || attempt == attempts) {
+      if (!Retryable(resp->status, code)) {
         return resp;
       }
       last = ErrorStatus(req, *resp);
       spdlog::debug("Retrying S3 request what=\"{}\" attempt={} status={}", req.what, attempt,
                     resp->status);
     }
-    return Status(last.code(), last.message() + " (after " + std::to_string(attempts) +
-                                   " attempts)");
+    return Status(last.code(),
+                  last.message() + " (after " + std::to_string(attempts) + " attempts)");
   }
 
   void Backoff(int retry) {
@@ -485,8 +488,8 @@ class S3BlobStore::Impl {
   }
 
   Status PutMultipart(std::string_view name, std::string_view data) {
-    uint64_t part_size = std::max<uint64_t>(options_.part_size, (data.size() + kMaxParts - 1) /
-                                                                    kMaxParts);
+    uint64_t part_size =
+        std::max<uint64_t>(options_.part_size, (data.size() + kMaxParts - 1) / kMaxParts);
     Request init;
     init.method = "POST";
     init.key = Key(name);
@@ -509,12 +512,11 @@ class S3BlobStore::Impl {
       abort.query = {{"uploadId", *upload_id}};
       abort.what = "AbortMultipartUpload " + std::string(name);
       StatusOr<Response> aborted = Execute(abort);
-      if (!aborted.ok() || (aborted->status != 204 && aborted->status != 200 &&
-                            aborted->status != 404)) {
-        spdlog::warn("Failed to abort S3 multipart upload blob={} store={} error=\"{}\"", name,
-                     Where(),
-                     aborted.ok() ? ErrorStatus(abort, *aborted).message()
-                                  : aborted.status().message());
+      if (!aborted.ok() ||
+          (aborted->status != 204 && aborted->status != 200 && aborted->status != 404)) {
+        spdlog::warn(
+            "Failed to abort S3 multipart upload blob={} store={} error=\"{}\"", name, Where(),
+            aborted.ok() ? ErrorStatus(abort, *aborted).message() : aborted.status().message());
       }
     }
     return result;
@@ -661,8 +663,8 @@ class S3BlobStore::Impl {
   }
 
   StatusOr<std::vector<BlobInfo>> List(std::string_view prefix) {
-    std::string key_prefix = prefix_.empty() ? std::string(prefix)
-                                             : prefix_ + "/" + std::string(prefix);
+    std::string key_prefix =
+        prefix_.empty() ? std::string(prefix) : prefix_ + "/" + std::string(prefix);
     std::vector<BlobInfo> out;
     std::string token;
     while (true) {
@@ -688,8 +690,8 @@ class S3BlobStore::Impl {
         if (!key || !size) {
           return UnknownError(Where() + ": " + req.what + ": entry without Key or Size");
         }
-        std::string name = prefix_.empty() ? *key : key->substr(std::min(key->size(),
-                                                                         prefix_.size() + 1));
+        std::string name =
+            prefix_.empty() ? *key : key->substr(std::min(key->size(), prefix_.size() + 1));
         if (ValidateBlobName(name).ok()) {
           out.push_back(BlobInfo{name, std::strtoull(size->c_str(), nullptr, 10)});
         }
@@ -723,12 +725,13 @@ class S3BlobStore::Impl {
       lock.query = {{"object-lock", ""}};
       lock.what = "GetObjectLockConfiguration";
       StatusOr<Response> resp = Execute(lock);
-      object_lock_supported_ =
-          resp.ok() && resp->status == 200 &&
-          XmlTag(resp->body, "ObjectLockEnabled").value_or("") == "Enabled";
+      object_lock_supported_ = resp.ok() && resp->status == 200 &&
+                               XmlTag(resp->body, "ObjectLockEnabled").value_or("") == "Enabled";
       if (!object_lock_supported_) {
-        spdlog::warn("S3 bucket has no Object Lock; immutability relies on the vault's lock "
-                     "ledger only store={}", Where());
+        spdlog::warn(
+            "S3 bucket has no Object Lock; immutability relies on the vault's lock "
+            "ledger only store={}",
+            Where());
       }
     }
     return OkStatus();
@@ -760,8 +763,8 @@ StatusOr<S3Target> ResolveS3Target(const S3Options& options, std::string_view ke
     target.host = options.bucket + "." + host_port;
     target.path = "/" + encoded_key;
   }
-  target.base_url = e.scheme + "://" + (options.connect_to.empty() ? target.host
-                                                                   : options.connect_to);
+  target.base_url =
+      e.scheme + "://" + (options.connect_to.empty() ? target.host : options.connect_to);
   return target;
 }
 

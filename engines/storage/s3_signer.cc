@@ -168,8 +168,8 @@ std::string SignRequest(const SigningRequest& request, const SigningScope& scope
   key = HmacSha256(key, scope.service);
   key = HmacSha256(key, "aws4_request");
   std::string signature = HexEncode(HmacSha256(key, StringToSign(request, scope)));
-  return std::string(kAlgorithm) + " Credential=" + credentials.access_key_id + "/" +
-         Scope(scope) + ",SignedHeaders=" + SignedHeaderNames(SortedHeaders(request.headers)) +
+  return std::string(kAlgorithm) + " Credential=" + credentials.access_key_id + "/" + Scope(scope) +
+         ",SignedHeaders=" + SignedHeaderNames(SortedHeaders(request.headers)) +
          ",Signature=" + signature;
 }
 

@@ -88,8 +88,8 @@ StatusOr<ImmutabilityResult> ApplyImmutability(Repository& repo, int days, const
   ASSIGN_OR_RETURN(auto expiries, LockExpiries(repo.store()));
   ImmutabilityResult result;
   for (const Manifest& m : points) {
-    Clock::TimePoint until = std::chrono::time_point_cast<std::chrono::seconds>(
-        m.time + std::chrono::hours(24) * days);
+    Clock::TimePoint until =
+        std::chrono::time_point_cast<std::chrono::seconds>(m.time + std::chrono::hours(24) * days);
     auto it = expiries.find(m.id);
     if (it != expiries.end() && it->second >= until) {
       continue;

@@ -43,8 +43,8 @@ StatusOr<std::vector<PointLock>> ListPointLocks(storage::BlobStore& store);
 StatusOr<std::map<std::string, Clock::TimePoint>> LockExpiries(storage::BlobStore& store);
 
 struct ImmutabilityResult {
-  uint64_t points_locked = 0;          // ledger entries written now
-  uint64_t files_made_read_only = 0;   // filesystem storage only
+  uint64_t points_locked = 0;         // ledger entries written now
+  uint64_t files_made_read_only = 0;  // filesystem storage only
 };
 // Locks every point until its time + `days` (points already locked that long are left alone),
 // then, on filesystem storage, makes the vault's files read-only. Idempotent; run it after each

@@ -186,8 +186,8 @@ StatusOr<std::shared_ptr<const std::string>> FallbackBlobStore::Whole(std::strin
     if (auto cached = Recent(name)) {
       return cached;
     }
-    std::string why = first.ok() ? "damaged (content does not match its name)"
-                                 : first.status().ToString();
+    std::string why =
+        first.ok() ? "damaged (content does not match its name)" : first.status().ToString();
     StatusOr<std::string> second = secondary_.Get(name);
     if (!second.ok() || !Intact(name, *second)) {
       if (!first.ok()) {

@@ -79,9 +79,9 @@ StatusOr<std::unique_ptr<S3TestServer>> S3TestServer::Start() {
     std::string script_path = script.string();
     // s3rver's ListObjectsV2 continuation tokens use DES, which OpenSSL 3 keeps in its
     // legacy provider.
-    ::execlp("node", "node", "--openssl-legacy-provider", script_path.c_str(), "--address", "127.0.0.1", "--port", "0",
-             "--directory", data_dir.c_str(), "--access-key-id", kAccessKeyId,
-             "--secret-access-key", kSecretAccessKey, "--bucket", kBucket,
+    ::execlp("node", "node", "--openssl-legacy-provider", script_path.c_str(), "--address",
+             "127.0.0.1", "--port", "0", "--directory", data_dir.c_str(), "--access-key-id",
+             kAccessKeyId, "--secret-access-key", kSecretAccessKey, "--bucket", kBucket,
              static_cast<char*>(nullptr));
     ::_exit(127);
   }
@@ -107,8 +107,7 @@ StatusOr<std::unique_ptr<S3TestServer>> S3TestServer::Start() {
     ssize_t n = ::read(out_pipe[0], buf, sizeof(buf));
     if (n <= 0) {
       ::close(out_pipe[0]);
-      return UnavailableError("the S3 test server exited before listening (output: " + line +
-                              ")");
+      return UnavailableError("the S3 test server exited before listening (output: " + line + ")");
     }
     line.append(buf, static_cast<size_t>(n));
   }
@@ -130,6 +129,33 @@ S3TestServer::~S3TestServer() {
     int status = 0;
     ::waitpid(pid_, &status, 0);
   }
+}
+
+Status S3TestServer::InjectSlowDowns(int n) const {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port_));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return UnavailableError("connect to the S3 test server failed");
+  }
+  std::string request = "PUT /_faults?slowdown=" + std::to_string(n) +
+                        " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n"
+                        "Connection: close\r\n\r\n";
+  ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string answer;
+  char buf[512];
+  ssize_t got;
+  while ((got = ::recv(fd, buf, sizeof(buf), 0)) > 0) {
+    answer.append(buf, static_cast<size_t>(got));
+  }
+  ::close(fd);
+  if (answer.rfind("HTTP/1.1 204", 0) != 0) {
+    return UnavailableError("the S3 test server refused the fault: " + answer.substr(0, 80));
+  }
+  return OkStatus();
 }
 
 storage::S3Options S3TestServer::StoreOptions(const std::string& prefix) const {

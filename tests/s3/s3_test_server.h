@@ -36,6 +36,8 @@ class S3TestServer {
   std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
   // Options for a store in kBucket under `prefix`, with the server's credentials.
   storage::S3Options StoreOptions(const std::string& prefix) const;
+  // The next `n` requests answer 503 SlowDown (0 ends it).
+  Status InjectSlowDowns(int n) const;
   // Where the server keeps its files (tests look for leftovers).
   const std::filesystem::path& directory() const { return dir_.path(); }
 

@@ -13,6 +13,7 @@
 //     several concurrent writers wins).
 // For benchmarks, GET /_stats (no valid bucket name) answers the requests served so far as JSON:
 // {"requests": N, "byMethod": {"PUT": n, ...}, "bytesIn": N, "bytesOut": N}.
+// For fault tests, PUT /_faults?slowdown=N makes the next N requests answer 503 SlowDown.
 // Not provided (s3rver has no Object Lock): GET ?object-lock answers NotImplemented, and
 // Lifeboat then skips the Object Lock headers.
 //
@@ -204,6 +205,7 @@ async function withKeyLock(id, fn) {
 }
 
 const stats = { requests: 0, byMethod: {}, bytesIn: 0, bytesOut: 0 };
+let slowdownsLeft = 0;
 
 function lifeboatMiddleware(secrets) {
   return async (ctx, next) => {
@@ -212,7 +214,18 @@ function lifeboatMiddleware(secrets) {
       ctx.body = JSON.stringify(stats);
       return;
     }
+    if (ctx.method === 'PUT' && ctx.path === '/_faults') {
+      slowdownsLeft = Number(ctx.query.slowdown || 0);
+      ctx.status = 204;
+      return;
+    }
     stats.requests++;
+    if (slowdownsLeft > 0) {
+      slowdownsLeft--;
+      const err = new S3Error('SlowDown', 'Please reduce your request rate.');
+      err.status = 503;
+      throw err;
+    }
     stats.byMethod[ctx.method] = (stats.byMethod[ctx.method] || 0) + 1;
     stats.bytesIn += Number(ctx.req.headers['content-length'] || 0);
     ctx.res.on('finish', () => {

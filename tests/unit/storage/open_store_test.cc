@@ -29,7 +29,8 @@ TEST(ParseStorageUrlTest, S3UrlsNameEndpointBucketAndPrefix) {
   EXPECT_TRUE(loc->s3->force_path_style);
   EXPECT_EQ(DescribeLocation(*loc), "s3:http://127.0.0.1:9000/backups/site-a/prod");
 
-  auto v = ParseStorageUrl("s3:https://s3.eu-west-1.amazonaws.com/b1?region=eu-west-1&style=virtual");
+  auto v =
+      ParseStorageUrl("s3:https://s3.eu-west-1.amazonaws.com/b1?region=eu-west-1&style=virtual");
   ASSERT_TRUE(v.ok()) << v.status();
   EXPECT_EQ(v->s3->bucket, "b1");
   EXPECT_EQ(v->s3->prefix, "");
@@ -38,9 +39,9 @@ TEST(ParseStorageUrlTest, S3UrlsNameEndpointBucketAndPrefix) {
 }
 
 TEST(ParseStorageUrlTest, BadUrlsAreRejectedNamingTheUrl) {
-  for (const char* url : {"relative/path", "", "s3:127.0.0.1/b", "s3:http://host",
-                          "s3:http://host/", "s3:http://key:secret@host/b",
-                          "s3:http://host/b?colour=red"}) {
+  for (const char* url :
+       {"relative/path", "", "s3:127.0.0.1/b", "s3:http://host", "s3:http://host/",
+        "s3:http://key:secret@host/b", "s3:http://host/b?colour=red"}) {
     auto loc = ParseStorageUrl(url);
     EXPECT_EQ(loc.status().code(), StatusCode::kInvalidArgument) << url;
     EXPECT_NE(loc.status().message().find("storage URL \"" + std::string(url) + "\""),

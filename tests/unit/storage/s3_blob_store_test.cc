@@ -214,6 +214,23 @@ TEST_F(S3BlobStoreTest, ObjectLockIsDetectedAsUnsupportedOnS3rver) {
   ASSERT_TRUE((*store)->Put("snapshots/p1", "point").ok());
 }
 
+TEST_F(S3BlobStoreTest, SlowDownIsRetriedWithBackoffAndReportedWhenItPersists) {
+  auto store = S3BlobStore::Open(Options());
+  ASSERT_TRUE(store.ok());
+  auto slow_down = [&](int n) { ASSERT_TRUE(server_->InjectSlowDowns(n).ok()); };
+  slow_down(2);
+  ASSERT_TRUE((*store)->Put("data/slow", "payload").ok());
+  EXPECT_EQ((*store)->counters().retries, 2u);
+  EXPECT_EQ(*(*store)->Get("data/slow"), "payload");
+
+  slow_down(100);
+  auto got = (*store)->Get("data/slow");
+  slow_down(0);
+  ASSERT_EQ(got.status().code(), StatusCode::kUnavailable) << got.status();
+  EXPECT_NE(got.status().message().find("503 SlowDown"), std::string::npos) << got.status();
+  EXPECT_NE(got.status().message().find("after 5 attempts"), std::string::npos) << got.status();
+}
+
 TEST_F(S3BlobStoreTest, CountersCountRequestsAndBytes) {
   auto store = S3BlobStore::Open(Options());
   ASSERT_TRUE(store.ok());

@@ -29,7 +29,8 @@ TEST(S3SignerTest, GetObjectWithRangeMatchesTheS3Example) {
   r.payload_hash = kEmptyHash;
   EXPECT_EQ(CanonicalRequest(r),
             "GET\n/test.txt\n\nhost:examplebucket.s3.amazonaws.com\nrange:bytes=0-9\n"
-            "x-amz-content-sha256:" + std::string(kEmptyHash) +
+            "x-amz-content-sha256:" +
+                std::string(kEmptyHash) +
                 "\nx-amz-date:20130524T000000Z\n\nhost;range;x-amz-content-sha256;x-amz-date\n" +
                 kEmptyHash);
   EXPECT_EQ(StringToSign(r, kS3DocScope),
@@ -111,8 +112,9 @@ TEST(S3SignerTest, HeaderValuesAreTrimmedAndSpacesCollapsed) {
   r.canonical_uri = "/";
   r.headers = {{"X-Amz-Meta-A", "  one   two  "}, {"host", "h"}};
   r.payload_hash = "UNSIGNED-PAYLOAD";
-  EXPECT_EQ(CanonicalRequest(r), "GET\n/\n\nhost:h\nx-amz-meta-a:one two\n\nhost;x-amz-meta-a\n"
-                                 "UNSIGNED-PAYLOAD");
+  EXPECT_EQ(CanonicalRequest(r),
+            "GET\n/\n\nhost:h\nx-amz-meta-a:one two\n\nhost;x-amz-meta-a\n"
+            "UNSIGNED-PAYLOAD");
 }
 
 TEST(S3SignerTest, Md5Base64IsTheContentMd5Header) {

@@ -60,9 +60,9 @@ TEST_F(ImmutabilityTest, ALockedPointCannotBeDeletedUntilItsLockExpires) {
   EXPECT_NE(refused.status().message().find(point.id), std::string::npos);
   auto expiries = LockExpiries(*store_);
   ASSERT_TRUE(expiries.ok());
-  EXPECT_NE(refused.status().message().find("immutable until " +
-                                            FormatRfc3339(expiries->at(point.id))),
-            std::string::npos)
+  EXPECT_NE(
+      refused.status().message().find("immutable until " + FormatRfc3339(expiries->at(point.id))),
+      std::string::npos)
       << refused.status();
   EXPECT_EQ(ListPoints(*repo_)->size(), 1u);
 
@@ -114,8 +114,8 @@ TEST_F(ImmutabilityTest, PruneNeverRepacksPacksHoldingLockedData) {
     EXPECT_EQ(forgot->remove.size(), 1u);
     auto pruned = Prune(*repo_, PruneOptions{}, clock_);
     EXPECT_TRUE(pruned.ok()) << pruned.status();
-    auto restored = Restore(*repo_, RestoreOptions{.point = "latest",
-                                                   .target = (dir_ / "out").string()});
+    auto restored =
+        Restore(*repo_, RestoreOptions{.point = "latest", .target = (dir_ / "out").string()});
     EXPECT_TRUE(restored.ok()) << restored.status();
     EXPECT_EQ(CompareTrees(dir_ / "src", dir_ / "out/src"), "");
     return pruned.ok() ? *pruned : PruneResult{};

@@ -109,8 +109,8 @@ TEST_F(SecondaryTest, RestoreReadsADamagedPackFromTheSecondaryAndRepairsThePrima
   FallbackBlobStore store(*primary_, *secondary_);
   auto repo = OpenRepo(store);
   ASSERT_NE(repo, nullptr);
-  auto restored = Restore(*repo, RestoreOptions{.point = "latest",
-                                                .target = (dir_ / "out").string()});
+  auto restored =
+      Restore(*repo, RestoreOptions{.point = "latest", .target = (dir_ / "out").string()});
   ASSERT_TRUE(restored.ok()) << restored.status();
   EXPECT_TRUE(restored->errors.empty());
   EXPECT_EQ(CompareTrees(dir_ / "src", dir_ / "out/src"), "");
@@ -132,8 +132,8 @@ TEST_F(SecondaryTest, ReadsGoToTheSecondaryWhileThePrimaryIsUnreachable) {
   FallbackBlobStore store(unreachable, *secondary_);
   auto repo = OpenRepo(store);
   ASSERT_NE(repo, nullptr);
-  auto restored = Restore(*repo, RestoreOptions{.point = "latest",
-                                                .target = (dir_ / "out").string()});
+  auto restored =
+      Restore(*repo, RestoreOptions{.point = "latest", .target = (dir_ / "out").string()});
   ASSERT_TRUE(restored.ok()) << restored.status();
   EXPECT_EQ(CompareTrees(dir_ / "src", dir_ / "out/src"), "");
   EXPECT_GE(store.fallbacks(), 1u);
@@ -197,8 +197,8 @@ TEST_F(SecondaryTest, TheSecondaryCanBeAnS3Bucket) {
   FallbackBlobStore store(*primary_, **s3);
   auto repo = OpenRepo(store);
   ASSERT_NE(repo, nullptr);
-  auto restored = Restore(*repo, RestoreOptions{.point = "latest",
-                                                .target = (dir_ / "out").string()});
+  auto restored =
+      Restore(*repo, RestoreOptions{.point = "latest", .target = (dir_ / "out").string()});
   ASSERT_TRUE(restored.ok()) << restored.status();
   EXPECT_EQ(CompareTrees(dir_ / "src", dir_ / "out/src"), "");
   EXPECT_EQ(store.repairs(), 1u);
