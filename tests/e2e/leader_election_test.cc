@@ -17,6 +17,8 @@
 #include <iostream>
 #include <regex>
 #include <thread>
+#include <tuple>
+#include <utility>
 
 #include "api/json.h"
 #include "controller/client_config.h"
@@ -279,6 +281,37 @@ TEST_F(LeaderElectionTest, APausedLeaderThatResumesAfterLosingTheLeaseExits) {
   EXPECT_EQ(a->Stop(0, kRenewDeadline + kSlack), 1) << a->output();
   EXPECT_FALSE(Contains(a->output().substr(before), "Acquired Lease")) << a->output();
   EXPECT_EQ(LeaseHolder(), "candidate-b");
+}
+
+// Bad flags and a broken in-cluster environment end in one line naming the flag or file.
+TEST_F(LeaderElectionTest, BadInputNamesTheFlagOrFile) {
+  auto run = [&](std::vector<std::string> argv) {
+    auto process = std::make_unique<Subprocess>(argv);
+    int code = process->Stop(0, 20s);
+    return std::make_pair(code, process->output());
+  };
+  auto [code, out] = run({Binary().string(), "controller", "--kubeconfig", kubeconfig_,
+                          "--health-probe-bind-address", "127.0.0.1:http"});
+  EXPECT_EQ(code, 1);
+  EXPECT_TRUE(Contains(out, "--health-probe-bind-address: \"http\" is not a port number")) << out;
+
+  std::tie(code, out) = run({Binary().string(), "controller", "--kubeconfig", kubeconfig_,
+                             "--metrics-bind-address", "256.1.1.1:99999"});
+  EXPECT_EQ(code, 1);
+  EXPECT_TRUE(Contains(out, "--metrics-bind-address 256.1.1.1:99999")) << out;
+
+  std::tie(code, out) = run({Binary().string(), "controller", "--kubeconfig", kubeconfig_,
+                             "--leader-elect", "--lease-duration=1s", "--renew-deadline=2s"});
+  EXPECT_EQ(code, 2);
+  EXPECT_TRUE(Contains(out, "need 0 < retry period < renew deadline < lease duration")) << out;
+
+  std::filesystem::path empty = dir_.path() / "empty-account";
+  std::filesystem::create_directories(empty);
+  std::tie(code, out) = run(
+      {"env", "-u", "KUBECONFIG", "KUBERNETES_SERVICE_HOST=127.0.0.1", "KUBERNETES_SERVICE_PORT=1",
+       "LIFEBOAT_SERVICE_ACCOUNT_DIR=" + empty.string(), Binary().string(), "controller"});
+  EXPECT_EQ(code, 1);
+  EXPECT_TRUE(Contains(out, "in-cluster token: cannot read " + (empty / "token").string())) << out;
 }
 
 }  // namespace
