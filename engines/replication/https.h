@@ -83,6 +83,7 @@ struct HttpsClientOptions {
   std::filesystem::path client_cert;  // mutual TLS (optional)
   std::filesystem::path client_key;
   std::string bearer_token;
+  bool insecure_skip_verify = false;  // accept any server certificate (test set-ups only)
   std::chrono::milliseconds connect_timeout{5'000};
   std::chrono::milliseconds io_timeout{60'000};
   std::shared_ptr<BandwidthPacer> pacer;  // paces request bodies; nullptr = unlimited

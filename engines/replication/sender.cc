@@ -116,6 +116,7 @@ StatusOr<std::unique_ptr<HttpsClient>> Connect(const TargetEndpoint& t,
   o.endpoint = t.endpoint;
   o.ca_pem = t.ca_pem;
   o.bearer_token = t.token;
+  o.insecure_skip_verify = t.insecure_skip_verify;
   o.client_cert = t.client_cert;
   o.client_key = t.client_key;
   o.connect_timeout = t.connect_timeout;

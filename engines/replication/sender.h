@@ -29,6 +29,7 @@ struct TargetEndpoint {
   std::string endpoint;  // https://host:port
   std::string ca_pem;    // trusted CA (PEM); empty = the system store
   std::string token;     // bearer token
+  bool insecure_skip_verify = false;
   std::filesystem::path client_cert;  // optional mutual TLS
   std::filesystem::path client_key;
   std::chrono::milliseconds connect_timeout{5'000};

@@ -1,0 +1,87 @@
+#pragma once
+
+// What the Site and ReplicationPolicy reconcilers share: resources, resolving a Site into an
+// endpoint with its credentials, the local site id, and the results of finished jobs.
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "api/json.h"
+#include "common/clock.h"
+#include "controller/kube_client.h"
+#include "engines/hooks/hooks.h"
+#include "engines/replication/sender.h"
+#include "reconcilers/engine_env.h"
+
+namespace lifeboat::reconcilers::replication {
+
+extern const controller::ResourceRef kSites;
+extern const controller::ResourceRef kReplicationPolicies;
+inline constexpr char kSiteController[] = "site";
+inline constexpr char kReplicationPolicyController[] = "replicationpolicy";
+
+// Why a Site cannot be used: CamelCase reason and a message saying what to fix.
+struct SiteProblem {
+  std::string reason;
+  std::string message;
+};
+
+// Reads Site `name` in `ns` and its Secrets into an endpoint (token, trusted CA, client
+// certificate written under <data dir>/replication/tls/). nullopt with `problem` set otherwise.
+std::optional<lifeboat::replication::TargetEndpoint> ResolveSite(controller::KubeClient& client,
+                                                                 const EngineEnv& env,
+                                                                 const std::string& ns,
+                                                                 const std::string& name,
+                                                                 SiteProblem* problem);
+// "Unreachable" / "Unauthenticated" / "EndpointRejected" for a failed call to an endpoint.
+std::string ReasonFor(const Status& status);
+
+// This instance's id at the sites it replicates to: <data dir>/replication/site-id, made once
+// from the host name and a random suffix. Targets keep replicas under <root>/<site id>/.
+std::string LocalSiteId(const EngineEnv& env);
+
+struct PingOutcome {
+  Status status;
+  lifeboat::replication::PingResult ping;
+  Clock::TimePoint at;
+};
+
+struct CycleOutcome {
+  Status status;
+  lifeboat::replication::ReplicateResult result;
+  std::optional<lifeboat::replication::RemoteJournal> journal;
+  std::string hook_message;  // what an application-consistency hook said when it failed
+  Clock::TimePoint finished;
+};
+
+class Shared {
+ public:
+  explicit Shared(const EngineEnv& env) : env_(env), hooks_(hooks::NewHookRunner()) {}
+  const EngineEnv& env() const { return env_; }
+  hooks::HookRunner& hooks() { return *hooks_; }
+
+  void PutPing(const std::string& key, PingOutcome o);
+  std::optional<PingOutcome> TakePing(const std::string& key);
+  void PutCycle(const std::string& key, CycleOutcome o);
+  std::optional<CycleOutcome> TakeCycle(const std::string& key);
+  void PutProgress(const std::string& key, Json progress);
+  std::optional<Json> Progress(const std::string& key);
+  void ClearProgress(const std::string& key);
+  // When a failed policy may try again.
+  void SetRetryAt(const std::string& key, Clock::TimePoint at);
+  std::optional<Clock::TimePoint> RetryAt(const std::string& key);
+
+ private:
+  EngineEnv env_;
+  std::unique_ptr<hooks::HookRunner> hooks_;
+  std::mutex mu_;
+  std::map<std::string, PingOutcome> pings_;
+  std::map<std::string, CycleOutcome> cycles_;
+  std::map<std::string, Json> progress_;
+  std::map<std::string, Clock::TimePoint> retry_at_;
+};
+
+}  // namespace lifeboat::reconcilers::replication
