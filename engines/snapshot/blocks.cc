@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -27,7 +28,9 @@ constexpr uint64_t kScanChunk = 8ull << 20;
 constexpr uint64_t kWritebackStep = 32ull << 20;
 constexpr size_t kZeroPage = 64 * 1024;
 // Consecutive new blocks are written with one pwrite of up to this many bytes.
-constexpr uint64_t kWriteRun = 4ull << 20;
+constexpr uint64_t kWriteRun = 16ull << 20;
+// Alignment of O_DIRECT buffers, offsets and sizes.
+constexpr uint64_t kDirectAlign = 4096;
 
 const EVP_MD* Sha256Md() {
   static const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
@@ -734,44 +737,66 @@ StatusOr<BlockAddress> BlockStore::Writer::Put(const BlockHash& hash,
   }
   std::filesystem::path path = store_.PackDataPath(pack_);
   if (fd_ < 0) {
-    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+    // O_DIRECT skips the copy into the page cache (the larger part of writing a pack); file
+    // systems without it (tmpfs) get buffered writes.
+    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_DIRECT, 0444);
+    direct_ = fd_ >= 0;
+    if (fd_ < 0 && errno == EINVAL) {
+      fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+    }
     if (fd_ < 0) {
       return ErrnoStatus("creating " + path.string());
     }
+    void* buf = nullptr;
+    if (::posix_memalign(&buf, kDirectAlign, kWriteRun + store_.block_size_ + kDirectAlign) != 0) {
+      return ResourceExhaustedError("no memory for the pack write buffer");
+    }
+    pending_.reset(static_cast<uint8_t*>(buf));
   }
   uint32_t slot = static_cast<uint32_t>(slots_.size());
   uint64_t offset = uint64_t{slot} * store_.block_size_;
-  if (!pending_.empty() && pending_offset_ + pending_.size() != offset) {
+  if (pending_size_ != 0 && pending_offset_ + pending_size_ != offset) {
     RETURN_IF_ERROR(Flush());
   }
-  if (pending_.empty()) {
+  if (pending_size_ == 0) {
     pending_offset_ = offset;
   }
-  pending_.insert(pending_.end(), data.begin(), data.end());
+  std::memcpy(pending_.get() + pending_size_, data.data(), data.size());
+  pending_size_ += data.size();
   slots_.push_back({hash, static_cast<uint32_t>(data.size())});
   BlockAddress address{pack_, slot};
   store_.lookup_.emplace(hash, address);
   ++new_blocks_;
   new_bytes_ += data.size();
   // A short block ends a run (the rest of its slot stays a hole); big runs are written out.
-  if (data.size() < store_.block_size_ || pending_.size() >= kWriteRun) {
+  if (data.size() < store_.block_size_ || pending_size_ >= kWriteRun) {
     RETURN_IF_ERROR(Flush());
   }
   return address;
 }
 
+void BlockStore::Writer::FreeAligned::operator()(uint8_t* p) const { std::free(p); }
+
 Status BlockStore::Writer::Flush() {
-  if (pending_.empty()) {
+  if (pending_size_ == 0) {
     return OkStatus();
   }
   std::filesystem::path path = store_.PackDataPath(pack_);
-  if (store_.write_fault_) {
-    RETURN_IF_ERROR(store_.write_fault_(pending_.size()).WithPrefix("writing " + path.string()));
+  uint64_t size = pending_size_;
+  if (direct_) {
+    // O_DIRECT writes whole 4 KiB sectors: a short last block is padded with zeros inside its
+    // own slot (the file system allocates that sector either way; reads stop at the length).
+    uint64_t padded = (size + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
+    std::memset(pending_.get() + size, 0, padded - size);
+    size = padded;
   }
-  RETURN_IF_ERROR(PwriteFull(fd_, pending_.data(), pending_.size(), pending_offset_, path));
-  uint64_t end = pending_offset_ + pending_.size();
-  pending_.clear();
-  if (end - synced_until_ >= kWritebackStep) {
+  if (store_.write_fault_) {
+    RETURN_IF_ERROR(store_.write_fault_(pending_size_).WithPrefix("writing " + path.string()));
+  }
+  RETURN_IF_ERROR(PwriteFull(fd_, pending_.get(), size, pending_offset_, path));
+  uint64_t end = pending_offset_ + size;
+  pending_size_ = 0;
+  if (!direct_ && end - synced_until_ >= kWritebackStep) {
     // Start writeback now (asynchronously) so the fsync in Seal has little left to do.
     ::sync_file_range(fd_, static_cast<off_t>(synced_until_),
                       static_cast<off_t>(end - synced_until_), SYNC_FILE_RANGE_WRITE);

@@ -150,8 +150,14 @@ class BlockStore {
     uint64_t new_blocks_ = 0;
     uint64_t new_bytes_ = 0;
     uint64_t synced_until_ = 0;
-    std::vector<uint8_t> pending_;  // consecutive full blocks not yet written
+    struct FreeAligned {
+      void operator()(uint8_t* p) const;
+    };
+    // Consecutive new blocks not yet written, in a buffer aligned for O_DIRECT.
+    std::unique_ptr<uint8_t, FreeAligned> pending_;
+    uint64_t pending_size_ = 0;
     uint64_t pending_offset_ = 0;
+    bool direct_ = false;  // the pack is written with O_DIRECT (no page-cache copy)
     bool sealed_ = false;
   };
   StatusOr<std::unique_ptr<Writer>> NewWriter();
