@@ -20,6 +20,7 @@
 #include "cli/flags.h"
 #include "controller/client_config.h"
 #include "controller/rest_kube_client.h"
+#include "engines/replication/receiver.h"
 #include "metrics/metrics.h"
 #include "operator/operator.h"
 
@@ -122,6 +123,10 @@ int RunUp(const Args& args) {
   flags.String("metrics-bind-address", "", "127.0.0.1:8080",
                "where /metrics is served (port 0 = pick a free port)");
   flags.String("workers", "", "2", "concurrent reconciles per kind");
+  flags.String("replication-port", "", "",
+               "serve this site's replication endpoint on --bind-address:PORT (replicas under "
+               "DATA_DIR/replicas; needs --replication-token-file)");
+  flags.String("replication-token-file", "", "", "bearer token other sites replicate with");
   flags.Bool("no-controllers", "",
              "serve the API and /metrics only; controllers run elsewhere (`lifeboat controller`)");
   AddLogFlags(flags);
@@ -195,6 +200,28 @@ int RunUp(const Args& args) {
     (*server)->Stop();
     return 1;
   }
+  std::unique_ptr<replication::Receiver> receiver;
+  if (flags.WasSet("replication-port")) {
+    replication::ReceiverOptions r;
+    r.root = options.data_dir / "replicas";
+    r.host = options.bind_address;
+    std::ifstream token_file(flags.Get("replication-token-file"));
+    std::getline(token_file, r.token);
+    try {
+      r.port = std::stoi(flags.Get("replication-port"));
+    } catch (const std::exception&) {
+      r.port = -1;
+    }
+    auto started = r.port < 0 ? StatusOr<std::unique_ptr<replication::Receiver>>(
+                                    InvalidArgumentError("--replication-port: not a number"))
+                              : replication::StartReceiver(r);
+    if (!started.ok()) {
+      std::cerr << "lifeboat up: replication endpoint: " << started.status().message() << "\n";
+      (*server)->Stop();
+      return 1;
+    }
+    receiver = std::move(*started);
+  }
   auto config = controller::LoadKubeconfigFile((*server)->kubeconfig_path());
   StatusOr<std::unique_ptr<controller::KubeClient>> client =
       config.ok() ? controller::NewRestKubeClient(std::move(*config))
@@ -229,6 +256,7 @@ int RunUp(const Args& args) {
   std::cout << "Lifeboat API server listening on " << (*server)->url() << "\n"
             << controllers << "\n"
             << "Metrics on http://127.0.0.1:" << (*metrics_server)->port() << "/metrics\n"
+            << (receiver ? "Replication endpoint on " + receiver->endpoint() + "\n" : "")
             << "kubeconfig: " << kubeconfig << "\n"
             << "export KUBECONFIG=" << kubeconfig << "; kubectl get lifeboat" << std::endl;
 
