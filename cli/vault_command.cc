@@ -1,4 +1,4 @@
-// `lifeboat vault init|points|check|stats|forget|prune|diff|copy`: vault administration.
+// `lifeboat vault init|points|check|stats|forget|prune|diff|copy|repair`: vault administration.
 #include <malloc.h>
 #include <unistd.h>
 
@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "engines/vault/cli_support.h"
+#include "engines/vault/repair.h"
 
 namespace lifeboat::cli {
 
@@ -29,7 +30,8 @@ constexpr const char* kVaultUsage =
     "  forget    drop points by retention policy (--keep-last N, --keep-daily N, ...; --prune)\n"
     "  prune     remove data no point references, repacking partly used packs\n"
     "  diff      what changed between two points: lifeboat vault diff A B\n"
-    "  copy      replicate the vault to a second directory: --to DIR\n\n"
+    "  copy      replicate the vault to a second directory: --to DIR\n"
+    "  repair    rebuild a lost or damaged index from the packs (--read-data verifies them)\n\n"
     "Run 'lifeboat vault SUBCOMMAND --help' for its flags.\n";
 
 void AddVaultFlags(FlagSet& flags) {
@@ -212,6 +214,46 @@ int PruneCmd(const std::string& sub, FlagSet& flags, vault::Repository& repo) {
   return 0;
 }
 
+int RepairCmd(const Args& args) {
+  FlagSet flags("lifeboat vault repair", "lifeboat vault repair --vault DIR [--read-data]",
+                "Rebuilds the index from the pack files (exclusive lock): one new index file\n"
+                "naming every readable pack, then the old index files are removed. Damaged\n"
+                "packs are listed and left out.");
+  AddVaultFlags(flags);
+  flags.Bool("read-data", "", "verify every pack's name and every blob, not only its header");
+  if (int rc = ParseOrExit(flags, args); rc >= 0) return rc;
+  auto opened = vault::OpenFromFlags(VaultFlags(flags));
+  if (!opened.ok()) return Fail("repair", opened.status());
+  bool json = flags.GetBool("json");
+  vault::ProgressPrinter printer(std::cerr, !json && ::isatty(STDERR_FILENO));
+  vault::RepairOptions options;
+  options.read_data = flags.GetBool("read-data");
+  options.progress = [&](const vault::Progress& p) { printer(p); };
+  auto result = vault::Repair(*opened->repo, options, SystemClock());
+  printer.Finish();
+  if (!result.ok()) return Fail("repair", result.status());
+  if (json) {
+    std::cout << Json{{"packs", result->packs},
+                      {"blobs", result->blobs},
+                      {"packs_not_indexed_before", result->packs_not_indexed_before},
+                      {"index_files_removed", result->index_files_removed},
+                      {"index_file", result->index_file},
+                      {"damaged", result->damaged}}
+                     .dump()
+              << "\n";
+  } else {
+    for (const auto& d : result->damaged) std::cerr << "damaged: " << d << "\n";
+    std::cout << "Indexed " << result->packs << " packs (" << result->blobs << " blobs; "
+              << result->packs_not_indexed_before << " were not indexed), removed "
+              << result->index_files_removed << " old index files"
+              << (result->damaged.empty()
+                      ? ""
+                      : "; " + std::to_string(result->damaged.size()) + " damaged packs")
+              << "\n";
+  }
+  return result->damaged.empty() ? 0 : 1;
+}
+
 int Prune(const Args& args) {
   FlagSet flags("lifeboat vault prune", "lifeboat vault prune --vault DIR",
                 "Deletes data no recovery point references (exclusive lock).");
@@ -346,6 +388,7 @@ int RunVault(const Args& args) {
   if (sub == "prune") return Prune(rest);
   if (sub == "diff") return DiffCmd(rest);
   if (sub == "copy") return CopyCmd(rest);
+  if (sub == "repair") return RepairCmd(rest);
   std::cerr << "lifeboat vault: unknown subcommand \"" << sub << "\"\n\n" << kVaultUsage;
   return 2;
 }

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -52,6 +53,53 @@ int64_t ToNs(const struct timespec& ts) {
 
 bool AllZero(const char* p, size_t n) {
   return n > 0 && p[0] == 0 && std::memcmp(p, p + 1, n - 1) == 0;
+}
+
+// The extended attributes of `path` (not following symlinks), sorted by name. A filesystem
+// without them gives none; any other failure is an error naming the attribute.
+StatusOr<std::vector<std::pair<std::string, std::string>>> ReadXattrs(const std::string& path) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::string names;
+  while (true) {
+    ssize_t n = ::llistxattr(path.c_str(), nullptr, 0);
+    if (n < 0 && (errno == ENOTSUP || errno == ENODATA)) return out;
+    if (n < 0) {
+      return InternalError(std::string("listing extended attributes: ") + std::strerror(errno));
+    }
+    if (n == 0) return out;
+    names.resize(static_cast<size_t>(n));
+    n = ::llistxattr(path.c_str(), names.data(), names.size());
+    if (n < 0 && errno == ERANGE) continue;  // grew meanwhile
+    if (n < 0) {
+      return InternalError(std::string("listing extended attributes: ") + std::strerror(errno));
+    }
+    names.resize(static_cast<size_t>(n));
+    break;
+  }
+  for (size_t pos = 0; pos < names.size();) {
+    std::string name(names.c_str() + pos);
+    pos += name.size() + 1;
+    if (name.empty()) continue;
+    std::string value;
+    while (true) {
+      ssize_t n = ::lgetxattr(path.c_str(), name.c_str(), nullptr, 0);
+      if (n < 0 && errno == ENODATA) break;  // removed meanwhile
+      if (n < 0) {
+        return InternalError("reading extended attribute " + name + ": " + std::strerror(errno));
+      }
+      value.resize(static_cast<size_t>(n));
+      n = ::lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
+      if (n < 0 && errno == ERANGE) continue;
+      if (n < 0) {
+        return InternalError("reading extended attribute " + name + ": " + std::strerror(errno));
+      }
+      value.resize(static_cast<size_t>(n));
+      out.emplace_back(std::move(name), std::move(value));
+      break;
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 std::optional<NodeType> TypeOf(mode_t m) {
@@ -585,6 +633,15 @@ Status BackupRun::Walk(const std::string& path, const std::string& name,
     return OkStatus();
   }
   Node node = NodeFromStat(name, st);
+  // Extended attributes change a file's ctime: an unchanged file keeps its parent's.
+  const bool unchanged = *type == NodeType::kFile && Unchanged(node, parent_node);
+  if (unchanged) {
+    node.xattrs = parent_node->xattrs;
+  } else if (auto xattrs = ReadXattrs(path); xattrs.ok()) {
+    node.xattrs = std::move(xattrs).value();
+  } else {
+    AddError(path, xattrs.status().message());
+  }
   switch (*type) {
     case NodeType::kDir: {
       summary_.dirs++;
@@ -617,7 +674,7 @@ Status BackupRun::Walk(const std::string& path, const std::string& name,
   }
   summary_.files++;
   summary_.bytes += node.size;
-  if (Unchanged(node, parent_node)) {
+  if (unchanged) {
     node.content = parent_node->content;
     summary_.files_unmodified++;
     files_done_++;

@@ -121,10 +121,11 @@ StatusOr<VaultConfig> ConfigFromJson(const std::string& text) {
   }
   VaultConfig c;
   c.version = doc.value("version", 0u);
-  if (c.version != kFormatVersion) {
+  if (c.version < kOldestConfigVersion || c.version > kConfigVersion) {
     return FailedPreconditionError("vault format version " + std::to_string(c.version) +
-                                   " is not supported (this lifeboat reads version " +
-                                   std::to_string(kFormatVersion) + ")");
+                                   " is not supported (this lifeboat reads versions " +
+                                   std::to_string(kOldestConfigVersion) + " to " +
+                                   std::to_string(kConfigVersion) + ")");
   }
   c.id = doc.value("id", "");
   c.chunker.min_size = doc["chunker"].value("min", 0u);
@@ -158,7 +159,7 @@ Status Repository::Init(storage::BlobStore& store, const InitOptions& options) {
   RandomBytes(key.encryption.data(), key.encryption.size());
   RandomBytes(key.mac.data(), key.mac.size());
   VaultConfig config = options.config;
-  config.version = kFormatVersion;
+  config.version = kConfigVersion;
   uint8_t id[kConfigIdBytes];
   RandomBytes(id, sizeof(id));
   config.id = ToHex(id, sizeof(id));

@@ -16,8 +16,13 @@
 
 namespace lifeboat::vault {
 
+// The vault format version in `config` (FORMAT.md): 2 added extended attributes to trees. Packs
+// and index files keep their own layout version (kFormatVersion). Version 1 vaults are read.
+constexpr uint32_t kConfigVersion = 2;
+constexpr uint32_t kOldestConfigVersion = 1;
+
 struct VaultConfig {
-  uint32_t version = kFormatVersion;
+  uint32_t version = kConfigVersion;
   std::string id;
   // Smaller than STYLE.md's 512K/1M/8M by measurement (FORMAT.md §4): on the mutate dataset
   // 128K/256K/2M stores 37 % less per incremental and 2 % less initially, and bounds buffers.

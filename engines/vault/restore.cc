@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -121,6 +122,10 @@ class RestoreRun {
   void AddError(const std::string& path, const std::string& error);
   void MaybeReportProgress(bool force);
   void ApplyMetadata(const std::string& path, const Node& n, bool is_link);
+  // Sets the node's extended attributes on `fd` (or, when fd < 0, on `path` without following
+  // a symlink). Attributes outside the user namespace need privileges: without them they are
+  // skipped. Returns the first failure.
+  std::string ApplyXattrs(int fd, const std::string& path, const Node& n);
 
   Repository& repo_;
   const RestoreOptions& options_;
@@ -194,6 +199,20 @@ void RestoreRun::ApplyMetadata(const std::string& path, const Node& n, bool is_l
   ::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW);
 }
 
+std::string RestoreRun::ApplyXattrs(int fd, const std::string& path, const Node& n) {
+  for (const auto& [name, value] : n.xattrs) {
+    if (!is_root_ && name.rfind("user.", 0) != 0) {
+      continue;
+    }
+    int rc = fd >= 0 ? ::fsetxattr(fd, name.c_str(), value.data(), value.size(), 0)
+                     : ::lsetxattr(path.c_str(), name.c_str(), value.data(), value.size(), 0);
+    if (rc != 0) {
+      return "setting extended attribute " + name + ": " + std::strerror(errno);
+    }
+  }
+  return std::string();
+}
+
 void RestoreRun::DoneFile(const std::shared_ptr<RestoreFile>& f) {
   if (f->pending.fetch_sub(1, std::memory_order_acq_rel) != 1) {
     return;
@@ -207,6 +226,9 @@ void RestoreRun::DoneFile(const std::shared_ptr<RestoreFile>& f) {
       ::ftruncate(f->fd, static_cast<off_t>(f->node.size)) != 0) {
     // With O_DIRECT the last block was written whole; cut the file back to its size.
     error = std::string("sizing: ") + std::strerror(errno);
+  }
+  if (error.empty()) {
+    error = ApplyXattrs(f->fd, f->tmp, f->node);
   }
   if (error.empty()) {
     if (is_root_ && ::fchown(f->fd, f->node.uid, f->node.gid) != 0) {
@@ -483,6 +505,11 @@ void RestoreRun::RestoreNode(const Node& n, const std::string& rel, const std::s
         AddError(rel, std::string("symlink: ") + std::strerror(errno));
         return;
       }
+      if (std::string err = ApplyXattrs(-1, tmp, n); !err.empty()) {
+        AddError(rel, err);
+        ::unlink(tmp.c_str());
+        return;
+      }
       ApplyMetadata(tmp, n, /*is_link=*/true);
       if (::rename(tmp.c_str(), out.c_str()) != 0) {
         AddError(rel, std::string("renaming into place: ") + std::strerror(errno));
@@ -500,6 +527,9 @@ void RestoreRun::RestoreNode(const Node& n, const std::string& rel, const std::s
       if (::mknod(out.c_str(), kind | (n.mode & 07777), static_cast<dev_t>(n.rdev)) != 0) {
         AddError(rel, std::string("mknod: ") + std::strerror(errno));
         return;
+      }
+      if (std::string err = ApplyXattrs(-1, out, n); !err.empty()) {
+        AddError(rel, err);
       }
       ApplyMetadata(out, n, false);
       return;
@@ -578,6 +608,9 @@ StatusOr<RestoreResult> RestoreRun::Run() {
   }
   // Directory metadata last, deepest first, so writing children does not disturb mtimes.
   for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) {
+    if (std::string err = ApplyXattrs(-1, it->first, it->second); !err.empty()) {
+      AddError(it->first, err);
+    }
     ApplyMetadata(it->first, it->second, false);
   }
   MaybeReportProgress(true);

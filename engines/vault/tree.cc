@@ -69,6 +69,15 @@ std::string EncodeTree(const std::vector<Node>& nodes) {
     if (n.rdev != 0) j["rdev"] = n.rdev;
     if (n.type == NodeType::kSymlink) j["target"] = n.target;
     if (n.subtree.has_value()) j["subtree"] = ToHex(*n.subtree);
+    if (!n.xattrs.empty()) {
+      Json xattrs = Json::array();
+      for (const auto& [name, value] : n.xattrs) {
+        xattrs.push_back({{"name", name},
+                          {"value", ToHex(reinterpret_cast<const uint8_t*>(value.data()),
+                                          value.size())}});
+      }
+      j["xattrs"] = std::move(xattrs);
+    }
     if (n.type == NodeType::kFile) {
       Json content = Json::array();
       for (const Extent& e : n.content) {
@@ -115,6 +124,17 @@ StatusOr<std::vector<Node>> DecodeTree(std::string_view text) {
           return DataLossError("tree entry \"" + n.name + "\" has a malformed subtree ID");
         }
         n.subtree = d;
+      }
+      if (j.contains("xattrs")) {
+        for (const Json& x : j["xattrs"]) {
+          std::string name = x.at("name").get<std::string>();
+          auto value = FromHex(x.at("value").get<std::string>());
+          if (name.empty() || !value.ok()) {
+            return DataLossError("tree entry \"" + n.name +
+                                 "\" has a malformed extended attribute");
+          }
+          n.xattrs.emplace_back(std::move(name), std::move(value).value());
+        }
       }
       if (n.type == NodeType::kDir && !n.subtree.has_value()) {
         return DataLossError("directory entry \"" + n.name + "\" has no subtree");

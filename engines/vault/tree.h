@@ -40,6 +40,8 @@ struct Node {
   std::string target;              // symlinks
   std::optional<Digest> subtree;   // directories
   std::vector<Extent> content;     // files
+  // Extended attributes (name, value bytes), sorted by name.
+  std::vector<std::pair<std::string, std::string>> xattrs;
 };
 
 // Glob match of a path relative to a point's root: '*' does not cross '/'; a pattern without

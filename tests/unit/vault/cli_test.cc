@@ -177,6 +177,28 @@ TEST_F(VaultCliTest, UnreadableFilesGiveAPartialPointListingThem) {
   EXPECT_NE(points.output.find("PARTIAL"), std::string::npos) << points.output;
 }
 
+TEST_F(VaultCliTest, RepairRebuildsDeletedIndexFiles) {
+  testing::WriteFile(src_ / "a.txt", testing::TextBytes(200 << 10, 1));
+  testing::WriteFile(src_ / "sub/b.bin", testing::RandomBytes(3 << 20, 2));
+  ASSERT_EQ(Lb("vault init" + flags_).exit_code, 0);
+  ASSERT_EQ(Lb("backup " + src_.string() + flags_).exit_code, 0);
+  testing::WriteFile(src_ / "c.txt", "third\n");
+  ASSERT_EQ(Lb("backup " + src_.string() + flags_).exit_code, 0);
+  fs::remove_all(fs::path(vault_) / "index");
+  auto broken = Lb("vault check" + flags_);
+  EXPECT_EQ(broken.exit_code, 1) << broken.output;
+  Json repaired = LbJson("vault repair --read-data" + flags_);
+  ASSERT_TRUE(repaired.is_object());
+  EXPECT_GT(repaired["packs"].get<uint64_t>(), 0u);
+  EXPECT_EQ(repaired["packs_not_indexed_before"], repaired["packs"]);
+  EXPECT_TRUE(repaired["damaged"].empty());
+  Json c = LbJson("vault check --read-data" + flags_);
+  EXPECT_EQ(c["ok"], true) << c.dump();
+  Json r = LbJson("restore latest --target " + (dir_.path() / "out").string() + flags_);
+  EXPECT_EQ(r["files"], 3);
+  EXPECT_EQ(testing::CompareTrees(src_, dir_.path() / "out/src"), "");
+}
+
 TEST_F(VaultCliTest, KillNineDuringBackupAndPruneNeverBreaksTheVault) {
   constexpr int kIterations = 20;
   std::mt19937 rng(20261121);
