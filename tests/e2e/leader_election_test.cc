@@ -220,7 +220,17 @@ TEST_F(LeaderElectionTest, OneLeadsAndTheStandbyTakesOverAfterKillNine) {
   EXPECT_TRUE(Eventually([&] { return ObservedGeneration("main") == 1; }, 20s))
       << "status.observedGeneration never reached 1\n"
       << a->output();
-  EXPECT_TRUE(Eventually([&] { return Contains(a->output(), "Serving metrics"); }, 1s));
+  // The leader's /metrics (--metrics-bind-address) counts the reconciles of the vault controller.
+  std::smatch port;
+  std::string a_out = a->output();
+  ASSERT_TRUE(
+      std::regex_search(a_out, port, std::regex("Serving metrics address=\\S+ port=(\\d+)")))
+      << a_out;
+  auto scraped = HttpGet(std::stoi(port[1]), "/metrics");
+  ASSERT_TRUE(scraped.ok()) << scraped.status().message();
+  EXPECT_EQ(scraped->status, 200);
+  EXPECT_TRUE(Contains(scraped->body, "lifeboat_reconcile_total{controller=\"vault\""))
+      << scraped->body;
   EXPECT_EQ(LeaseHolder(), "candidate-a");
   EXPECT_FALSE(Contains(b->output(), "Acquired Lease")) << b->output();
   EXPECT_FALSE(Contains(b->output(), "Started workers")) << b->output();
