@@ -48,8 +48,9 @@ struct S3Options {
   std::chrono::milliseconds backoff_base{100};
   std::chrono::milliseconds backoff_max{5000};
   std::chrono::seconds request_timeout{120};
-  // Object Lock: when > 0 and the bucket has Object Lock enabled, every Put carries
-  // x-amz-object-lock-mode COMPLIANCE and a retain-until date this many days ahead.
+  // Object Lock: when > 0 and the bucket has Object Lock enabled (Open asks), every Put carries
+  // x-amz-object-lock-mode COMPLIANCE, a retain-until date this many days ahead and Content-MD5;
+  // such objects cannot be deleted or overwritten before then, by anyone.
   int object_lock_days = 0;
   const Clock* clock = nullptr;  // signing time; default SystemClock()
 };

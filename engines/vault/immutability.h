@@ -16,8 +16,9 @@
 // them in place; deleting a file needs write access to its directory, which
 // the vault keeps, and root bypasses file modes altogether: the ledger, enforced by Lifeboat, is
 // the guard against deletion there. On S3, S3Options::object_lock_days sends Object Lock headers
-// (COMPLIANCE, retain-until) with every write where the bucket has Object Lock enabled;
-// s3rver has none, so the tests exercise the ledger only.
+// (COMPLIANCE, retain-until, Content-MD5) with every write where the bucket has Object Lock
+// enabled. s3rver has no Object Lock; tests/s3/server.js emulates it on one bucket (retained
+// objects refuse DELETE), which is what s3_blob_store_test checks.
 #include <map>
 #include <string>
 #include <string_view>

@@ -81,8 +81,8 @@ StatusOr<std::unique_ptr<S3TestServer>> S3TestServer::Start() {
     // legacy provider.
     ::execlp("node", "node", "--openssl-legacy-provider", script_path.c_str(), "--address",
              "127.0.0.1", "--port", "0", "--directory", data_dir.c_str(), "--access-key-id",
-             kAccessKeyId, "--secret-access-key", kSecretAccessKey, "--bucket", kBucket,
-             static_cast<char*>(nullptr));
+             kAccessKeyId, "--secret-access-key", kSecretAccessKey, "--bucket", kBucket, "--bucket",
+             kLockedBucket, "--object-lock-bucket", kLockedBucket, static_cast<char*>(nullptr));
     ::_exit(127);
   }
   ::close(in_pipe[0]);

@@ -22,6 +22,7 @@ namespace lifeboat::testing {
 class S3TestServer {
  public:
   static constexpr const char* kBucket = "lifeboat-test";
+  static constexpr const char* kLockedBucket = "lifeboat-locked";  // with Object Lock
   static constexpr const char* kAccessKeyId = "lifeboat-test-key";
   static constexpr const char* kSecretAccessKey = "lifeboat-test-secret";
 

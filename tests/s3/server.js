@@ -14,8 +14,10 @@
 // For benchmarks, GET /_stats (no valid bucket name) answers the requests served so far as JSON:
 // {"requests": N, "byMethod": {"PUT": n, ...}, "bytesIn": N, "bytesOut": N}.
 // For fault tests, PUT /_faults?slowdown=N makes the next N requests answer 503 SlowDown.
-// Not provided (s3rver has no Object Lock): GET ?object-lock answers NotImplemented, and
-// Lifeboat then skips the Object Lock headers.
+//   - Object Lock on the buckets named by --object-lock-bucket (s3rver has none): GET
+//     ?object-lock answers Enabled; writes with x-amz-object-lock-mode need Content-MD5 (checked)
+//     and a future retain-until date; DELETE of a retained object is 403 AccessDenied. Other
+//     buckets answer ?object-lock with NotImplemented (s3rver's own answer).
 //
 // Usage: node --openssl-legacy-provider server.js --directory DIR [--address 127.0.0.1] [--port 0]
 //          [--access-key-id ID --secret-access-key KEY] [--bucket NAME]...
@@ -38,6 +40,7 @@ function parseArgs(argv) {
     accessKeyId: 'lifeboat-test',
     secretAccessKey: 'lifeboat-test-secret',
     buckets: [],
+    lockBuckets: new Set(),
   };
   for (let i = 0; i < argv.length; i += 2) {
     const value = argv[i + 1];
@@ -51,6 +54,7 @@ function parseArgs(argv) {
       case '--access-key-id': options.accessKeyId = value; break;
       case '--secret-access-key': options.secretAccessKey = value; break;
       case '--bucket': options.buckets.push(value); break;
+      case '--object-lock-bucket': options.lockBuckets.add(value); break;
       default: throw new Error(`unknown flag ${argv[i]}`);
     }
   }
@@ -206,8 +210,39 @@ async function withKeyLock(id, fn) {
 
 const stats = { requests: 0, byMethod: {}, bytesIn: 0, bytesOut: 0 };
 let slowdownsLeft = 0;
+const retainedUntil = new Map();  // "bucket/key" -> ms since the epoch
+const pendingRetention = new Map();  // "bucket/key" -> ms, from CreateMultipartUpload
 
-function lifeboatMiddleware(secrets) {
+function objectLockRequest(ctx, lockBuckets, body) {
+  const mode = ctx.req.headers['x-amz-object-lock-mode'];
+  if (mode === undefined) {
+    return null;
+  }
+  const { bucket } = bucketAndKey(ctx);
+  if (!lockBuckets.has(bucket)) {
+    throw new S3Error('InvalidRequest', 'Bucket is missing Object Lock Configuration');
+  }
+  if (mode !== 'COMPLIANCE' && mode !== 'GOVERNANCE') {
+    throw new S3Error('InvalidArgument', 'Unknown wormMode directive.');
+  }
+  const until = Date.parse(ctx.req.headers['x-amz-object-lock-retain-until-date'] || '');
+  if (isNaN(until) || until <= Date.now()) {
+    throw new S3Error('InvalidArgument', 'The retain until date must be in the future!');
+  }
+  if (ctx.method === 'PUT') {
+    const md5 = ctx.req.headers['content-md5'];
+    if (!md5) {
+      throw new S3Error('InvalidRequest',
+        'Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters');
+    }
+    if (crypto.createHash('md5').update(body).digest('base64') !== md5) {
+      throw new S3Error('BadDigest', 'The Content-MD5 you specified did not match what we received.');
+    }
+  }
+  return until;
+}
+
+function lifeboatMiddleware(secrets, lockBuckets) {
   return async (ctx, next) => {
     if (ctx.method === 'GET' && ctx.path === '/_stats') {
       ctx.type = 'application/json';
@@ -259,12 +294,69 @@ function lifeboatMiddleware(secrets) {
         err.status = 400;
         throw err;
       }
+      ctx.state.lifeboatBody = body;
       const replay = Readable.from(body.length > 0 ? [body] : []);
       replay.headers = original.headers;
       ctx.req = replay;
     }
     if (ctx.method === 'DELETE' && 'uploadId' in ctx.query) {
       return abortMultipartUpload(ctx);
+    }
+    if (ctx.method === 'GET' && 'object-lock' in ctx.query) {
+      const { bucket, key } = bucketAndKey(ctx);
+      if (!key && lockBuckets.has(bucket)) {
+        ctx.type = 'application/xml';
+        ctx.body = '<?xml version="1.0" encoding="UTF-8"?>\n<ObjectLockConfiguration>' +
+          '<ObjectLockEnabled>Enabled</ObjectLockEnabled></ObjectLockConfiguration>';
+        return;
+      }
+    }
+    if (ctx.method === 'DELETE' && !('uploadId' in ctx.query)) {
+      const { bucket, key } = bucketAndKey(ctx);
+      const until = retainedUntil.get(`${bucket}/${key}`);
+      if (until !== undefined && until > Date.now()) {
+        throw new S3Error('AccessDenied', 'Access Denied because object protected by object lock.');
+      }
+    }
+    const lockUntil = ctx.method === 'PUT' || ('uploads' in ctx.query && ctx.method === 'POST')
+      ? objectLockRequest(ctx, lockBuckets, ctx.state.lifeboatBody || Buffer.alloc(0)) : null;
+    if (lockUntil !== null || (ctx.method === 'POST' && 'uploadId' in ctx.query)) {
+      const { bucket, key } = bucketAndKey(ctx);
+      const id = `${bucket}/${key}`;
+      const isPart = 'partNumber' in ctx.query;
+      const run = async () => {
+        await next();
+        if (ctx.status !== 200 || isPart) {
+          return;
+        }
+        if ('uploads' in ctx.query) {
+          pendingRetention.set(id, lockUntil);
+        } else if ('uploadId' in ctx.query) {
+          if (pendingRetention.has(id)) {
+            retainedUntil.set(id, pendingRetention.get(id));
+            pendingRetention.delete(id);
+          }
+        } else {
+          retainedUntil.set(id, lockUntil);
+        }
+      };
+      const conditionalWrite = ctx.req.headers['if-none-match'] === '*' && !isPart &&
+        !('uploads' in ctx.query);
+      if (!conditionalWrite) {
+        return run();
+      }
+      return withKeyLock(id, async () => {
+        const existing = await ctx.app.store.getObject(bucket, key).catch(() => null);
+        if (existing) {
+          if (existing.content) {
+            existing.content.destroy();
+          }
+          throw new S3Error('PreconditionFailed',
+            'At least one of the pre-conditions you specified did not hold',
+            { Condition: 'If-None-Match' });
+        }
+        await run();
+      });
     }
     const conditional = ctx.req.headers ? ctx.req.headers['if-none-match'] : undefined;
     const isObjectWrite = (ctx.method === 'PUT' && !('partNumber' in ctx.query) && !('uploadId' in ctx.query)) ||
@@ -303,7 +395,7 @@ async function main() {
     serviceEndpoint: kServiceEndpoint,
     configureBuckets: options.buckets.map(name => ({ name })),
   });
-  server.middleware.unshift(lifeboatMiddleware(secrets));
+  server.middleware.unshift(lifeboatMiddleware(secrets, options.lockBuckets));
   const { address, port } = await server.run();
   process.stdout.write(`listening ${address}:${port}\n`);
   process.stdin.on('end', () => process.exit(0));

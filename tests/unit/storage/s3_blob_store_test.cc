@@ -231,6 +231,32 @@ TEST_F(S3BlobStoreTest, SlowDownIsRetriedWithBackoffAndReportedWhenItPersists) {
   EXPECT_NE(got.status().message().find("after 5 attempts"), std::string::npos) << got.status();
 }
 
+TEST_F(S3BlobStoreTest, ObjectLockHeadersProtectWritesWhereTheBucketHasObjectLock) {
+  S3Options o = Options();
+  o.bucket = S3TestServer::kLockedBucket;
+  o.object_lock_days = 1;
+  o.multipart_threshold = 256 << 10;
+  o.part_size = 256 << 10;
+  auto store = S3BlobStore::Open(o);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_TRUE((*store)->object_lock_supported());
+  std::string big = Blob(600 << 10, 9);
+  ASSERT_TRUE((*store)->Put("snapshots/locked", "point").ok());
+  ASSERT_TRUE((*store)->Put("data/locked-multipart", big).ok());
+  for (const char* name : {"snapshots/locked", "data/locked-multipart"}) {
+    Status refused = (*store)->Delete(name);
+    EXPECT_EQ(refused.code(), StatusCode::kPermissionDenied) << refused;
+    EXPECT_NE(refused.message().find("AccessDenied"), std::string::npos) << refused;
+  }
+  EXPECT_EQ(*(*store)->Get("data/locked-multipart"), big);
+  // Without object_lock_days the same bucket takes plain writes that can be deleted.
+  o.object_lock_days = 0;
+  auto plain = S3BlobStore::Open(o);
+  ASSERT_TRUE(plain.ok());
+  ASSERT_TRUE((*plain)->Put("snapshots/plain", "point").ok());
+  EXPECT_TRUE((*plain)->Delete("snapshots/plain").ok());
+}
+
 TEST_F(S3BlobStoreTest, CountersCountRequestsAndBytes) {
   auto store = S3BlobStore::Open(Options());
   ASSERT_TRUE(store.ok());
