@@ -4,8 +4,9 @@
 #   2. check every manifest offline:  lifeboat validate -f examples/
 #   3. list what the quickstart declares, file by file
 #   4. start `lifeboat up` (API server + controllers + /metrics) with these manifests
-#   5. wait until every object is Ready, show `kubectl get lifeboat` and the metrics
-#   6. back up the sample volumes with the vault engine, twice, restore and compare
+#   5. the controllers take over: the vault is initialised, an on-demand backup runs, a file is
+#      restored and compared; `kubectl get lifeboat` shows it all
+#   6. the policy's own run at the next minute, then the RPO metrics and the vault through the CLI
 # On a terminal it keeps running until Ctrl-C so you can use kubectl yourself; otherwise it
 # stops once it has shown everything.
 set -euo pipefail
@@ -84,49 +85,76 @@ start_up() {
   METRICS_URL=$(grep -o 'http://127.0.0.1:[0-9]*/metrics' "$UP_LOG")
 }
 
-show_objects() {
-  step "kubectl wait --for=condition=Ready -n lifeboat-demo <every Lifeboat object>"
-  kubectl get lifeboat -n lifeboat-demo -o name |
-    xargs kubectl wait --for=condition=Ready -n lifeboat-demo --timeout=60s
-  step "kubectl get lifeboat -n lifeboat-demo"
-  kubectl get lifeboat -n lifeboat-demo
+DEMO_NS=lifeboat-demo
+
+# A fresh start every time: the demo's own state, vault and restore target only.
+reset_demo_state() {
+  local demo=${LIFEBOAT_DEMO_DIR:-/tmp/lifeboat-demo}
+  rm -rf "$STATE_DIR" "$demo/vault" "$demo/restore"
 }
 
-# The data path by hand, until the BackupPolicy reconciler drives it: back up the sample volumes
-# into a vault, change a file, back up again (only the change is stored), restore, compare.
-backup_with_cli() {
-  local work=${LIFEBOAT_DEMO_DIR:-/tmp/lifeboat-demo}/cli
-  rm -rf "$work"
-  mkdir -p "$work"
-  export LIFEBOAT_PASSWORD=demo-passphrase LIFEBOAT_VAULT="$work/vault"
-  step "lifeboat vault init; lifeboat backup /tmp/lifeboat-demo/volumes   (the vault engine)"
-  "$LIFEBOAT" vault init
-  "$LIFEBOAT" backup "$VOLUMES_DIR"
-  date -u +"demo edit at %FT%TZ" >>"$VOLUMES_DIR/app/config/app.conf"
-  step "after editing app/config/app.conf: lifeboat backup again (only the change is stored)"
-  "$LIFEBOAT" backup "$VOLUMES_DIR"
-  "$LIFEBOAT" vault points
-  "$LIFEBOAT" vault stats
-  step "lifeboat restore latest --target $work/restore; diff -r against the volumes"
-  "$LIFEBOAT" restore latest --target "$work/restore"
-  diff -r "$VOLUMES_DIR" "$work/restore/$(basename "$VOLUMES_DIR")" && echo "restored bytes are identical"
-  unset LIFEBOAT_PASSWORD LIFEBOAT_VAULT
+show_backups() {
+  step "kubectl wait --for=condition=Ready vault/demo-vault backuppolicy/app-backup   (the vault is initialised)"
+  kubectl -n "$DEMO_NS" wait --for=condition=Ready vault/demo-vault backuppolicy/app-backup --timeout=120s
+  step "the on-demand backup (examples/30-recoverypoint.yaml) runs: pre-hook, 3 volumes, post-hook"
+  kubectl -n "$DEMO_NS" wait --for=condition=Ready recoverypoint/app-backup-on-demand --timeout=300s
+  kubectl -n "$DEMO_NS" get recoverypoint app-backup-on-demand \
+    -o custom-columns='POINT:.metadata.name,PHASE:.status.phase,FILES:.status.files,BYTES:.status.bytes,NEW:.status.newBytes,STORED:.status.storedBytes,CONSISTENCY:.status.consistencyAchieved'
+  step "the restore (examples/40-restore.yaml): app/config/app.conf from the newest point, verified"
+  kubectl -n "$DEMO_NS" wait --for=condition=Ready restore/restore-app-config --timeout=300s
+  kubectl -n "$DEMO_NS" get restore restore-app-config -o jsonpath='{.status.message}{"\n"}'
+  local demo=${LIFEBOAT_DEMO_DIR:-/tmp/lifeboat-demo}
+  diff "$VOLUMES_DIR/app/config/app.conf" "$demo/restore/app/config/app.conf" &&
+    echo "restored app.conf is byte-identical to the volume's"
+  step "kubectl get lifeboat -n $DEMO_NS"
+  kubectl get lifeboat -n "$DEMO_NS"
+}
+
+wait_for_scheduled_run() {
+  step "the policy runs every minute: waiting for its scheduled run at $(date -u -d '+1 minute' +%H:%M):00 UTC"
+  local i name=""
+  for i in $(seq 1 150); do
+    name=$(kubectl -n "$DEMO_NS" get recoverypoints -l lifeboat.dev/policy=app-backup \
+      -o jsonpath='{range .items[?(@.spec.scheduledTime)]}{.metadata.name}{" "}{.status.phase}{"\n"}{end}' |
+      awk '$2 == "Completed" {print $1}' | tail -1)
+    [[ -n "$name" ]] && break
+    sleep 1
+  done
+  if [[ -z "$name" ]]; then
+    echo "no scheduled run completed yet; see $UP_LOG" >&2
+    return 1
+  fi
+  kubectl -n "$DEMO_NS" get recoverypoints
+  kubectl -n "$DEMO_NS" get backuppolicy app-backup \
+    -o custom-columns='POLICY:.metadata.name,LAST:.status.lastRecoveryPoint,POINTS:.status.recoveryPointCount,RPO_SECONDS:.status.currentRPOSeconds,NEXT:.status.nextBackupTime'
+}
+
+show_vault_with_cli() {
+  local demo=${LIFEBOAT_DEMO_DIR:-/tmp/lifeboat-demo}
+  step "the same vault through the CLI: lifeboat vault points / stats --vault $demo/vault"
+  LIFEBOAT_PASSWORD=correct-horse-battery-staple "$LIFEBOAT" vault points --vault "$demo/vault"
+  LIFEBOAT_PASSWORD=correct-horse-battery-staple "$LIFEBOAT" vault stats --vault "$demo/vault"
 }
 
 show_metrics() {
-  step "curl $METRICS_URL   (reconciles per controller)"
-  curl -s "$METRICS_URL" | grep -E '^lifeboat_reconcile_total' | sort
+  step "curl $METRICS_URL   (the objective beside its observation; reconciles per controller)"
+  curl -s "$METRICS_URL" |
+    grep -E '^lifeboat_(rpo_target_seconds|last_recovery_point_timestamp_seconds|volume_protected|backup_total|restore_total|vault_(stored_bytes|dedup_ratio|ready)|reconcile_total)' |
+    sort
+  echo "RPO ratio = (time() - lifeboat_last_recovery_point_timestamp_seconds) / lifeboat_rpo_target_seconds"
 }
 
 main() {
   "$LIFEBOAT" version
+  reset_demo_state
   create_sample_data
   validate_manifests
   print_summary
   start_up
-  show_objects
+  show_backups
+  wait_for_scheduled_run
   show_metrics
-  backup_with_cli
+  show_vault_with_cli
   if [[ -t 0 && -t 1 ]]; then
     step "lifeboat up keeps running. In another terminal:  export KUBECONFIG=$KUBECONFIG; kubectl get lifeboat -A"
     echo "Press Ctrl-C to stop."

@@ -201,6 +201,18 @@ struct Metrics::Impl final : RpoRecorder, ReconcileRecorder, BackupRecorder, Rep
     backup_read.Get(policy).Increment(o.bytes_read);
     backup_uploaded.Get(policy).Increment(o.bytes_uploaded);
   }
+  void InitPolicy(const std::string& ns, const std::string& policy) override {
+    std::lock_guard<std::mutex> l(mu);
+    for (const char* result : {"completed", "partially_failed", "failed"}) {
+      backups_total.Get({{"namespace", ns}, {"policy", policy}, {"result", result}});
+    }
+  }
+  void InitRestores(const std::string& ns) override {
+    std::lock_guard<std::mutex> l(mu);
+    for (const char* result : {"completed", "failed"}) {
+      restores_total.Get({{"namespace", ns}, {"result", result}});
+    }
+  }
   void ObserveRestore(const std::string& ns, const std::string& result, double duration_seconds,
                       double bytes_restored) override {
     std::lock_guard<std::mutex> l(mu);

@@ -60,6 +60,11 @@ class BackupRecorder {
  public:
   virtual ~BackupRecorder() = default;
   virtual void ObserveBackup(const BackupOutcome& outcome) = 0;
+  // Exports the policy's backup totals at 0 for every result (and the namespace's restore
+  // totals), so that increase() sees the first failure: a counter that appears at 1 has no
+  // increase to Prometheus.
+  virtual void InitPolicy(const std::string& namespace_, const std::string& policy) = 0;
+  virtual void InitRestores(const std::string& namespace_) = 0;
   virtual void ObserveRestore(const std::string& namespace_, const std::string& result,
                               double duration_seconds, double bytes_restored) = 0;
   virtual void SetVaultFigures(const std::string& namespace_, const std::string& vault,

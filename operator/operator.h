@@ -21,7 +21,7 @@ struct OperatorOptions {
   controller::ManagerOptions manager;
   std::filesystem::path data_dir;       // EngineEnv::data_dir (created if missing)
   metrics::Metrics* metrics = nullptr;  // also sets manager.reconcile_metrics when unset
-  int job_threads = 2;                  // concurrent long jobs (backups, snapshots, cycles)
+  int job_threads = 4;                  // concurrent long jobs (backups, snapshots, cycles)
 };
 
 // The factory table: the reconciler of every engine-backed kind. Kinds not listed keep the

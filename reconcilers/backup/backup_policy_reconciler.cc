@@ -118,13 +118,10 @@ StatusOr<Result> BackupPolicyReconciler::Reconcile(const ObjectKey& key) {
   const double rpo_seconds = std::chrono::duration<double>(*rpo).count();
 
   // The policy's recovery points.
-  controller::ListOptions by_policy;
-  by_policy.label_selector = std::string(kPolicyLabel) + "=" + key.name;
-  ASSIGN_OR_RETURN(controller::ObjectList points,
-                   client_.List(kRecoveryPoints, key.ns, by_policy));
+  ASSIGN_OR_RETURN(std::vector<Json> points, PointsOfPolicy(client_, key.ns, key.name));
   std::vector<PointInfo> successes, failures;
   std::string active;
-  for (const Json& p : points.items) {
+  for (const Json& p : points) {
     PointInfo info;
     info.name = p.value("/metadata/name"_json_pointer, "");
     info.phase = p.value("/status/phase"_json_pointer, "");
@@ -328,6 +325,7 @@ StatusOr<Result> BackupPolicyReconciler::Reconcile(const ObjectKey& key) {
   }
 
   if (metrics) {
+    metrics->backup().InitPolicy(key.ns, key.name);
     metrics->rpo().SetTarget(labels, rpo_seconds);
     if (newest) metrics->rpo().SetLastRecoveryPoint(labels, UnixSeconds(newest->start));
     for (const api::Volume& v : spec.volumes) {

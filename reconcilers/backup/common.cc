@@ -192,6 +192,20 @@ Status ForgetPoint(vault::Repository& repo, const std::string& id, const Clock& 
   return OkStatus();
 }
 
+StatusOr<std::vector<Json>> PointsOfPolicy(controller::KubeClient& client, const std::string& ns,
+                                           const std::string& policy) {
+  ASSIGN_OR_RETURN(controller::ObjectList list, client.List(kRecoveryPoints, ns, {}));
+  std::vector<Json> out;
+  for (Json& p : list.items) {
+    const Json labels = p.value("/metadata/labels"_json_pointer, Json::object());
+    if (labels.value(kPolicyLabel, "") == policy ||
+        p.value("/spec/policyRef/name"_json_pointer, "") == policy) {
+      out.push_back(std::move(p));
+    }
+  }
+  return out;
+}
+
 std::string HumanDuration(double seconds) {
   auto total = static_cast<int64_t>(std::llround(std::max(seconds, 0.0)));
   int64_t d = total / 86400, h = total % 86400 / 3600, m = total % 3600 / 60, s = total % 60;

@@ -81,6 +81,11 @@ StatusOr<std::unique_ptr<storage::BlobStore>> OpenStorage(controller::KubeClient
 // the next prune). kUnavailable while a backup holds the vault.
 Status ForgetPoint(vault::Repository& repo, const std::string& id, const Clock& clock);
 
+// The RecoveryPoints of a policy: labelled with it (scheduled runs, and on-demand points once
+// they started) or naming it in spec.policyRef (on-demand points not started yet).
+StatusOr<std::vector<Json>> PointsOfPolicy(controller::KubeClient& client, const std::string& ns,
+                                           const std::string& policy);
+
 // "3m20s", "2h", "45s" for status messages.
 std::string HumanDuration(double seconds);
 

@@ -262,11 +262,18 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed, std::stop_
                                           : api::ConsistencyType::kCrash) ==
       api::ConsistencyType::kApplication;
 
+  Json metadata = Json::object();
   if (!point.spec.vault_ref) {
     // Remember where the data went, for the deletion of this point.
-    auto annotated = client_.Patch(
-        kRecoveryPoints, key, controller::PatchType::kMerge,
-        Json{{"metadata", {{"annotations", {{kVaultAnnotation, vault_name}}}}}});
+    metadata["annotations"][kVaultAnnotation] = vault_name;
+  }
+  if (!policy_name.empty() && point.metadata.labels.count(kPolicyLabel) == 0) {
+    // A point made by hand counts for its policy (status, RPO, retention) like a scheduled one.
+    metadata["labels"][kPolicyLabel] = policy_name;
+  }
+  if (!metadata.empty()) {
+    auto annotated = client_.Patch(kRecoveryPoints, key, controller::PatchType::kMerge,
+                                   Json{{"metadata", metadata}});
     if (!annotated.ok()) {
       spdlog::warn("RecoveryPoint ns={} name={} annotate: {}", key.ns, key.name,
                    annotated.status().ToString());

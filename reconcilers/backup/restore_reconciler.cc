@@ -10,11 +10,13 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "api/codec.h"
 #include "api/manifest.h"
 #include "api/restore.h"
 #include "engines/vault/cli_support.h"
+#include "engines/vault/lock.h"
 #include "engines/vault/vault.h"
 #include "reconcilers/backup/common.h"
 #include "reconcilers/backup/progress.h"
@@ -27,7 +29,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
+constexpr auto kWaitForPoint = std::chrono::minutes(30);
+
 std::string JobKey(const ObjectKey& key) { return "restore/" + key.ToString(); }
+
+std::string Str(const Json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+}
 
 bool Usable(const std::string& phase) { return phase == "Completed" || phase == "PartiallyFailed"; }
 
@@ -102,6 +111,7 @@ StatusOr<Result> RestoreReconciler::Reconcile(const ObjectKey& key) {
     return Result{};
   }
   const Json& object = *cached;
+  if (metrics::Metrics* metrics = shared_->env().metrics) metrics->backup().InitRestores(key.ns);
   const std::string phase = object.value("/status/phase"_json_pointer, "");
   if (phase == "Completed" || phase == "Failed" || jobs.Active(JobKey(key))) {
     return Result{};
@@ -120,11 +130,11 @@ StatusOr<Result> RestoreReconciler::Reconcile(const ObjectKey& key) {
     Status s = PatchStatus(client_, kRestores, key, status);
     return IsNotFound(s) ? Status() : s;
   }
-  jobs.Submit(JobKey(key), [this, key](std::stop_token) { Run(key); });
+  jobs.Submit(JobKey(key), [this, key](std::stop_token stop) { Run(key, stop); });
   return Result{};
 }
 
-void RestoreReconciler::Run(const ObjectKey& key) {
+void RestoreReconciler::Run(const ObjectKey& key, std::stop_token stop) {
   auto fresh = client_.Get(kRestores, key);
   if (!fresh.ok()) {
     if (!IsNotFound(fresh.status())) shared_->Enqueue(kRestoreController, key.ns, key.name);
@@ -174,49 +184,74 @@ void RestoreReconciler::Run(const ObjectKey& key) {
            {});
     return;
   }
+  // Resolves the point; waits while the one asked for is still being made.
+  std::string last_waiting_for;
   Json point_object;
-  if (src.recovery_point_ref.has_value()) {
-    auto p = client_.Get(kRecoveryPoints, ObjectKey{key.ns, src.recovery_point_ref->name});
-    if (!p.ok()) {
-      finish(false, "RecoveryPointNotFound",
-             "source.recoveryPointRef: RecoveryPoint " + key.ns + "/" +
-                 src.recovery_point_ref->name + ": " + p.status().message(),
-             {});
-      return;
+  std::string fail_reason, fail_message, waiting_for;
+  auto resolve = [&]() -> bool {  // true: decided (point_object set, or fail_reason)
+    waiting_for.clear();
+    if (src.recovery_point_ref.has_value()) {
+      auto p = client_.Get(kRecoveryPoints, ObjectKey{key.ns, src.recovery_point_ref->name});
+      if (!p.ok()) {
+        fail_reason = "RecoveryPointNotFound";
+        fail_message = "source.recoveryPointRef: RecoveryPoint " + key.ns + "/" +
+                       src.recovery_point_ref->name + ": " + p.status().message();
+        return true;
+      }
+      std::string phase = p->value("/status/phase"_json_pointer, "");
+      if (Usable(phase)) {
+        point_object = *p;
+        return true;
+      }
+      if (phase == "Failed") {
+        fail_reason = "RecoveryPointFailed";
+        fail_message = "source.recoveryPointRef: RecoveryPoint " + src.recovery_point_ref->name +
+                       " failed: " + p->value("/status/message"_json_pointer, "");
+        return true;
+      }
+      waiting_for = "RecoveryPoint " + src.recovery_point_ref->name;
+      return false;
     }
-    point_object = *p;
-    if (!Usable(point_object.value("/status/phase"_json_pointer, ""))) {
-      finish(false, "RecoveryPointNotReady",
-             "source.recoveryPointRef: RecoveryPoint " + src.recovery_point_ref->name +
-                 " is " + point_object.value("/status/phase"_json_pointer, "Pending") +
-                 ", not Completed",
-             {});
-      return;
-    }
-  } else if (src.policy_ref.has_value()) {
-    controller::ListOptions by_policy;
-    by_policy.label_selector = std::string(kPolicyLabel) + "=" + src.policy_ref->name;
-    auto list = client_.List(kRecoveryPoints, key.ns, by_policy);
-    if (!list.ok()) {
-      shared_->Enqueue(kRestoreController, key.ns, key.name);
-      return;
-    }
+    auto points = PointsOfPolicy(client_, key.ns, src.policy_ref->name);
+    if (!points.ok()) return false;
     std::string newest_start;
-    for (const Json& p : list->items) {
+    bool in_progress = false;
+    for (const Json& p : *points) {
+      std::string phase = p.value("/status/phase"_json_pointer, "");
       std::string start = p.value("/status/startTime"_json_pointer, "");
-      if (Usable(p.value("/status/phase"_json_pointer, "")) && !IsBeingDeleted(p) &&
-          start > newest_start) {
+      if (IsBeingDeleted(p)) continue;
+      in_progress |= phase.empty() || phase == "Pending" || phase == "Running";
+      if (Usable(phase) && start > newest_start) {
         newest_start = start;
         point_object = p;
       }
     }
-    if (point_object.is_null()) {
-      finish(false, "NoRecoveryPoint",
-             "source.policyRef: BackupPolicy " + src.policy_ref->name +
-                 " has no completed recovery point yet",
-             {});
-      return;
+    if (!point_object.is_null()) return true;
+    if (in_progress) {
+      waiting_for = "the first recovery point of BackupPolicy " + src.policy_ref->name;
+      return false;
     }
+    fail_reason = "NoRecoveryPoint";
+    fail_message = "source.policyRef: BackupPolicy " + src.policy_ref->name +
+                   " has no completed recovery point yet";
+    return true;
+  };
+  for (auto waited = std::chrono::steady_clock::now(); !resolve();) {
+    if (stop.stop_requested() || std::chrono::steady_clock::now() - waited > kWaitForPoint) {
+      if (stop.stop_requested()) return;  // runs again after a restart
+      fail_reason = "RecoveryPointNotReady";
+      fail_message = "gave up waiting for " + waiting_for;
+      break;
+    }
+    if (Str(status, "message").empty() || waiting_for != last_waiting_for) {
+      publish({{"phase", "Pending"}, {"message", "waiting for " + waiting_for}});
+      last_waiting_for = waiting_for;
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  if (!fail_reason.empty()) {
+    finish(false, fail_reason, fail_message, {});
+    return;
   }
   Source source;
   source.point_name = point_object.value("/metadata/name"_json_pointer, "");
@@ -312,7 +347,26 @@ void RestoreReconciler::Run(const ObjectKey& key) {
     }
     throttle(p);
   };
+  // Hold the vault shared while reading it, so a prune cannot remove packs under the restore;
+  // a prune holds it exclusively for a short while: wait for it.
+  auto lock = vault::VaultLock::Acquire(repo.store(), vault::LockKind::kShared, clock_);
+  for (auto waited = std::chrono::steady_clock::now();
+       !lock.ok() && lock.status().code() == StatusCode::kUnavailable && !stop.stop_requested() &&
+       std::chrono::steady_clock::now() - waited < std::chrono::minutes(10);) {
+    publish({{"message", "waiting for the vault: " + lock.status().message()}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    lock = vault::VaultLock::Acquire(repo.store(), vault::LockKind::kShared, clock_);
+  }
+  if (!lock.ok()) {
+    finish(false, "VaultBusy", "vault " + source.vault + ": " + lock.status().message(), {});
+    return;
+  }
+  if (Status s = repo.LoadIndex(); !s.ok()) {  // a prune may have repacked meanwhile
+    finish(false, "VaultDamaged", "vault " + source.vault + ": " + s.message(), {});
+    return;
+  }
   auto restored = vault::Restore(repo, options);
+  lock->reset();
   if (!restored.ok() || !restored->errors.empty()) {
     std::string message = !restored.ok() ? restored.status().message()
                                          : std::to_string(restored->errors.size()) +

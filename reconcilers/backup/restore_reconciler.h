@@ -8,6 +8,7 @@
 // then read back and each chunk's keyed hash compared with the point's manifest
 // (status.verified). Progress and the result are in status.
 #include <memory>
+#include <stop_token>
 
 #include "controller/manager.h"
 #include "reconcilers/backup/shared.h"
@@ -21,7 +22,7 @@ class RestoreReconciler final : public Reconciler {
   StatusOr<Result> Reconcile(const ObjectKey& key) override;
 
  private:
-  void Run(const ObjectKey& key);
+  void Run(const ObjectKey& key, std::stop_token stop);
 
   controller::KubeClient& client_;
   const controller::Store& store_;
