@@ -703,6 +703,37 @@ Status BlockStore::Read(const BlockAddress& address, std::vector<uint8_t>& out) 
   return OkStatus();
 }
 
+Status BlockStore::ReadRun(const BlockAddress& first, uint32_t count, std::vector<uint8_t>& out) {
+  ASSIGN_OR_RETURN(Pack * pack, LoadPack(first.pack));
+  if (count == 0 || uint64_t{first.slot} + count > pack->slots.size()) {
+    return DataLossError("blocks " + std::to_string(first.slot) + ".." +
+                         std::to_string(uint64_t{first.slot} + count) + " are beyond the end of " +
+                         PackIndexPath(first.pack).string());
+  }
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    const StoredBlock& meta = pack->slots[first.slot + i];
+    if (i + 1 < count && meta.length != block_size_) {
+      return DataLossError("block " + std::to_string(first.slot + i) + " of " +
+                           PackDataPath(first.pack).string() + " is unexpectedly short");
+    }
+    total += meta.length;
+  }
+  out.resize(total);
+  RETURN_IF_ERROR(PreadFull(pack->fd, out.data(), total, uint64_t{first.slot} * block_size_,
+                            PackDataPath(first.pack)));
+  for (uint32_t i = 0; i < count; ++i) {
+    const StoredBlock& meta = pack->slots[first.slot + i];
+    std::span<const uint8_t> data(out.data() + uint64_t{i} * block_size_, meta.length);
+    if (HashBlock(data) != meta.hash) {
+      return DataLossError("block " + std::to_string(first.slot + i) + " of " +
+                           PackDataPath(first.pack).string() +
+                           " does not match its hash (the store was modified)");
+    }
+  }
+  return OkStatus();
+}
+
 StatusOr<std::unique_ptr<BlockStore::Writer>> BlockStore::NewWriter() {
   std::vector<uint32_t> existing = ListPackNumbers(/*sealed_only=*/false);
   uint32_t next = existing.empty() ? 1 : existing.back() + 1;

@@ -119,6 +119,9 @@ class BlockStore {
   // Reads a block's bytes into `out` (resized to its length) and checks its SHA-256;
   // kDataLoss names the pack file and slot on a mismatch.
   Status Read(const BlockAddress& address, std::vector<uint8_t>& out);
+  // Reads `count` blocks stored in consecutive slots from `first` with one read, checking every
+  // block's SHA-256; `out` holds their bytes back to back (all but the last must be full).
+  Status ReadRun(const BlockAddress& first, uint32_t count, std::vector<uint8_t>& out);
   // The pack's data file descriptor for bulk copies (read-only; owned by the store).
   StatusOr<int> PackFd(uint32_t pack);
   std::filesystem::path PackDataPath(uint32_t pack) const;

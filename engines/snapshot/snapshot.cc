@@ -32,6 +32,8 @@ constexpr size_t kIdLength = 12;
 constexpr size_t kMaxVolumeName = 128;
 // Materialize splits files into jobs of at most this many bytes for the worker threads.
 constexpr uint64_t kRestoreJobBytes = 32ull << 20;
+// Materialize reads and writes runs of consecutive blocks of up to this many bytes at once.
+constexpr uint64_t kRestoreRunBytes = 1ull << 20;
 constexpr char kManifestExt[] = ".snap";
 
 int Threads(int requested) {
@@ -637,21 +639,32 @@ struct SnapshotStore::Impl {
         Status s = [&]() -> Status {
           ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(paths[job.entry], O_WRONLY));
           uint64_t bytes = 0;
-          for (uint64_t b = job.first; b < job.first + job.count; ++b) {
+          const uint64_t end = job.first + job.count;
+          const uint64_t max_run = std::max<uint64_t>(1, kRestoreRunBytes / m.block_size);
+          uint64_t b = job.first;
+          while (b < end) {
             uint64_t key = m.blocks[e.first_block + b];
             if (key == 0) {
+              ++b;
               continue;
             }
-            RETURN_IF_ERROR(store.blocks_->Read(BlockAddress::FromKey(key), buf));
+            // Blocks in consecutive slots are read and written with one call each.
+            uint64_t n = 1;
+            while (b + n < end && n < max_run && m.blocks[e.first_block + b + n] == key + n) {
+              ++n;
+            }
+            RETURN_IF_ERROR(
+                store.blocks_->ReadRun(BlockAddress::FromKey(key), static_cast<uint32_t>(n), buf));
             uint64_t offset = b * m.block_size;
-            uint64_t want = std::min<uint64_t>(m.block_size, e.size - offset);
+            uint64_t want = std::min<uint64_t>(n * m.block_size, e.size - offset);
             if (buf.size() != want) {
-              return DataLossError("block " + std::to_string(b) + " of " +
-                                   (e.path.empty() ? "the image" : e.path) +
-                                   " has the wrong length in the store");
+              return DataLossError("blocks " + std::to_string(b) + ".." + std::to_string(b + n) +
+                                   " of " + (e.path.empty() ? "the image" : e.path) +
+                                   " have the wrong length in the store");
             }
             RETURN_IF_ERROR(PwriteFull(fd.get(), buf.data(), buf.size(), offset, paths[job.entry]));
             bytes += buf.size();
+            b += n;
           }
           uint64_t now = done.fetch_add(bytes) + bytes;
           if (progress) {
