@@ -53,7 +53,9 @@ class LeaderHandoverTest : public ApiServerFixture {
                                      "--retry-period",
                                      "500ms",
                                      "--workers",
-                                     "1"};
+                                     "1",
+                                     "--metrics-bind-address",
+                                     "127.0.0.1:0"};
     return std::make_unique<Subprocess>(argv, dir_ / ("controller-" + identity + ".log"));
   }
 
