@@ -101,7 +101,8 @@ class LeaderElectionTest : public ::testing::Test {
             Arg("renew-deadline", kRenewDeadline),
             Arg("retry-period", kRetryPeriod),
             "--metrics-bind-address=127.0.0.1:0",
-            "--health-probe-bind-address=127.0.0.1:0"};
+            "--health-probe-bind-address=127.0.0.1:0",
+            "--data-dir=" + (dir_.path() / ("engines-" + identity)).string()};
   }
 
   // A candidate configured by --kubeconfig (and an explicit Lease namespace).
