@@ -6,6 +6,7 @@
 #include "api/codec.h"
 #include "controller/client_config.h"
 #include "engines/storage/local_blob_store.h"
+#include "engines/storage/open_store.h"
 #include "engines/vault/format.h"
 #include "engines/vault/lock.h"
 
@@ -57,17 +58,28 @@ StatusOr<std::unique_ptr<storage::BlobStore>> OpenStorage(controller::KubeClient
                                                           const std::string& ns,
                                                           const api::StorageSpec& spec,
                                                           bool create) {
-  (void)client;
-  (void)ns;
+  storage::StorageLocation location;
   if (spec.filesystem.has_value()) {
-    ASSIGN_OR_RETURN(auto store, storage::LocalBlobStore::Open(spec.filesystem->path, create));
-    return std::unique_ptr<storage::BlobStore>(std::move(store));
+    location.path = spec.filesystem->path;
+  } else if (spec.s3.has_value()) {
+    const api::S3Storage& s3 = *spec.s3;
+    storage::S3Location where;
+    where.endpoint = s3.endpoint;
+    where.bucket = s3.bucket;
+    where.prefix = s3.prefix.value_or("");
+    where.region = s3.region.value_or(std::string(api::kDefaultS3Region));
+    where.force_path_style = s3.force_path_style.value_or(true);
+    const std::string& secret = s3.credentials_secret_ref.name;
+    ASSIGN_OR_RETURN(where.access_key_id, ReadSecretValue(client, ns, secret, "accessKeyID"));
+    ASSIGN_OR_RETURN(where.secret_access_key,
+                     ReadSecretValue(client, ns, secret, "secretAccessKey"));
+    location.s3 = std::move(where);
+  } else {
+    return InvalidArgumentError("storage: exactly one of filesystem or s3 must be set");
   }
-  if (spec.s3.has_value()) {
-    return UnimplementedError("s3 storage (" + spec.s3->endpoint + "/" + spec.s3->bucket +
-                              ") is not available in this build");
-  }
-  return InvalidArgumentError("storage: exactly one of filesystem or s3 must be set");
+  storage::OpenStoreOptions options;
+  options.create = create;
+  return storage::OpenStore(location, options);
 }
 
 namespace {

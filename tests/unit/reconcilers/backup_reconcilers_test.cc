@@ -14,6 +14,7 @@
 #include "operator/operator.h"
 #include "reconcilers/backup/backup_policy_reconciler.h"
 #include "reconcilers/backup/common.h"
+#include "tests/s3/s3_test_server.h"
 #include "tests/unit/controller/api_server_fixture.h"
 
 namespace lifeboat::reconcilers::backup {
@@ -425,6 +426,59 @@ TEST_F(BackupReconcilersTest, ARunInterruptedByARestartRunsAgainAndDeletionFrees
   ASSERT_TRUE(client_->Delete(kRecoveryPoints, ObjectKey{kNs, "interrupted"}).ok());
   ASSERT_TRUE(WaitFor([&] { return Get(kRecoveryPoints, "interrupted").is_null(); }));
   EXPECT_EQ(VaultPoints(vault_path), 0u);
+}
+
+TEST_F(BackupReconcilersTest, AVaultInAnS3BucketBacksUpAndRestores) {
+  auto server = lifeboat::testing::S3TestServer::Start();
+  if (!server.ok()) GTEST_SKIP() << "S3 test server unavailable: " << server.status();
+  Json credentials = {{"apiVersion", "v1"},
+                      {"kind", "Secret"},
+                      {"metadata", {{"name", "s3-credentials"}, {"namespace", kNs}}},
+                      {"stringData",
+                       {{"accessKeyID", lifeboat::testing::S3TestServer::kAccessKeyId},
+                        {"secretAccessKey", lifeboat::testing::S3TestServer::kSecretAccessKey}}}};
+  Create(kSecrets, credentials);
+  credentials["metadata"]["name"] = "s3-wrong";
+  credentials["stringData"]["secretAccessKey"] = "not-the-secret";
+  Create(kSecrets, credentials);
+  auto vault = [&](const std::string& name, const std::string& secret) {
+    return Json{{"apiVersion", "lifeboat.dev/v1alpha1"},
+                {"kind", "Vault"},
+                {"metadata", {{"name", name}, {"namespace", kNs}}},
+                {"spec",
+                 {{"storage",
+                   {{"s3",
+                     {{"endpoint", (*server)->endpoint()},
+                      {"bucket", lifeboat::testing::S3TestServer::kBucket},
+                      {"prefix", "team-a/" + name},
+                      {"credentialsSecretRef", {{"name", secret}}}}}}},
+                  {"encryptionKeySecretRef", {{"name", "vault-key"}, {"key", "key"}}}}}};
+  };
+  StartOperator();
+  Create(kVaults, vault("cloud", "s3-credentials"));
+  Create(kVaults, vault("denied", "s3-wrong"));
+  Create(kBackupPolicies, Policy("app", "cloud", {{"suspend", true}}));
+  ASSERT_TRUE(WaitFor([&] { return Reason(Get(kVaults, "cloud")) == "Ready"; }))
+      << Get(kVaults, "cloud").dump(1);
+  ASSERT_TRUE(WaitFor([&] { return Reason(Get(kVaults, "denied")) == "StorageUnavailable"; }))
+      << Get(kVaults, "denied").dump(1);
+  EXPECT_NE(Str(Get(kVaults, "denied"), "/status/conditions/0/message").find("SignatureDoesNotMatch"),
+            std::string::npos)
+      << "the S3 error code is in the message: " << Get(kVaults, "denied").dump(1);
+
+  Create(kRecoveryPoints, OnDemandPoint("cloud-1", "app"));
+  ASSERT_TRUE(WaitPhase(kRecoveryPoints, "cloud-1", "Completed"));
+  const fs::path target = dir_.path() / "from-s3";
+  Create(kRestores, {{"apiVersion", "lifeboat.dev/v1alpha1"},
+                     {"kind", "Restore"},
+                     {"metadata", {{"name", "from-s3"}, {"namespace", kNs}}},
+                     {"spec",
+                      {{"source", {{"recoveryPointRef", {{"name", "cloud-1"}}}}},
+                       {"target", {{"path", target.string()}}}}}});
+  ASSERT_TRUE(WaitPhase(kRestores, "from-s3", "Completed"));
+  EXPECT_EQ(Get(kRestores, "from-s3")["status"]["verified"], true);
+  EXPECT_EQ(Read(target / "app/data/blob.bin"), Read(root_ / "volumes/app/data/blob.bin"));
+  EXPECT_EQ(Read(target / "db/pg/base.dat"), "rows\n");
 }
 
 }  // namespace
