@@ -16,6 +16,7 @@ constexpr char kReasonCreating[] = "Creating";
 constexpr char kReasonFailed[] = "SnapshotFailed";
 constexpr char kReasonMissing[] = "SnapshotMissing";
 constexpr char kReasonDeleteFailed[] = "DeleteFailed";
+constexpr char kReasonNoDataDir[] = "NoDataDir";
 // Figures are refreshed this often (exclusiveBytes changes when other snapshots are deleted).
 constexpr auto kRefreshEvery = std::chrono::minutes(5);
 constexpr auto kRetryFailed = std::chrono::seconds(30);
@@ -201,6 +202,17 @@ StatusOr<Result> SnapshotReconciler::Reconcile(const ObjectKey& key) {
       recorder_.Record(object, controller::EventType::kWarning, kReasonInvalidSpec, message);
     }
     return Result{};  // terminal until the spec changes
+  }
+  if (jobs_->env().data_dir.empty()) {
+    // Without a data directory there is nowhere to keep snapshots (never the working directory).
+    std::string message = "the controller runs without a data directory (--data-dir)";
+    bool changed = SetStatusCondition(status, Ready(false, kReasonNoDataDir, message, generation),
+                                      clock_.Now());
+    RETURN_IF_ERROR(WriteStatus(object, status));
+    if (changed) {
+      recorder_.Record(object, controller::EventType::kWarning, kReasonNoDataDir, message);
+    }
+    return Result{};
   }
   if (!HasFinalizer(object, kCleanupFinalizer)) {
     ASSIGN_OR_RETURN(object, EnsureFinalizer(client_, resource_, object, kCleanupFinalizer));
