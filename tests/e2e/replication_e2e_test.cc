@@ -64,7 +64,8 @@ size_t CountPacks(const fs::path& dir) {
   std::error_code ec;
   size_t n = 0;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
-    n += e.path().extension() == ".pack" ? 1 : 0;
+    // Complete packs only: a ".tmp-" pack is still being written (or fsynced) by the target.
+    n += e.path().extension() == ".pack" && !e.path().filename().string().starts_with(".tmp-");
   }
   return n;
 }
