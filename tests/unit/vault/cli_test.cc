@@ -2,6 +2,7 @@
 // under kill -9 at random instants of backup and prune.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -84,6 +85,31 @@ class VaultCliTest : public ::testing::Test {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, &status, 0);
     return {WIFSIGNALED(status), ran()};
+  }
+
+  struct Peak {
+    int exit_code = -1;
+    uint64_t max_rss_kib = 0;
+  };
+  // Runs lifeboat to the end and returns its own peak resident set (wait4's rusage).
+  Peak RunMeasured(const std::vector<std::string>& args) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      int devnull = ::open("/dev/null", O_WRONLY);
+      ::dup2(devnull, 1);
+      ::dup2(devnull, 2);
+      std::vector<char*> argv;
+      argv.push_back(const_cast<char*>(bin_.c_str()));
+      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execv(bin_.c_str(), argv.data());
+      ::_exit(127);
+    }
+    int status = 0;
+    struct rusage usage {};
+    if (::wait4(pid, &status, 0, &usage) != pid) return {};
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+            static_cast<uint64_t>(usage.ru_maxrss)};
   }
 
   std::vector<std::string> Args(std::vector<std::string> head) {
@@ -197,6 +223,38 @@ TEST_F(VaultCliTest, RepairRebuildsDeletedIndexFiles) {
   Json r = LbJson("restore latest --target " + (dir_.path() / "out").string() + flags_);
   EXPECT_EQ(r["files"], 3);
   EXPECT_EQ(testing::CompareTrees(src_, dir_.path() / "out/src"), "");
+}
+
+// The cheap version of bench/vault/rss_flat.sh (10k to 1M files): backing up ten times as many
+// files must not take more memory. Tiny files drawn from 64 contents keep the vault's index the
+// same size, so what is measured is the per-file state of the walk, the queue and the trees.
+TEST_F(VaultCliTest, PeakMemoryStaysFlatFrom10kTo100kFiles) {
+  constexpr int kFilesPerDir = 100;
+  constexpr uint64_t kSlackKiB = 16 << 10;
+  constexpr uint64_t kCeilingKiB = 150 << 10;
+  std::vector<std::string> pool;
+  for (int i = 0; i < 64; ++i) pool.push_back(testing::TextBytes(200 + 37 * i, i));
+  auto make = [&](const fs::path& root, int files) {
+    for (int i = 0; i < files; ++i) {
+      fs::path dir = root / ("d" + std::to_string(i / kFilesPerDir));
+      if (i % kFilesPerDir == 0) fs::create_directories(dir);
+      testing::WriteFile(dir / ("f" + std::to_string(i)), pool[i % pool.size()]);
+    }
+  };
+  make(dir_.path() / "k10", 10'000);
+  make(dir_.path() / "k100", 100'000);
+  ASSERT_EQ(Lb("vault init" + flags_).exit_code, 0);
+  Peak small = RunMeasured(Args({"backup", (dir_.path() / "k10").string()}));
+  ASSERT_EQ(small.exit_code, 0);
+  Peak large = RunMeasured(Args({"backup", (dir_.path() / "k100").string()}));
+  ASSERT_EQ(large.exit_code, 0);
+  RecordProperty("peak_rss_kib_10k_files", std::to_string(small.max_rss_kib));
+  RecordProperty("peak_rss_kib_100k_files", std::to_string(large.max_rss_kib));
+  EXPECT_LE(large.max_rss_kib, small.max_rss_kib + kSlackKiB)
+      << "10k files: " << small.max_rss_kib << " KiB, 100k files: " << large.max_rss_kib << " KiB";
+  EXPECT_LE(large.max_rss_kib, kCeilingKiB);
+  Json points = LbJson("vault points" + flags_);
+  ASSERT_TRUE(points.is_array() && points.size() == 2) << points.dump();
 }
 
 TEST_F(VaultCliTest, KillNineDuringBackupAndPruneNeverBreaksTheVault) {
