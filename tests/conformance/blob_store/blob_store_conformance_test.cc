@@ -39,14 +39,15 @@ struct FaultyFactory {
 // small multipart parts and listing pages so both paths run.
 struct S3Factory {
   std::unique_ptr<BlobStore> Make() {
-    static auto* server = new StatusOr<std::unique_ptr<lifeboat::testing::S3TestServer>>(
-        lifeboat::testing::S3TestServer::Start());
-    if (!server->ok()) {
-      std::cerr << "S3 conformance skipped: " << server->status() << "\n";
+    // Stopped (and its directory removed) when the test binary exits.
+    static StatusOr<std::unique_ptr<lifeboat::testing::S3TestServer>> server =
+        lifeboat::testing::S3TestServer::Start();
+    if (!server.ok()) {
+      std::cerr << "S3 conformance skipped: " << server.status() << "\n";
       return nullptr;
     }
     static std::atomic<int> next{0};
-    S3Options options = (**server)->StoreOptions("conformance-" + std::to_string(next++));
+    S3Options options = (*server)->StoreOptions("conformance-" + std::to_string(next++));
     options.multipart_threshold = 1 << 20;
     options.part_size = 1 << 20;
     options.list_page_size = 2;

@@ -20,18 +20,15 @@ class S3BlobStoreTest : public ::testing::Test {
   static void SetUpTestSuite() {
     auto started = S3TestServer::Start();
     if (started.ok()) {
-      server_ = std::move(started).value().release();
+      server_ = std::move(started).value();
     } else {
-      skip_reason_ = new std::string(started.status().ToString());
+      skip_reason_ = started.status().ToString();
     }
   }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
+  static void TearDownTestSuite() { server_.reset(); }
   void SetUp() override {
     if (server_ == nullptr) {
-      GTEST_SKIP() << "S3 test server unavailable: " << *skip_reason_;
+      GTEST_SKIP() << "S3 test server unavailable: " << skip_reason_;
     }
   }
   S3Options Options() const {
@@ -46,11 +43,11 @@ class S3BlobStoreTest : public ::testing::Test {
     return data;
   }
 
-  static S3TestServer* server_;
-  static std::string* skip_reason_;
+  static std::unique_ptr<S3TestServer> server_;
+  static std::string skip_reason_;
 };
-S3TestServer* S3BlobStoreTest::server_ = nullptr;
-std::string* S3BlobStoreTest::skip_reason_ = nullptr;
+std::unique_ptr<S3TestServer> S3BlobStoreTest::server_;
+std::string S3BlobStoreTest::skip_reason_;
 
 TEST_F(S3BlobStoreTest, WrongSecretIsUnauthenticatedWithTheS3Code) {
   S3Options o = Options();
