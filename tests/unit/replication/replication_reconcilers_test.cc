@@ -111,7 +111,8 @@ class ReplicationReconcilersTest : public ApiServerFixture {
     ASSERT_TRUE(made.ok()) << made.status();
   }
 
-  void CreatePolicy(const std::string& name, const std::string& site, const std::string& rpo) {
+  void CreatePolicy(const std::string& name, const std::string& site, const std::string& rpo,
+                    Json extra = Json::object()) {
     Json policy = {
         {"apiVersion", "lifeboat.dev/v1alpha1"},
         {"kind", "ReplicationPolicy"},
@@ -120,6 +121,7 @@ class ReplicationReconcilersTest : public ApiServerFixture {
          {{"volumes", Json::array({{{"name", "app"}, {"path", volume_.string()}}})},
           {"targetSiteRef", {{"name", site}}},
           {"rpo", rpo}}}};
+    policy["spec"].update(extra);
     auto made = client_->Create(kReplicationPolicies, policy);
     ASSERT_TRUE(made.ok()) << made.status();
   }
@@ -212,6 +214,33 @@ TEST_F(ReplicationReconcilersTest, PolicyReplicatesDegradesWhileTargetIsDownAndR
     Json q = Get(kReplicationPolicies, "app");
     return q.value("/status/phase"_json_pointer, "") == "Protected";
   }, kDeadline)) << Get(kReplicationPolicies, "app").dump();
+}
+
+TEST_F(ReplicationReconcilersTest, AppConsistentPointsRunBetweenHooksAndAFailingHookDegrades) {
+  CreateSite("site-b", "site-b-token");
+  fs::path marker = dir_.path() / "hooks.log";
+  auto hook = [&](const std::string& text) {
+    return Json{{"exec",
+                 {{"command", Json::array({"sh", "-c", "echo " + text + " >> " + marker.string()})}}}};
+  };
+  CreatePolicy("app", "site-b", "4s",
+               {{"appConsistentFrequency", "1h"},
+                {"hooks", {{"preHook", hook("pre")}, {"postHook", hook("post")}}}});
+  ASSERT_TRUE(WaitFor([&] {
+    return Get(kReplicationPolicies, "app")
+        .value("/status/recoveryPoints/latestAppConsistent"_json_pointer, "") != "";
+  }, kDeadline)) << Get(kReplicationPolicies, "app").dump();
+  std::ifstream in(marker);
+  std::string log((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(log.substr(0, 9), "pre\npost\n");
+
+  CreatePolicy("broken", "site-b", "4s",
+               {{"appConsistentFrequency", "1h"},
+                {"hooks", {{"preHook", {{"exec", {{"command", Json::array({"false"})}}}}}}}});
+  ASSERT_TRUE(WaitFor([&] {
+    return ConditionReason(Get(kReplicationPolicies, "broken"), "Ready") == "False/HookFailed";
+  }, kDeadline)) << Get(kReplicationPolicies, "broken").dump();
+  EXPECT_EQ(Get(kReplicationPolicies, "broken").value("/status/phase"_json_pointer, ""), "Degraded");
 }
 
 }  // namespace
