@@ -647,8 +647,13 @@ StatusOr<ReplicateResult> Replicate(const std::vector<Volume>& volumes_in,
     if (options.retention.count() > 0) {
       target_path += "?retentionSeconds=" + std::to_string(options.retention.count());
     }
-    auto committed = Call(*client, "POST", target_path, FrameBody(EncodeManifest(wire), 3),
+    // A fresh connection: the journal's may have been closed by the target while data moved, and
+    // a commit is not retried on a broken connection (it may have been applied).
+    ASSIGN_OR_RETURN(std::unique_ptr<HttpsClient> committer, Connect(target, nullptr));
+    auto committed = Call(*committer, "POST", target_path, FrameBody(EncodeManifest(wire), 3),
                           "commit");
+    result.bytes_sent += committer->bytes_sent();
+    result.bytes_received += committer->bytes_received();
     if (!committed.ok()) {
       if (committed.status().code() == StatusCode::kFailedPrecondition && base_valid) {
         base_valid = false;  // the target lost the base or its data: negotiate everything
@@ -662,8 +667,8 @@ StatusOr<ReplicateResult> Replicate(const std::vector<Volume>& volumes_in,
     next.info.base.clear();
     RETURN_IF_ERROR(WriteFileAtomic(options.state_dir, std::string(kStateFile),
                                     EncodeManifest(next)));
-    result.bytes_sent = client->bytes_sent();
-    result.bytes_received = client->bytes_received();
+    result.bytes_sent += client->bytes_sent();
+    result.bytes_received += client->bytes_received();
     for (const auto& c : uploaders) {
       result.bytes_sent += c->bytes_sent();
       result.bytes_received += c->bytes_received();
