@@ -3,6 +3,7 @@
 #include <system_error>
 
 #include "reconcilers/backup/register.h"
+#include "reconcilers/replication/register.h"
 #include "reconcilers/snapshot/snapshot_reconciler.h"
 
 namespace lifeboat {
@@ -17,6 +18,7 @@ reconcilers::ReconcilerOverrides EngineReconcilers(const reconcilers::EngineEnv&
   };
   add(reconcilers::backup::BackupReconcilerFactories(env));
   add(reconcilers::snapshot::SnapshotReconcilerFactories(env));
+  add(reconcilers::replication::ReplicationReconcilerFactories(env));
   return table;
 }
 
