@@ -70,7 +70,7 @@ int Init(const Args& args) {
   flags.String("chunk-min", "", "128K", "smallest chunk");
   flags.String("chunk-avg", "", "256K", "average chunk (a power of two)");
   flags.String("chunk-max", "", "2M", "largest chunk");
-  flags.String("compression", "", "3", "zstd level (0: off)");
+  flags.String("compression", "", "1", "zstd level (0: off)");
   flags.String("pack-size", "", "8M", "target pack file size");
   if (int rc = ParseOrExit(flags, args); rc >= 0) return rc;
   auto path = vault::ResolveVaultPath(VaultFlags(flags));

@@ -3,7 +3,8 @@
 #
 #   bench/vault/rss_flat.sh [--lifeboat BIN] [--work DIR] [--counts "10000 100000 1000000"]
 #
-# Each count gets its own tree of tiny files (100 per directory, contents drawn from 64 texts so
+# Each count gets its own tree of tiny files (100 per directory, 100 directories per parent, so
+# no directory's listing grows with the count; contents drawn from 64 texts so
 # the vault's index stays the same size: what grows with the count is per-file state) and one
 # backup into a shared vault; /usr/bin/time reports the peak RSS. The ctest version is
 # VaultCliTest.PeakMemoryStaysFlatFrom10kTo100kFiles.
@@ -36,7 +37,7 @@ import os, sys
 root, n = sys.argv[1], int(sys.argv[2])
 pool = [("line %d of a small text file\n" % i) * (5 + i) for i in range(64)]
 for i in range(n):
-    d = os.path.join(root, "d%d" % (i // 100))
+    d = os.path.join(root, "d%d" % (i // 10000), "d%d" % (i // 100 % 100))
     if i % 100 == 0:
         os.makedirs(d)
     with open(os.path.join(d, "f%d" % i), "w") as f:

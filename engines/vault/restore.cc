@@ -17,6 +17,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -114,6 +115,8 @@ class RestoreRun {
                   bool selected_above);
   void RestoreNode(const Node& n, const std::string& rel, const std::string& out);
   void StartFile(const Node& n, const std::string& rel, const std::string& out);
+  // Creates the file's temporary file at its size; returns an error message.
+  std::string CreateTmp(RestoreFile& f);
   void SubmitWindow(const std::shared_ptr<RestoreFile>& f, uint64_t begin, uint64_t end,
                     std::vector<Placed> chunks);
   std::string RunWindow(RestoreFile& f, uint64_t begin, uint64_t end,
@@ -222,6 +225,15 @@ void RestoreRun::DoneFile(const std::shared_ptr<RestoreFile>& f) {
     std::lock_guard lock(f->mu);
     error = f->error;
   }
+  if (error.empty() && f->fd < 0) {
+    error = CreateTmp(*f);
+  }
+  if (f->fd < 0) {
+    if (error.empty()) error = "not created";
+    ::unlink(f->tmp.c_str());
+    AddError(f->rel, error);
+    return;
+  }
   if (error.empty() && f->node.size >= kDirectMinSize && f->node.size % kBlock != 0 &&
       ::ftruncate(f->fd, static_cast<off_t>(f->node.size)) != 0) {
     // With O_DIRECT the last block was written whole; cut the file back to its size.
@@ -272,21 +284,16 @@ void RestoreRun::StartFile(const Node& n, const std::string& rel, const std::str
   f->tmp = (fs::path(out).parent_path() / (".lifeboat-tmp-" + std::to_string(::getpid()) + "-" +
                                             std::to_string(tmp_counter_++)))
                .string();
-  f->fd = ::open(f->tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (f->fd < 0) {
-    AddError(rel, std::string("creating ") + f->tmp + ": " + std::strerror(errno));
-    return;
-  }
-  if (::ftruncate(f->fd, static_cast<off_t>(n.size)) != 0) {
-    AddError(rel, std::string("sizing: ") + std::strerror(errno));
-    ::close(f->fd);
-    ::unlink(f->tmp.c_str());
-    return;
-  }
-  if (n.size >= kDirectMinSize) {
-    int fl = ::fcntl(f->fd, F_GETFL);
-    if (fl >= 0 && ::fcntl(f->fd, F_SETFL, fl | O_DIRECT) == 0) {
-      f->direct = true;
+  // A file restored in one window is created by that window's task, so that both workers
+  // create files (inode allocation is a large part of restoring many small files); larger
+  // files, and files without data, are created here.
+  const bool one_window =
+      n.size <= kWindow &&
+      std::any_of(n.content.begin(), n.content.end(), [](const Extent& e) { return !e.is_hole(); });
+  if (!one_window) {
+    if (std::string err = CreateTmp(*f); !err.empty()) {
+      AddError(rel, err);
+      return;
     }
   }
   // Windows: the whole file when it is small, else kWindow-byte block-aligned pieces; a chunk
@@ -339,6 +346,27 @@ void RestoreRun::StartFile(const Node& n, const std::string& rel, const std::str
   DoneFile(f);
 }
 
+std::string RestoreRun::CreateTmp(RestoreFile& f) {
+  f.fd = ::open(f.tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (f.fd < 0) {
+    return std::string("creating ") + f.tmp + ": " + std::strerror(errno);
+  }
+  if (::ftruncate(f.fd, static_cast<off_t>(f.node.size)) != 0) {
+    std::string err = std::string("sizing: ") + std::strerror(errno);
+    ::close(f.fd);
+    f.fd = -1;
+    ::unlink(f.tmp.c_str());
+    return err;
+  }
+  if (f.node.size >= kDirectMinSize) {
+    int fl = ::fcntl(f.fd, F_GETFL);
+    if (fl >= 0 && ::fcntl(f.fd, F_SETFL, fl | O_DIRECT) == 0) {
+      f.direct = true;
+    }
+  }
+  return std::string();
+}
+
 void RestoreRun::SubmitWindow(const std::shared_ptr<RestoreFile>& f, uint64_t begin,
                               uint64_t end, std::vector<Placed> chunks) {
   uint64_t cost = end - begin;
@@ -369,6 +397,11 @@ void RestoreRun::SubmitWindow(const std::shared_ptr<RestoreFile>& f, uint64_t be
 
 std::string RestoreRun::RunWindow(RestoreFile& f, uint64_t begin, uint64_t end,
                                   const std::vector<Placed>& chunks) {
+  if (f.fd < 0) {
+    if (std::string err = CreateTmp(f); !err.empty()) {
+      return err;
+    }
+  }
   thread_local AlignedBuffer window_buffer;
   thread_local ScratchBuffer plain_buffer;
   thread_local ScratchBuffer raw_buffer;

@@ -236,7 +236,9 @@ TEST_F(VaultCliTest, PeakMemoryStaysFlatFrom10kTo100kFiles) {
   for (int i = 0; i < 64; ++i) pool.push_back(testing::TextBytes(200 + 37 * i, i));
   auto make = [&](const fs::path& root, int files) {
     for (int i = 0; i < files; ++i) {
-      fs::path dir = root / ("d" + std::to_string(i / kFilesPerDir));
+      // 100 files per directory, 100 directories per parent: no directory grows with the count.
+      fs::path dir = root / ("d" + std::to_string(i / (kFilesPerDir * kFilesPerDir))) /
+                     ("d" + std::to_string(i / kFilesPerDir % kFilesPerDir));
       if (i % kFilesPerDir == 0) fs::create_directories(dir);
       testing::WriteFile(dir / ("f" + std::to_string(i)), pool[i % pool.size()]);
     }
