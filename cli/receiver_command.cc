@@ -84,8 +84,7 @@ int RunReceiver(const Args& args) {
       options.token.pop_back();
     }
     if (options.token.empty()) {
-      std::cerr << "lifeboat receiver: --token-file: " << flags.Get("token-file")
-                << " is empty\n";
+      std::cerr << "lifeboat receiver: --token-file: " << flags.Get("token-file") << " is empty\n";
       return 1;
     }
   }

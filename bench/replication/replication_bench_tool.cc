@@ -108,9 +108,8 @@ int main(int argc, char** argv) {
   options.ns = flags["namespace"];
   options.policy = flags["policy"];
   options.state_dir = flags["state-dir"];
-  options.bandwidth_limit = flags.contains("bandwidth-limit")
-                                ? std::stoull(flags["bandwidth-limit"])
-                                : 0;
+  options.bandwidth_limit =
+      flags.contains("bandwidth-limit") ? std::stoull(flags["bandwidth-limit"]) : 0;
   std::vector<Volume> volumes;
   for (const std::string& p : paths) {
     volumes.push_back({"", p});

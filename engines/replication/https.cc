@@ -12,6 +12,7 @@
 #include <openssl/x509v3.h>
 #include <poll.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,8 +23,6 @@
 #include <list>
 #include <mutex>
 #include <thread>
-
-#include <spdlog/spdlog.h>
 
 namespace lifeboat::replication {
 namespace {
@@ -299,8 +298,8 @@ struct HttpsServer::Impl {
       } else {
         resp = options.handler(req);
       }
-      std::string out = "HTTP/1.1 " + std::to_string(resp.status) + " " +
-                        StatusText(resp.status) + "\r\nContent-Type: " + resp.content_type +
+      std::string out = "HTTP/1.1 " + std::to_string(resp.status) + " " + StatusText(resp.status) +
+                        "\r\nContent-Type: " + resp.content_type +
                         "\r\nContent-Length: " + std::to_string(resp.body.size()) +
                         (keep ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n");
       out += resp.body;
@@ -359,9 +358,9 @@ StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Start(HttpsServerOptions opt
   }
   if (SSL_CTX_use_PrivateKey_file(impl->ctx, options.tls.key.c_str(), SSL_FILETYPE_PEM) != 1 ||
       SSL_CTX_check_private_key(impl->ctx) != 1) {
-    return InvalidArgumentError("tls key " + options.tls.key.string() +
-                                " cannot be loaded or does not match the certificate: " +
-                                OpensslErrors());
+    return InvalidArgumentError(
+        "tls key " + options.tls.key.string() +
+        " cannot be loaded or does not match the certificate: " + OpensslErrors());
   }
   if (!options.tls.client_ca.empty()) {
     if (SSL_CTX_load_verify_locations(impl->ctx, options.tls.client_ca.c_str(), nullptr) != 1) {
@@ -398,9 +397,8 @@ StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Start(HttpsServerOptions opt
   struct sockaddr_storage addr {};
   socklen_t len = sizeof(addr);
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  impl->port = ntohs(addr.ss_family == AF_INET6
-                         ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
-                         : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+  impl->port = ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
+                                                : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
   impl->listen_fd = fd;
   impl->options = std::move(options);
   Impl* raw = impl.get();
@@ -470,8 +468,7 @@ StatusOr<std::unique_ptr<HttpsClient>> HttpsClient::Create(HttpsClientOptions op
     }
   }
   if (host.empty() || port.empty() || hostport.find('/') != std::string::npos) {
-    return InvalidArgumentError("replication endpoint \"" + ep +
-                                "\" must be https://HOST[:PORT]");
+    return InvalidArgumentError("replication endpoint \"" + ep + "\" must be https://HOST[:PORT]");
   }
   std::unique_ptr<HttpsClient> client(new HttpsClient(std::move(options)));
   Impl& impl = *client->impl_;
@@ -483,8 +480,7 @@ StatusOr<std::unique_ptr<HttpsClient>> HttpsClient::Create(HttpsClientOptions op
   }
   SSL_CTX_set_min_proto_version(impl.ctx, TLS1_2_VERSION);
   const HttpsClientOptions& o = client->options_;
-  SSL_CTX_set_verify(impl.ctx, o.insecure_skip_verify ? SSL_VERIFY_NONE : SSL_VERIFY_PEER,
-                     nullptr);
+  SSL_CTX_set_verify(impl.ctx, o.insecure_skip_verify ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, nullptr);
   if (!o.insecure_skip_verify && o.ca_pem.empty()) {
     SSL_CTX_set_default_verify_paths(impl.ctx);
   } else if (!o.insecure_skip_verify) {
@@ -506,8 +502,7 @@ StatusOr<std::unique_ptr<HttpsClient>> HttpsClient::Create(HttpsClientOptions op
     if (SSL_CTX_use_certificate_chain_file(impl.ctx, o.client_cert.c_str()) != 1 ||
         SSL_CTX_use_PrivateKey_file(impl.ctx, o.client_key.c_str(), SSL_FILETYPE_PEM) != 1) {
       return InvalidArgumentError("client certificate " + o.client_cert.string() + " / key " +
-                                  o.client_key.string() + " cannot be loaded: " +
-                                  OpensslErrors());
+                                  o.client_key.string() + " cannot be loaded: " + OpensslErrors());
     }
   }
   return client;
@@ -525,8 +520,7 @@ StatusOr<HttpResponse> HttpsClient::Do(const std::string& method, const std::str
         what.find("alert bad certificate") != std::string::npos ||
         what.find("alert unknown ca") != std::string::npos) {
       return UnauthenticatedError("replication endpoint " + ep +
-                                  ": the endpoint rejected our client certificate (" + what +
-                                  ")");
+                                  ": the endpoint rejected our client certificate (" + what + ")");
     }
     return UnavailableError("replication endpoint " + ep + ": " + what);
   };
@@ -551,7 +545,9 @@ StatusOr<HttpResponse> HttpsClient::Do(const std::string& method, const std::str
       }
       impl.fd = fd;
       if (crc != 0 && err == EINPROGRESS) {
-        struct pollfd p {fd, POLLOUT, 0};
+        struct pollfd p {
+          fd, POLLOUT, 0
+        };
         int pr = ::poll(&p, 1, static_cast<int>(options_.connect_timeout.count()));
         if (pr == 0) {
           return unavailable("connect timed out after " +
@@ -599,8 +595,8 @@ StatusOr<HttpResponse> HttpsClient::Do(const std::string& method, const std::str
       }
       impl.stream = std::make_unique<SslStream>(impl.ssl);
     }
-    std::string head = method + " " + target + " HTTP/1.1\r\nHost: " + impl.host + ":" +
-                       impl.port + "\r\nContent-Type: " + content_type +
+    std::string head = method + " " + target + " HTTP/1.1\r\nHost: " + impl.host + ":" + impl.port +
+                       "\r\nContent-Type: " + content_type +
                        "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
     if (!options_.bearer_token.empty()) {
       head += "Authorization: Bearer " + options_.bearer_token + "\r\n";
@@ -643,7 +639,8 @@ StatusOr<HttpResponse> HttpsClient::Do(const std::string& method, const std::str
         return unavailable(error);
       }
       bytes_received_ += resp_head.size() + 4 + resp.body.size();
-      if (auto it = headers.find("connection"); it != headers.end() && Lower(it->second) == "close") {
+      if (auto it = headers.find("connection");
+          it != headers.end() && Lower(it->second) == "close") {
         impl.Close();
       }
       return resp;

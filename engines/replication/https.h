@@ -2,16 +2,16 @@
 
 // A small HTTP/1.1 server and client on OpenSSL TLS (blocking sockets, one thread per connection,
 // keep-alive, Content-Length bodies only). Written for the replication protocol instead of using
-// cpprestsdk: we need mutual TLS with a chosen CA, a timeout on every socket operation, token-bucket
-// pacing of request bodies, and error messages that say "certificate verify failed" and name the
-// endpoint — all of which cpprestsdk's asio listener/client hide or make awkward.
+// cpprestsdk: we need mutual TLS with a chosen CA, a timeout on every socket operation,
+// token-bucket pacing of request bodies, and error messages that say "certificate verify failed"
+// and name the endpoint — all of which cpprestsdk's asio listener/client hide or make awkward.
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "common/status.h"
@@ -20,7 +20,7 @@ namespace lifeboat::replication {
 
 struct HttpRequest {
   std::string method;
-  std::string target;  // path and query, e.g. "/v1/ping"
+  std::string target;                          // path and query, e.g. "/v1/ping"
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
   std::string peer_subject;  // the verified client certificate's subject, with mutual TLS

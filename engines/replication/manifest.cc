@@ -194,8 +194,8 @@ StatusOr<Manifest> DecodeManifest(std::string_view data, std::string_view what) 
   }
   for (size_t i = 1; i < m.entries.size(); ++i) {
     if (!(m.entries[i - 1].path < m.entries[i].path)) {
-      return corrupt("entries are not sorted and unique at \"" + m.entries[i - 1].path +
-                     "\", \"" + m.entries[i].path + "\"");
+      return corrupt("entries are not sorted and unique at \"" + m.entries[i - 1].path + "\", \"" +
+                     m.entries[i].path + "\"");
     }
   }
   return m;
@@ -260,8 +260,7 @@ Manifest MakeDelta(const Manifest& base, const Manifest& next) {
     Entry d = e;
     d.encoding = FileEncoding::kFull;
     auto it = by_path.find(e.path);
-    if (e.type == EntryType::kFile && it != by_path.end() &&
-        it->second->type == EntryType::kFile) {
+    if (e.type == EntryType::kFile && it != by_path.end() && it->second->type == EntryType::kFile) {
       const std::vector<ChunkRef>& old = it->second->chunks;
       if (old == e.chunks) {
         d.encoding = FileEncoding::kUnchanged;

@@ -45,13 +45,13 @@ struct Entry {
   uint32_t mode = 0;
   int64_t mtime_ns = 0;
   uint64_t size = 0;
-  uint64_t inode = 0;   // source side only (unchanged-file detection); 0 at the target
-  std::string target;   // symlink target
+  uint64_t inode = 0;  // source side only (unchanged-file detection); 0 at the target
+  std::string target;  // symlink target
   ChunkingKind chunking = ChunkingKind::kContentDefined;
   std::vector<ChunkRef> chunks;
   // Commit requests only:
   FileEncoding encoding = FileEncoding::kFull;
-  uint32_t patch_count = 0;                             // kPatch: final number of chunks
+  uint32_t patch_count = 0;                            // kPatch: final number of chunks
   std::vector<std::pair<uint32_t, ChunkRef>> patches;  // kPatch: (index, new chunk)
 };
 
@@ -60,8 +60,8 @@ std::string_view ConsistencyName(Consistency c);  // "Crash" / "Application"
 StatusOr<Consistency> ParseConsistency(std::string_view s);
 
 struct PointInfo {
-  std::string id;          // "<unix ms, 13 digits>-<8 hex>": sorts by time
-  int64_t time_ms = 0;     // when the source state was captured
+  std::string id;       // "<unix ms, 13 digits>-<8 hex>": sorts by time
+  int64_t time_ms = 0;  // when the source state was captured
   Consistency consistency = Consistency::kCrash;
   uint64_t logical_bytes = 0;  // sum of file sizes
   uint64_t files = 0;

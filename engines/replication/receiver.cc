@@ -45,8 +45,8 @@ void Receiver::Stop() {
 }
 
 std::string Receiver::endpoint() const {
-  std::string host = options_.host.find(':') != std::string::npos ? "[" + options_.host + "]"
-                                                                  : options_.host;
+  std::string host =
+      options_.host.find(':') != std::string::npos ? "[" + options_.host + "]" : options_.host;
   if (host == "0.0.0.0" || host.empty()) {
     host = "127.0.0.1";
   }

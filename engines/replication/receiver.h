@@ -30,7 +30,7 @@ class Receiver {
  public:
   ~Receiver();
   int port() const { return server_->port(); }
-  std::string endpoint() const;             // "https://<host>:<port>"
+  std::string endpoint() const;                          // "https://<host>:<port>"
   const std::string& ca_pem() const { return ca_pem_; }  // the server certificate (PEM)
   RepoSet& repos() { return *repos_; }
   void Stop();

@@ -26,9 +26,9 @@ namespace lifeboat::replication {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr size_t kBatchBytes = 4 << 20;     // chunk data per upload request
-constexpr size_t kBatchChunks = 8192;       // hashes per negotiation
-constexpr size_t kQueueDepth = 4;           // batches hashed ahead of the network
+constexpr size_t kBatchBytes = 4 << 20;  // chunk data per upload request
+constexpr size_t kBatchChunks = 8192;    // hashes per negotiation
+constexpr size_t kQueueDepth = 4;        // batches hashed ahead of the network
 // Uploads in flight at once: the target verifies and fsyncs one batch while the next arrives.
 constexpr int kUploadConnections = 3;
 constexpr size_t kReadBuffer = 8 << 20;
@@ -38,8 +38,8 @@ constexpr auto kProgressInterval = std::chrono::milliseconds(200);
 // Small chunks for files: an insertion costs about one chunk on the wire.
 constexpr vault::ChunkerParams kFileChunking{4 << 10, 16 << 10, 64 << 10};
 constexpr std::string_view kStateFile = "state.bin";
-constexpr std::string_view kImageExtensions[] = {".img", ".raw", ".qcow2", ".vmdk", ".vhd",
-                                                 ".vhdx"};
+constexpr std::string_view kImageExtensions[] = {".img",  ".raw", ".qcow2",
+                                                 ".vmdk", ".vhd", ".vhdx"};
 
 std::array<uint8_t, vault::kKeySize> ChunkerKey() {
   vault::Digest d = vault::Sha256("lifeboat replication chunker v1");
@@ -130,9 +130,9 @@ StatusOr<HttpResponse> Call(HttpsClient& client, const std::string& method,
                             std::string_view what) {
   ASSIGN_OR_RETURN(HttpResponse resp, client.Do(method, target, body));
   if (resp.status != 200) {
-    return StatusFromResponse(resp.status, resp.body,
-                              "replication endpoint " + client.endpoint() + " " +
-                                  std::string(what));
+    return StatusFromResponse(
+        resp.status, resp.body,
+        "replication endpoint " + client.endpoint() + " " + std::string(what));
   }
   return resp;
 }
@@ -140,8 +140,7 @@ StatusOr<HttpResponse> Call(HttpsClient& client, const std::string& method,
 StatusOr<RemoteJournal> ParseJournal(const HttpResponse& resp, const std::string& endpoint) {
   Json j = Json::parse(resp.body, nullptr, false);
   if (!j.is_object() || !j.contains("points") || !j["points"].is_array()) {
-    return UnavailableError("replication endpoint " + endpoint +
-                            " returned a malformed journal");
+    return UnavailableError("replication endpoint " + endpoint + " returned a malformed journal");
   }
   RemoteJournal journal;
   journal.stored_bytes = j.value("storedBytes", uint64_t{0});
@@ -223,7 +222,9 @@ class Cycle {
  public:
   Cycle(const ReplicateOptions& options, std::vector<HttpsClient*> uploaders,
         ReplicateResult& result)
-      : options_(options), uploaders_(std::move(uploaders)), result_(result),
+      : options_(options),
+        uploaders_(std::move(uploaders)),
+        result_(result),
         chunker_(kFileChunking, ChunkerKey()) {}
 
   Status Run(Manifest& next, const std::vector<fs::path>& paths, const Manifest* base) {
@@ -245,9 +246,9 @@ class Cycle {
       ++result_.files;
       result_.bytes_scanned += e.size;
       auto it = old.find(e.path);
-      if (it != old.end() && it->second->type == EntryType::kFile &&
-          it->second->size == e.size && it->second->mtime_ns == e.mtime_ns &&
-          it->second->inode == e.inode && it->second->chunking == e.chunking) {
+      if (it != old.end() && it->second->type == EntryType::kFile && it->second->size == e.size &&
+          it->second->mtime_ns == e.mtime_ns && it->second->inode == e.inode &&
+          it->second->chunking == e.chunking) {
         e.chunks = it->second->chunks;
         continue;
       }
@@ -356,8 +357,8 @@ class Cycle {
       if (pos == filled) {
         break;
       }
-      size_t cut = chunker_.Cut(reinterpret_cast<const uint8_t*>(buffer_.data() + pos),
-                                filled - pos, eof);
+      size_t cut =
+          chunker_.Cut(reinterpret_cast<const uint8_t*>(buffer_.data() + pos), filled - pos, eof);
       RETURN_IF_ERROR(Emit(e.chunks, buffer_.data() + pos, cut, false));
       pos += cut;
       total += cut;
@@ -386,8 +387,8 @@ class Cycle {
       }
       off_t hole = ::lseek(fd, static_cast<off_t>(offset), SEEK_HOLE);
       uint64_t data_end = hole < 0 ? size : std::min<uint64_t>(static_cast<uint64_t>(hole), size);
-      data_end = std::min(size, (data_end + kImageBlockSize - 1) / kImageBlockSize *
-                                    kImageBlockSize);
+      data_end =
+          std::min(size, (data_end + kImageBlockSize - 1) / kImageBlockSize * kImageBlockSize);
       if (data_end <= offset) {
         data_end = std::min(size, offset + kImageBlockSize);
       }
@@ -395,8 +396,8 @@ class Cycle {
         size_t want = static_cast<size_t>(std::min<uint64_t>(buffer_.size(), data_end - offset));
         size_t got = 0;
         while (got < want) {
-          ssize_t n = ::pread(fd, buffer_.data() + got, want - got,
-                              static_cast<off_t>(offset + got));
+          ssize_t n =
+              ::pread(fd, buffer_.data() + got, want - got, static_cast<off_t>(offset + got));
           if (n < 0 && errno == EINTR) {
             continue;
           }
@@ -502,9 +503,9 @@ class Cycle {
         ++chunks;
         bytes += len;
       }
-      RETURN_IF_ERROR(Call(client, "POST", base + "/chunks",
-                           FrameBody(records, kChunkZstdLevel), "upload")
-                          .status());
+      RETURN_IF_ERROR(
+          Call(client, "POST", base + "/chunks", FrameBody(records, kChunkZstdLevel), "upload")
+              .status());
       std::lock_guard<std::mutex> lock(result_mu_);
       result_.chunks_sent += chunks;
       result_.data_bytes_sent += bytes;
@@ -548,8 +549,7 @@ StatusOr<std::optional<Manifest>> LoadState(const fs::path& dir) {
 }  // namespace
 
 StatusOr<ReplicateResult> Replicate(const std::vector<Volume>& volumes_in,
-                                    const TargetEndpoint& target,
-                                    const ReplicateOptions& options) {
+                                    const TargetEndpoint& target, const ReplicateOptions& options) {
   const Clock& clock = options.clock != nullptr ? *options.clock : SystemClock();
   auto started = std::chrono::steady_clock::now();
   RETURN_IF_ERROR(ValidateRepoName("site", options.site));
@@ -605,9 +605,9 @@ StatusOr<ReplicateResult> Replicate(const std::vector<Volume>& volumes_in,
     ReplicateResult result;
     result.full = !base_valid;
     Manifest next;
-    next.info.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            clock.Now().time_since_epoch())
-                            .count();
+    next.info.time_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock.Now().time_since_epoch())
+            .count();
     next.info.consistency = options.consistency;
     std::vector<fs::path> paths;
     for (const Volume& v : volumes) {
@@ -617,9 +617,8 @@ StatusOr<ReplicateResult> Replicate(const std::vector<Volume>& volumes_in,
     for (size_t i = 0; i < order.size(); ++i) {
       order[i] = i;
     }
-    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-      return next.entries[a].path < next.entries[b].path;
-    });
+    std::sort(order.begin(), order.end(),
+              [&](size_t a, size_t b) { return next.entries[a].path < next.entries[b].path; });
     {
       std::vector<Entry> sorted;
       std::vector<fs::path> sorted_paths;
@@ -650,8 +649,8 @@ StatusOr<ReplicateResult> Replicate(const std::vector<Volume>& volumes_in,
     // A fresh connection: the journal's may have been closed by the target while data moved, and
     // a commit is not retried on a broken connection (it may have been applied).
     ASSIGN_OR_RETURN(std::unique_ptr<HttpsClient> committer, Connect(target, nullptr));
-    auto committed = Call(*committer, "POST", target_path, FrameBody(EncodeManifest(wire), 3),
-                          "commit");
+    auto committed =
+        Call(*committer, "POST", target_path, FrameBody(EncodeManifest(wire), 3), "commit");
     result.bytes_sent += committer->bytes_sent();
     result.bytes_received += committer->bytes_received();
     if (!committed.ok()) {
@@ -665,8 +664,8 @@ StatusOr<ReplicateResult> Replicate(const std::vector<Volume>& volumes_in,
     ASSIGN_OR_RETURN(result.point, PointInfoFromJson(j));
     next.info.id = result.point.id;
     next.info.base.clear();
-    RETURN_IF_ERROR(WriteFileAtomic(options.state_dir, std::string(kStateFile),
-                                    EncodeManifest(next)));
+    RETURN_IF_ERROR(
+        WriteFileAtomic(options.state_dir, std::string(kStateFile), EncodeManifest(next)));
     result.bytes_sent += client->bytes_sent();
     result.bytes_received += client->bytes_received();
     for (const auto& c : uploaders) {
@@ -710,8 +709,8 @@ Status DeleteRemotePoint(const TargetEndpoint& target, const std::string& site,
                          const std::string& ns, const std::string& policy,
                          const std::string& point) {
   ASSIGN_OR_RETURN(std::unique_ptr<HttpsClient> client, Connect(target, nullptr));
-  return Call(*client, "DELETE",
-              "/v1/repos/" + site + "/" + ns + "/" + policy + "/points/" + point, "", "delete")
+  return Call(*client, "DELETE", "/v1/repos/" + site + "/" + ns + "/" + policy + "/points/" + point,
+              "", "delete")
       .status();
 }
 

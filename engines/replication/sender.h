@@ -43,12 +43,12 @@ struct ReplicationProgress {
 };
 
 struct ReplicateOptions {
-  std::string site;    // the source site's id (the target's directory)
-  std::string ns;      // namespace of the policy
-  std::string policy;  // policy name
+  std::string site;                 // the source site's id (the target's directory)
+  std::string ns;                   // namespace of the policy
+  std::string policy;               // policy name
   std::filesystem::path state_dir;  // source-side state (last committed manifest)
   Consistency consistency = Consistency::kCrash;
-  uint64_t bandwidth_limit = 0;   // bytes/s; 0 = unlimited
+  uint64_t bandwidth_limit = 0;       // bytes/s; 0 = unlimited
   std::chrono::seconds retention{0};  // recoveryPointRetention; 0 = keep every point
   std::function<void(const ReplicationProgress&)> progress;  // called from a worker thread
   const std::atomic<bool>* cancel = nullptr;
@@ -57,15 +57,15 @@ struct ReplicateOptions {
 
 struct ReplicateResult {
   PointInfo point;
-  bool full = false;               // no usable base: every hash was negotiated
+  bool full = false;  // no usable base: every hash was negotiated
   uint64_t files = 0;
-  uint64_t files_changed = 0;      // files read this cycle
-  uint64_t bytes_scanned = 0;      // logical bytes of all files
-  uint64_t bytes_hashed = 0;       // bytes read and hashed
+  uint64_t files_changed = 0;  // files read this cycle
+  uint64_t bytes_scanned = 0;  // logical bytes of all files
+  uint64_t bytes_hashed = 0;   // bytes read and hashed
   uint64_t chunks_sent = 0;
-  uint64_t data_bytes_sent = 0;    // raw bytes of the chunks sent (before compression)
-  uint64_t bytes_sent = 0;         // request bytes on the wire (heads + bodies, before TLS)
-  uint64_t bytes_received = 0;     // response bytes (heads + bodies)
+  uint64_t data_bytes_sent = 0;  // raw bytes of the chunks sent (before compression)
+  uint64_t bytes_sent = 0;       // request bytes on the wire (heads + bodies, before TLS)
+  uint64_t bytes_received = 0;   // response bytes (heads + bodies)
   std::chrono::milliseconds duration{0};
 };
 

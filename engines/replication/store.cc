@@ -156,8 +156,7 @@ Status Repo::LoadPack(const std::string& name) {
     loc.pack = id;
     if (!fr.Bytes(32, &h) || !fr.U64(&loc.offset) || !fr.U32(&loc.length) ||
         loc.offset + loc.length > footer_offset) {
-      return DataLossError("pack " + path.string() + " has a bad index entry " +
-                           std::to_string(i));
+      return DataLossError("pack " + path.string() + " has a bad index entry " + std::to_string(i));
     }
     pack.entries.emplace_back(ToHash(h), loc);
   }
@@ -260,9 +259,9 @@ StatusOr<PointInfo> Repo::Commit(Manifest manifest) {
                                    " referenced chunks are not at the target (first in " +
                                    first_missing + ")");
   }
-  int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       clock_.Now().time_since_epoch())
-                       .count();
+  int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now().time_since_epoch())
+          .count();
   char stamp[32];
   std::snprintf(stamp, sizeof(stamp), "%013lld", static_cast<long long>(now_ms));
   manifest.info.id = std::string(stamp) + "-" + RandomHex(4);
@@ -426,8 +425,8 @@ StatusOr<GcStats> Repo::CollectGarbage(GcStats stats) {
         }
       }
     }
-    if (!live.empty() && static_cast<double>(live_bytes) >=
-                             kRepackLiveFraction * static_cast<double>(total_bytes)) {
+    if (!live.empty() &&
+        static_cast<double>(live_bytes) >= kRepackLiveFraction * static_cast<double>(total_bytes)) {
       continue;
     }
     if (!live.empty()) {
@@ -506,8 +505,7 @@ StatusOr<MaterializeStats> Repo::Materialize(const std::string& id, const fs::pa
   ASSIGN_OR_RETURN(Manifest m, LoadPoint(id));
   std::error_code ec;
   if (fs::exists(target_dir, ec) && !fs::is_empty(target_dir, ec)) {
-    return FailedPreconditionError("materialise target " + target_dir.string() +
-                                   " is not empty");
+    return FailedPreconditionError("materialise target " + target_dir.string() + " is not empty");
   }
   fs::create_directories(target_dir, ec);
   if (ec) {
@@ -654,8 +652,8 @@ StatusOr<std::unique_ptr<Repo>> OpenExisting(const PointRef& ref) {
   fs::path dir = ref.root / ref.site / ref.ns / ref.policy;
   std::error_code ec;
   if (!fs::is_directory(dir / "points", ec)) {
-    return NotFoundError("no replica of " + ref.site + "/" + ref.ns + "/" + ref.policy +
-                         " under " + ref.root.string());
+    return NotFoundError("no replica of " + ref.site + "/" + ref.ns + "/" + ref.policy + " under " +
+                         ref.root.string());
   }
   return Repo::Open(dir, SystemClock(), RepoOptions{});
 }

@@ -62,8 +62,8 @@ Status ValidateRepoName(std::string_view what, std::string_view name);
 
 class Repo {
  public:
-  static StatusOr<std::unique_ptr<Repo>> Open(const std::filesystem::path& dir,
-                                              const Clock& clock, RepoOptions options);
+  static StatusOr<std::unique_ptr<Repo>> Open(const std::filesystem::path& dir, const Clock& clock,
+                                              RepoOptions options);
   ~Repo();
 
   const std::filesystem::path& dir() const { return dir_; }

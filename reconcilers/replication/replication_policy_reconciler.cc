@@ -117,18 +117,17 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
   }
   auto rpo = errors.empty() ? api::ParseDuration(policy.spec.rpo)
                             : StatusOr<milliseconds>(InvalidArgumentError("invalid"));
-  auto retention = api::ParseDuration(
-      policy.spec.recovery_point_retention.value_or(std::string(api::kDefaultRecoveryPointRetention)));
+  auto retention = api::ParseDuration(policy.spec.recovery_point_retention.value_or(
+      std::string(api::kDefaultRecoveryPointRetention)));
   if (!errors.empty() || !rpo.ok() || !retention.ok() || rpo->count() <= 0) {
     std::string message = !errors.empty() ? JoinFieldErrors(errors)
                           : !rpo.ok()     ? "spec.rpo: " + rpo.status().message()
                           : !retention.ok()
                               ? "spec.recoveryPointRetention: " + retention.status().message()
                               : "spec.rpo: must be positive";
-    if (SetStatusCondition(status,
-                           Condition(api::kConditionReady, false, kReasonInvalidSpec, message,
-                                     generation),
-                           now)) {
+    if (SetStatusCondition(
+            status, Condition(api::kConditionReady, false, kReasonInvalidSpec, message, generation),
+            now)) {
       recorder_.Record(object, controller::EventType::kWarning, kReasonInvalidSpec, message);
     }
     RETURN_IF_ERROR(WriteStatus(object, status));
@@ -159,8 +158,8 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
       bool recovered = phase == "Degraded";
       status["lastReplicatedPoint"] = r.point.id;
       status["lastReplicatedTime"] = FormatRfc3339(FromMs(r.point.time_ms));
-      status["bytesSent"] = status.value("bytesSent", int64_t{0}) +
-                            static_cast<int64_t>(r.bytes_sent);
+      status["bytesSent"] =
+          status.value("bytesSent", int64_t{0}) + static_cast<int64_t>(r.bytes_sent);
       if (done->journal) {
         status["recoveryPoints"] = RecoveryPointsJson(*done->journal);
       }
@@ -174,8 +173,8 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
         status["phase"] = "Protected";
       }
       status["message"] = std::string(rep::ConsistencyName(r.point.consistency)) + " point " +
-                          r.point.id + ": " + std::to_string(r.files_changed) +
-                          " files changed, " + std::to_string(r.bytes_sent) + " bytes sent in " +
+                          r.point.id + ": " + std::to_string(r.files_changed) + " files changed, " +
+                          std::to_string(r.bytes_sent) + " bytes sent in " +
                           std::to_string(r.duration.count()) + " ms";
       if (metrics != nullptr) {
         metrics->replication().AddBytesSent(key.ns, key.name, static_cast<double>(r.bytes_sent));
@@ -202,10 +201,8 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
         recorder_.Record(object, controller::EventType::kWarning, reason, message);
         published_event = true;
       }
-      shared_->SetRetryAt(key.ToString(), now + std::min<Clock::Duration>(
-                                                    kRetryFailed, interval));
-      spdlog::warn("ReplicationPolicy ns={} name={} cycle failed: {}", key.ns, key.name,
-                   message);
+      shared_->SetRetryAt(key.ToString(), now + std::min<Clock::Duration>(kRetryFailed, interval));
+      spdlog::warn("ReplicationPolicy ns={} name={} cycle failed: {}", key.ns, key.name, message);
     }
   }
 
@@ -228,9 +225,10 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
     }
   }
   SetStatusCondition(status,
-                     Condition(api::kConditionRpoMet, rpo_met, rpo_met ? "WithinTarget"
-                                                               : last ? "TargetExceeded"
-                                                                      : "NoRecoveryPoint",
+                     Condition(api::kConditionRpoMet, rpo_met,
+                               rpo_met ? "WithinTarget"
+                               : last  ? "TargetExceeded"
+                                       : "NoRecoveryPoint",
                                last ? "current RPO " + status["currentRPOSeconds"].dump() +
                                           " s, target " + policy.spec.rpo
                                     : "no recovery point at the target yet",
@@ -241,14 +239,16 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
   const std::string site = policy.spec.target_site_ref.name;
   std::optional<Clock::Duration> requeue;
   if (policy.spec.suspend.value_or(false) || failover_owned) {
-    std::string why = failover_owned ? "phase " + phase + " is owned by the failover controller"
-                                     : "suspended";
-    SetStatusCondition(status, Condition(api::kConditionSynchronizing, false,
-                                         failover_owned ? phase : "Suspended", why, generation),
+    std::string why =
+        failover_owned ? "phase " + phase + " is owned by the failover controller" : "suspended";
+    SetStatusCondition(status,
+                       Condition(api::kConditionSynchronizing, false,
+                                 failover_owned ? phase : "Suspended", why, generation),
                        now);
     if (!failover_owned) {
-      SetStatusCondition(status, Condition(api::kConditionReady, last.has_value(), "Suspended",
-                                           "replication is suspended", generation),
+      SetStatusCondition(status,
+                         Condition(api::kConditionReady, last.has_value(), "Suspended",
+                                   "replication is suspended", generation),
                          now);
     }
   } else if (active) {
@@ -269,18 +269,18 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
       if (!target) {
         status["phase"] = last ? "Degraded" : status.value("phase", "InitialReplication");
         status["message"] = problem.message;
-        if (SetStatusCondition(status, Condition(api::kConditionReady, false, problem.reason,
-                                                 problem.message, generation),
-                               now)) {
+        if (SetStatusCondition(
+                status,
+                Condition(api::kConditionReady, false, problem.reason, problem.message, generation),
+                now)) {
           recorder_.Record(object, controller::EventType::kWarning, problem.reason,
                            problem.message);
         }
         requeue = kRetryFailed;
       } else {
-        std::optional<Clock::TimePoint> last_app = TimeField(
-            status.value("recoveryPoints", Json::object()), "latestAppConsistent");
-        bool app = app_every && policy.spec.hooks &&
-                   (!last_app || now - *last_app >= *app_every);
+        std::optional<Clock::TimePoint> last_app =
+            TimeField(status.value("recoveryPoints", Json::object()), "latestAppConsistent");
+        bool app = app_every && policy.spec.hooks && (!last_app || now - *last_app >= *app_every);
         rep::ReplicateOptions o;
         o.site = LocalSiteId(shared_->env());
         o.ns = key.ns;
@@ -301,113 +301,117 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
             app ? policy.spec.hooks : std::optional<api::ReplicationHooks>();
         std::shared_ptr<Shared> shared = shared_;
         const Clock& clock = clock_;
-        shared->env().jobs->Submit(
-            JobKey(key), [shared, key, volumes, t = *target, o, hooks,
-                          &clock](std::stop_token stop) mutable {
-              std::atomic<bool> cancel{false};
-              std::stop_callback on_stop(stop, [&cancel] { cancel = true; });
-              CycleOutcome outcome;
-              auto run_hook = [&](const std::optional<api::Hook>& hook, const char* name) {
-                if (!hook || !outcome.hook_message.empty()) {
-                  return;
-                }
-                auto spec = hooks::HookSpecFromApi(*hook, name);
-                auto ran = spec.ok() ? shared->hooks().Run(*spec, {{"LIFEBOAT_POLICY", key.name}})
-                                     : StatusOr<hooks::HookResult>(spec.status());
-                if (!ran.ok()) {
-                  outcome.hook_message = std::string(name) + ": " + ran.status().message();
-                } else if (!ran->succeeded) {
-                  outcome.hook_message = ran->message;
-                }
-              };
-              if (hooks) {
-                run_hook(hooks->pre_hook, "preHook");
+        shared->env().jobs->Submit(JobKey(key), [shared, key, volumes, t = *target, o, hooks,
+                                                 &clock](std::stop_token stop) mutable {
+          std::atomic<bool> cancel{false};
+          std::stop_callback on_stop(stop, [&cancel] { cancel = true; });
+          CycleOutcome outcome;
+          auto run_hook = [&](const std::optional<api::Hook>& hook, const char* name) {
+            if (!hook || !outcome.hook_message.empty()) {
+              return;
+            }
+            auto spec = hooks::HookSpecFromApi(*hook, name);
+            auto ran = spec.ok() ? shared->hooks().Run(*spec, {{"LIFEBOAT_POLICY", key.name}})
+                                 : StatusOr<hooks::HookResult>(spec.status());
+            if (!ran.ok()) {
+              outcome.hook_message = std::string(name) + ": " + ran.status().message();
+            } else if (!ran->succeeded) {
+              outcome.hook_message = ran->message;
+            }
+          };
+          if (hooks) {
+            run_hook(hooks->pre_hook, "preHook");
+          }
+          if (outcome.hook_message.empty()) {
+            auto started = std::chrono::steady_clock::now();
+            auto last_publish = std::chrono::steady_clock::time_point{};
+            o.cancel = &cancel;
+            o.progress = [&](const rep::ReplicationProgress& p) {
+              auto t_now = std::chrono::steady_clock::now();
+              if (t_now - last_publish < kProgressEvery) {
+                return;
               }
-              if (outcome.hook_message.empty()) {
-                auto started = std::chrono::steady_clock::now();
-                auto last_publish = std::chrono::steady_clock::time_point{};
-                o.cancel = &cancel;
-                o.progress = [&](const rep::ReplicationProgress& p) {
-                  auto t_now = std::chrono::steady_clock::now();
-                  if (t_now - last_publish < kProgressEvery) {
-                    return;
-                  }
-                  last_publish = t_now;
-                  double elapsed = std::chrono::duration<double>(t_now - started).count();
-                  double rate = elapsed > 0 ? static_cast<double>(p.bytes_done) / elapsed : 0;
-                  Json j;
-                  j["bytesDone"] = static_cast<int64_t>(p.bytes_done);
-                  j["bytesTotal"] = static_cast<int64_t>(p.bytes_total);
-                  j["percent"] = p.bytes_total == 0
-                                     ? 0.0
-                                     : std::round(1000.0 * static_cast<double>(p.bytes_done) /
-                                                  static_cast<double>(p.bytes_total)) /
-                                           10.0;
-                  j["bytesPerSecond"] = std::round(rate);
-                  if (rate > 0) {
-                    j["etaSeconds"] = std::round(
-                        static_cast<double>(p.bytes_total - std::min(p.bytes_total, p.bytes_done)) /
-                        rate);
-                  }
-                  shared->PutProgress(key.ToString(), std::move(j));
-                  if (shared->env().enqueue) {
-                    shared->env().enqueue(kReplicationPolicyController, key);
-                  }
-                };
-                auto r = rep::Replicate(volumes, t, o);
-                if (r.ok()) {
-                  outcome.result = *r;
-                  auto journal = rep::ListRemotePoints(t, o.site, o.ns, o.policy);
-                  if (journal.ok()) {
-                    outcome.journal = *journal;
-                  }
-                } else {
-                  outcome.status = r.status();
-                }
-                if (hooks) {
-                  run_hook(hooks->post_hook, "postHook");
-                }
+              last_publish = t_now;
+              double elapsed = std::chrono::duration<double>(t_now - started).count();
+              double rate = elapsed > 0 ? static_cast<double>(p.bytes_done) / elapsed : 0;
+              Json j;
+              j["bytesDone"] = static_cast<int64_t>(p.bytes_done);
+              j["bytesTotal"] = static_cast<int64_t>(p.bytes_total);
+              j["percent"] = p.bytes_total == 0
+                                 ? 0.0
+                                 : std::round(1000.0 * static_cast<double>(p.bytes_done) /
+                                              static_cast<double>(p.bytes_total)) /
+                                       10.0;
+              j["bytesPerSecond"] = std::round(rate);
+              if (rate > 0) {
+                j["etaSeconds"] = std::round(
+                    static_cast<double>(p.bytes_total - std::min(p.bytes_total, p.bytes_done)) /
+                    rate);
               }
-              if (!outcome.hook_message.empty() && outcome.status.ok() &&
-                  outcome.result.point.id.empty()) {
-                outcome.status = FailedPreconditionError(outcome.hook_message);
-              }
-              outcome.finished = clock.Now();
-              shared->PutCycle(key.ToString(), std::move(outcome));
+              shared->PutProgress(key.ToString(), std::move(j));
               if (shared->env().enqueue) {
                 shared->env().enqueue(kReplicationPolicyController, key);
               }
-            });
+            };
+            auto r = rep::Replicate(volumes, t, o);
+            if (r.ok()) {
+              outcome.result = *r;
+              auto journal = rep::ListRemotePoints(t, o.site, o.ns, o.policy);
+              if (journal.ok()) {
+                outcome.journal = *journal;
+              }
+            } else {
+              outcome.status = r.status();
+            }
+            if (hooks) {
+              run_hook(hooks->post_hook, "postHook");
+            }
+          }
+          if (!outcome.hook_message.empty() && outcome.status.ok() &&
+              outcome.result.point.id.empty()) {
+            outcome.status = FailedPreconditionError(outcome.hook_message);
+          }
+          outcome.finished = clock.Now();
+          shared->PutCycle(key.ToString(), std::move(outcome));
+          if (shared->env().enqueue) {
+            shared->env().enqueue(kReplicationPolicyController, key);
+          }
+        });
         if (!last) {
           status["phase"] = "InitialReplication";
           if (!status.contains("initialProgress")) {
             status["initialProgress"] = Json{{"bytesDone", 0}, {"percent", 0.0}};
           }
         }
-        SetStatusCondition(status, Condition(api::kConditionSynchronizing, true, "CycleRunning",
-                                             std::string(app ? "application" : "crash") +
-                                                 "-consistent cycle to Site " + site,
-                                             generation),
+        SetStatusCondition(status,
+                           Condition(api::kConditionSynchronizing, true, "CycleRunning",
+                                     std::string(app ? "application" : "crash") +
+                                         "-consistent cycle to Site " + site,
+                                     generation),
                            now);
       }
     } else {
       requeue = due - now;
-      SetStatusCondition(status, Condition(api::kConditionSynchronizing, false, "Idle",
-                                           "next cycle at " + FormatRfc3339(due), generation),
+      SetStatusCondition(status,
+                         Condition(api::kConditionSynchronizing, false, "Idle",
+                                   "next cycle at " + FormatRfc3339(due), generation),
                          now);
     }
   }
   if (last && status.value("phase", "") == "Protected") {
-    SetStatusCondition(status, Condition(api::kConditionReady, true, "Protected",
-                                         "replicating to Site " + site, generation),
+    SetStatusCondition(status,
+                       Condition(api::kConditionReady, true, "Protected",
+                                 "replicating to Site " + site, generation),
                        now);
   } else if (!last && !active && !status.contains("conditions")) {
-    SetStatusCondition(status, Condition(api::kConditionReady, false, "InitialReplication",
-                                         "initial replication to Site " + site, generation),
+    SetStatusCondition(status,
+                       Condition(api::kConditionReady, false, "InitialReplication",
+                                 "initial replication to Site " + site, generation),
                        now);
   } else if (!last && status.value("phase", "") == "InitialReplication") {
-    SetStatusCondition(status, Condition(api::kConditionReady, false, "InitialReplication",
-                                         "initial replication to Site " + site, generation),
+    SetStatusCondition(status,
+                       Condition(api::kConditionReady, false, "InitialReplication",
+                                 "initial replication to Site " + site, generation),
                        now);
   }
   (void)published_event;

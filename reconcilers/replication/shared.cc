@@ -15,14 +15,12 @@ namespace lifeboat::reconcilers::replication {
 namespace fs = std::filesystem;
 
 const controller::ResourceRef kSites{"lifeboat.dev", "v1alpha1", "sites", "Site", true};
-const controller::ResourceRef kReplicationPolicies{"lifeboat.dev", "v1alpha1",
-                                                   "replicationpolicies", "ReplicationPolicy",
-                                                   true};
+const controller::ResourceRef kReplicationPolicies{
+    "lifeboat.dev", "v1alpha1", "replicationpolicies", "ReplicationPolicy", true};
 
 namespace {
 
-std::optional<lifeboat::replication::TargetEndpoint> Fail(SiteProblem* problem,
-                                                          std::string reason,
+std::optional<lifeboat::replication::TargetEndpoint> Fail(SiteProblem* problem, std::string reason,
                                                           std::string message) {
   problem->reason = std::move(reason);
   problem->message = std::move(message);
@@ -68,8 +66,8 @@ std::optional<lifeboat::replication::TargetEndpoint> ResolveSite(controller::Kub
     const api::SiteTls& tls = *site.spec.tls;
     t.insecure_skip_verify = tls.insecure_skip_verify.value_or(false);
     if (tls.ca_secret_ref) {
-      auto ca = backup::ReadSecretValue(client, ns, tls.ca_secret_ref->name,
-                                        tls.ca_secret_ref->key);
+      auto ca =
+          backup::ReadSecretValue(client, ns, tls.ca_secret_ref->name, tls.ca_secret_ref->key);
       if (!ca.ok()) {
         return Fail(problem, "SecretNotFound",
                     "tls.caSecretRef of Site " + name + ": " + ca.status().message());

@@ -96,8 +96,7 @@ StatusOr<Result> SiteReconciler::Reconcile(const ObjectKey& key) {
     }
     if (reachable != was_reachable || !object.contains("status")) {
       recorder_.Record(object,
-                       reachable ? controller::EventType::kNormal
-                                 : controller::EventType::kWarning,
+                       reachable ? controller::EventType::kNormal : controller::EventType::kWarning,
                        reason, message);
       spdlog::info("Reconciled Site ns={} name={} reachable={} reason={}", key.ns, key.name,
                    reachable, reason);

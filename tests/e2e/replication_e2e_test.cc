@@ -2,10 +2,9 @@
 // restarted (the transfer resumes, it does not start over), and a sender process killed
 // mid-cycle (the target's journal stays consistent and every point still materialises).
 #include <dirent.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
-
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <cstring>
@@ -95,7 +94,9 @@ class ReplicationE2eTest : public ::testing::Test {
     return p;
   }
 
-  int Port() const { return std::stoi(endpoint_.endpoint.substr(endpoint_.endpoint.rfind(':') + 1)); }
+  int Port() const {
+    return std::stoi(endpoint_.endpoint.substr(endpoint_.endpoint.rfind(':') + 1));
+  }
 
   ReplicateOptions Options() {
     ReplicateOptions o;
@@ -161,9 +162,9 @@ TEST_F(ReplicationE2eTest, SenderKilledMidCycleLeavesAConsistentJournal) {
   Write(tmp_ / "ca.pem", endpoint_.ca_pem);
   Subprocess sender({REPLICATION_BENCH_TOOL, "replicate", "--endpoint", endpoint_.endpoint,
                      "--ca-file", (tmp_ / "ca.pem").string(), "--token-file",
-                     (tmp_ / "token").string(), "--state-dir", (tmp_ / "state").string(),
-                     "--site", "site-a", "--namespace", "prod", "--policy", "app",
-                     "--bandwidth-limit", std::to_string(8 << 20), source_.string()});
+                     (tmp_ / "token").string(), "--state-dir", (tmp_ / "state").string(), "--site",
+                     "site-a", "--namespace", "prod", "--policy", "app", "--bandwidth-limit",
+                     std::to_string(8 << 20), source_.string()});
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (CountPacks(packs) == packs_before && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));  // poll the directory

@@ -44,7 +44,8 @@ class ReplicationReconcilersTest : public ApiServerFixture {
     volume_ = dir_.path() / "volumes" / "app";
     Write(volume_ / "config" / "app.conf", "listen = 8080\n");
     std::mt19937_64 rng(3);
-    Write(volume_ / "data" / "blob.bin", lifeboat::replication::testing::RandomBytes(rng, 200 << 10));
+    Write(volume_ / "data" / "blob.bin",
+          lifeboat::replication::testing::RandomBytes(rng, 200 << 10));
     StartTarget(0);
     CreateSecret("site-b-token", "token", kToken);
     CreateSecret("site-b-ca", "ca.crt", receiver_->ca_pem());
@@ -113,14 +114,13 @@ class ReplicationReconcilersTest : public ApiServerFixture {
 
   void CreatePolicy(const std::string& name, const std::string& site, const std::string& rpo,
                     Json extra = Json::object()) {
-    Json policy = {
-        {"apiVersion", "lifeboat.dev/v1alpha1"},
-        {"kind", "ReplicationPolicy"},
-        {"metadata", {{"name", name}, {"namespace", kNs}}},
-        {"spec",
-         {{"volumes", Json::array({{{"name", "app"}, {"path", volume_.string()}}})},
-          {"targetSiteRef", {{"name", site}}},
-          {"rpo", rpo}}}};
+    Json policy = {{"apiVersion", "lifeboat.dev/v1alpha1"},
+                   {"kind", "ReplicationPolicy"},
+                   {"metadata", {{"name", name}, {"namespace", kNs}}},
+                   {"spec",
+                    {{"volumes", Json::array({{{"name", "app"}, {"path", volume_.string()}}})},
+                     {"targetSiteRef", {{"name", site}}},
+                     {"rpo", rpo}}}};
     policy["spec"].update(extra);
     auto made = client_->Create(kReplicationPolicies, policy);
     ASSERT_TRUE(made.ok()) << made.status();
@@ -153,17 +153,21 @@ TEST_F(ReplicationReconcilersTest, SiteReportsReachabilityAndRejectedCredentials
   CreateSite("site-b", "site-b-token");
   CreateSecret("wrong-token", "token", "not-the-token");
   CreateSite("site-b-wrong", "wrong-token");
-  ASSERT_TRUE(WaitFor([&] { return Get(kSites, "site-b").value("/status/reachable"_json_pointer, false); },
-                      kDeadline))
+  ASSERT_TRUE(
+      WaitFor([&] { return Get(kSites, "site-b").value("/status/reachable"_json_pointer, false); },
+              kDeadline))
       << Get(kSites, "site-b").dump();
   Json site = Get(kSites, "site-b");
   EXPECT_EQ(ConditionReason(site, "Ready"), "True/Reachable");
   EXPECT_EQ(site["status"].value("version", ""), "lifeboat-replication/1");
   EXPECT_TRUE(site["status"].contains("latencyMilliseconds"));
   EXPECT_TRUE(site["status"].contains("lastContactTime"));
-  ASSERT_TRUE(WaitFor([&] {
-    return ConditionReason(Get(kSites, "site-b-wrong"), "Ready") == "False/Unauthenticated";
-  }, kDeadline)) << Get(kSites, "site-b-wrong").dump();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return ConditionReason(Get(kSites, "site-b-wrong"), "Ready") == "False/Unauthenticated";
+      },
+      kDeadline))
+      << Get(kSites, "site-b-wrong").dump();
   EXPECT_NE(Get(kSites, "site-b-wrong")["status"].value("message", "").find(receiver_->endpoint()),
             std::string::npos);
 }
@@ -171,10 +175,13 @@ TEST_F(ReplicationReconcilersTest, SiteReportsReachabilityAndRejectedCredentials
 TEST_F(ReplicationReconcilersTest, PolicyReplicatesDegradesWhileTargetIsDownAndRecovers) {
   CreateSite("site-b", "site-b-token");
   CreatePolicy("app", "site-b", "4s");
-  ASSERT_TRUE(WaitFor([&] {
-    Json p = Get(kReplicationPolicies, "app");
-    return p.value("/status/phase"_json_pointer, "") == "Protected";
-  }, kDeadline)) << Get(kReplicationPolicies, "app").dump();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        Json p = Get(kReplicationPolicies, "app");
+        return p.value("/status/phase"_json_pointer, "") == "Protected";
+      },
+      kDeadline))
+      << Get(kReplicationPolicies, "app").dump();
   Json p = Get(kReplicationPolicies, "app");
   EXPECT_EQ(ConditionReason(p, "Ready"), "True/Protected");
   EXPECT_GT(p["status"].value("bytesSent", int64_t{0}), 200 << 10);
@@ -188,11 +195,14 @@ TEST_F(ReplicationReconcilersTest, PolicyReplicatesDegradesWhileTargetIsDownAndR
   // A change reaches the target in a later cycle; the latest point materialises byte-identical.
   Write(volume_ / "config" / "app.conf", "listen = 9090\n");
   std::string first = p["status"].value("lastReplicatedPoint", "");
-  ASSERT_TRUE(WaitFor([&] {
-    Json q = Get(kReplicationPolicies, "app");
-    return q.value("/status/lastReplicatedPoint"_json_pointer, "") != first &&
-           q.value("/status/recoveryPoints/count"_json_pointer, 0) >= 2;
-  }, kDeadline)) << Get(kReplicationPolicies, "app").dump();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        Json q = Get(kReplicationPolicies, "app");
+        return q.value("/status/lastReplicatedPoint"_json_pointer, "") != first &&
+               q.value("/status/recoveryPoints/count"_json_pointer, 0) >= 2;
+      },
+      kDeadline))
+      << Get(kReplicationPolicies, "app").dump();
   lifeboat::replication::PointRef ref{dir_.path() / "site-b", LocalSiteId(env_), kNs, "app"};
   auto points = lifeboat::replication::ListPoints(ref);
   ASSERT_TRUE(points.ok()) << points.status();
@@ -204,32 +214,42 @@ TEST_F(ReplicationReconcilersTest, PolicyReplicatesDegradesWhileTargetIsDownAndR
   // The target goes away: Degraded with the reason; back to Protected once it returns.
   int port = receiver_->port();
   receiver_.reset();
-  ASSERT_TRUE(WaitFor([&] {
-    Json q = Get(kReplicationPolicies, "app");
-    return q.value("/status/phase"_json_pointer, "") == "Degraded";
-  }, kDeadline)) << Get(kReplicationPolicies, "app").dump();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        Json q = Get(kReplicationPolicies, "app");
+        return q.value("/status/phase"_json_pointer, "") == "Degraded";
+      },
+      kDeadline))
+      << Get(kReplicationPolicies, "app").dump();
   EXPECT_EQ(ConditionReason(Get(kReplicationPolicies, "app"), "Ready"), "False/Unreachable");
   StartTarget(port);
-  ASSERT_TRUE(WaitFor([&] {
-    Json q = Get(kReplicationPolicies, "app");
-    return q.value("/status/phase"_json_pointer, "") == "Protected";
-  }, kDeadline)) << Get(kReplicationPolicies, "app").dump();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        Json q = Get(kReplicationPolicies, "app");
+        return q.value("/status/phase"_json_pointer, "") == "Protected";
+      },
+      kDeadline))
+      << Get(kReplicationPolicies, "app").dump();
 }
 
 TEST_F(ReplicationReconcilersTest, AppConsistentPointsRunBetweenHooksAndAFailingHookDegrades) {
   CreateSite("site-b", "site-b-token");
   fs::path marker = dir_.path() / "hooks.log";
   auto hook = [&](const std::string& text) {
-    return Json{{"exec",
-                 {{"command", Json::array({"sh", "-c", "echo " + text + " >> " + marker.string()})}}}};
+    return Json{
+        {"exec",
+         {{"command", Json::array({"sh", "-c", "echo " + text + " >> " + marker.string()})}}}};
   };
   CreatePolicy("app", "site-b", "4s",
                {{"appConsistentFrequency", "1h"},
                 {"hooks", {{"preHook", hook("pre")}, {"postHook", hook("post")}}}});
-  ASSERT_TRUE(WaitFor([&] {
-    return Get(kReplicationPolicies, "app")
-        .value("/status/recoveryPoints/latestAppConsistent"_json_pointer, "") != "";
-  }, kDeadline)) << Get(kReplicationPolicies, "app").dump();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Get(kReplicationPolicies, "app")
+                   .value("/status/recoveryPoints/latestAppConsistent"_json_pointer, "") != "";
+      },
+      kDeadline))
+      << Get(kReplicationPolicies, "app").dump();
   std::ifstream in(marker);
   std::string log((std::istreambuf_iterator<char>(in)), {});
   EXPECT_EQ(log.substr(0, 9), "pre\npost\n");
@@ -237,10 +257,14 @@ TEST_F(ReplicationReconcilersTest, AppConsistentPointsRunBetweenHooksAndAFailing
   CreatePolicy("broken", "site-b", "4s",
                {{"appConsistentFrequency", "1h"},
                 {"hooks", {{"preHook", {{"exec", {{"command", Json::array({"false"})}}}}}}}});
-  ASSERT_TRUE(WaitFor([&] {
-    return ConditionReason(Get(kReplicationPolicies, "broken"), "Ready") == "False/HookFailed";
-  }, kDeadline)) << Get(kReplicationPolicies, "broken").dump();
-  EXPECT_EQ(Get(kReplicationPolicies, "broken").value("/status/phase"_json_pointer, ""), "Degraded");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return ConditionReason(Get(kReplicationPolicies, "broken"), "Ready") == "False/HookFailed";
+      },
+      kDeadline))
+      << Get(kReplicationPolicies, "broken").dump();
+  EXPECT_EQ(Get(kReplicationPolicies, "broken").value("/status/phase"_json_pointer, ""),
+            "Degraded");
 }
 
 }  // namespace

@@ -28,8 +28,9 @@ constexpr uint64_t kImageSize = 8 << 20;
 constexpr char kToken[] = "s3cret-token";
 
 std::string Text(std::mt19937_64& rng, size_t size) {
-  static const char* kWords[] = {"status", "replica", "block", "chunk", "site", "policy",
-                                 "return", "if", "for", "const", "auto", "lifeboat", "\n"};
+  static const char* kWords[] = {"status", "replica",  "block", "chunk", "site",
+                                 "policy", "return",   "if",    "for",   "const",
+                                 "auto",   "lifeboat", "\n"};
   std::string out;
   while (out.size() < size) {
     out += kWords[rng() % 13];

@@ -4,9 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <map>
-#include <cstring>
 #include <sstream>
 #include <stdexcept>
 
@@ -71,7 +71,8 @@ std::string CompareTrees(const fs::path& a, const fs::path& b) {
       return "only in " + b.string() + ": " + rel;
     }
     const fs::path& pa = la[rel];
-    struct stat sa {}, sb {};
+    struct stat sa {
+    }, sb{};
     ::lstat(pa.c_str(), &sa);
     ::lstat(pb.c_str(), &sb);
     if ((sa.st_mode & S_IFMT) != (sb.st_mode & S_IFMT)) {
