@@ -280,7 +280,14 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
       } else {
         std::optional<Clock::TimePoint> last_app =
             TimeField(status.value("recoveryPoints", Json::object()), "latestAppConsistent");
+        std::optional<Clock::TimePoint> tried = shared_->AppAttempt(key.ToString());
+        if (tried && (!last_app || *tried > *last_app)) {
+          last_app = tried;
+        }
         bool app = app_every && policy.spec.hooks && (!last_app || now - *last_app >= *app_every);
+        if (app) {
+          shared_->SetAppAttempt(key.ToString(), now);
+        }
         rep::ReplicateOptions o;
         o.site = LocalSiteId(shared_->env());
         o.ns = key.ns;

@@ -209,4 +209,18 @@ std::optional<Clock::TimePoint> Shared::RetryAt(const std::string& key) {
   return it->second;
 }
 
+void Shared::SetAppAttempt(const std::string& key, Clock::TimePoint at) {
+  std::lock_guard<std::mutex> lock(mu_);
+  app_attempt_.insert_or_assign(key, at);
+}
+
+std::optional<Clock::TimePoint> Shared::AppAttempt(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = app_attempt_.find(key);
+  if (it == app_attempt_.end()) {
+    return std::nullopt;
+  }
+  return it->second;
+}
+
 }  // namespace lifeboat::reconcilers::replication

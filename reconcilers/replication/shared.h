@@ -73,6 +73,10 @@ class Shared {
   // When a failed policy may try again.
   void SetRetryAt(const std::string& key, Clock::TimePoint at);
   std::optional<Clock::TimePoint> RetryAt(const std::string& key);
+  // When a policy last tried an application-consistent cycle (a failing hook is not retried
+  // before appConsistentFrequency passes again: crash-consistent cycles go on meanwhile).
+  void SetAppAttempt(const std::string& key, Clock::TimePoint at);
+  std::optional<Clock::TimePoint> AppAttempt(const std::string& key);
 
  private:
   EngineEnv env_;
@@ -82,6 +86,7 @@ class Shared {
   std::map<std::string, CycleOutcome> cycles_;
   std::map<std::string, Json> progress_;
   std::map<std::string, Clock::TimePoint> retry_at_;
+  std::map<std::string, Clock::TimePoint> app_attempt_;
 };
 
 }  // namespace lifeboat::reconcilers::replication
