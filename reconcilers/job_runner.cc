@@ -17,13 +17,17 @@ JobRunner::JobRunner(int threads) {
 JobRunner::~JobRunner() { Stop(); }
 
 bool JobRunner::Submit(const std::string& key, Job job) {
+  return Submit(key, std::move(job), nullptr);
+}
+
+bool JobRunner::Submit(const std::string& key, Job job, std::function<void()> after) {
   {
     std::lock_guard lock(mu_);
     if (stopped_ || running_.count(key) > 0 ||
-        std::any_of(queue_.begin(), queue_.end(), [&](const auto& q) { return q.first == key; })) {
+        std::any_of(queue_.begin(), queue_.end(), [&](const auto& q) { return q.key == key; })) {
       return false;
     }
-    queue_.emplace_back(key, std::move(job));
+    queue_.push_back(Queued{key, std::move(job), std::move(after)});
   }
   cv_.notify_one();
   return true;
@@ -32,13 +36,13 @@ bool JobRunner::Submit(const std::string& key, Job job) {
 bool JobRunner::Active(const std::string& key) const {
   std::lock_guard lock(mu_);
   return running_.count(key) > 0 ||
-         std::any_of(queue_.begin(), queue_.end(), [&](const auto& q) { return q.first == key; });
+         std::any_of(queue_.begin(), queue_.end(), [&](const auto& q) { return q.key == key; });
 }
 
 void JobRunner::Cancel(const std::string& key) {
   std::lock_guard lock(mu_);
   queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
-                              [&](const auto& q) { return q.first == key; }),
+                              [&](const auto& q) { return q.key == key; }),
                queue_.end());
   if (auto it = running_.find(key); it != running_.end()) {
     it->second.stop.request_stop();
@@ -79,6 +83,7 @@ void JobRunner::Work() {
   while (true) {
     std::string key;
     Job job;
+    std::function<void()> after;
     std::stop_token token;
     {
       std::unique_lock lock(mu_);
@@ -86,8 +91,9 @@ void JobRunner::Work() {
       if (stopped_) {
         return;
       }
-      key = std::move(queue_.front().first);
-      job = std::move(queue_.front().second);
+      key = std::move(queue_.front().key);
+      job = std::move(queue_.front().job);
+      after = std::move(queue_.front().after);
       queue_.pop_front();
       token = running_[key].stop.get_token();
     }
@@ -96,8 +102,17 @@ void JobRunner::Work() {
     } catch (const std::exception& e) {
       spdlog::error("Job key={} threw: {}", key, e.what());
     }
-    std::lock_guard lock(mu_);
-    running_.erase(key);
+    {
+      std::lock_guard lock(mu_);
+      running_.erase(key);
+    }
+    if (after) {
+      try {
+        after();
+      } catch (const std::exception& e) {
+        spdlog::error("Job key={} completion threw: {}", key, e.what());
+      }
+    }
   }
 }
 

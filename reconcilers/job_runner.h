@@ -34,6 +34,9 @@ class JobRunner {
   // Queues `job` under `key`; false (and nothing queued) when a job with that key is already
   // queued or running, or the runner is stopped.
   bool Submit(const std::string& key, Job job);
+  // Same, and `after` runs once the key is free again (e.g. to re-enqueue the object, whose
+  // reconcile then sees no active job).
+  bool Submit(const std::string& key, Job job, std::function<void()> after);
   // A job with `key` is queued or running.
   bool Active(const std::string& key) const;
   // A queued job is dropped; a running one has its stop_token stopped. Returns at once.
@@ -50,7 +53,12 @@ class JobRunner {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::pair<std::string, Job>> queue_;
+  struct Queued {
+    std::string key;
+    Job job;
+    std::function<void()> after;
+  };
+  std::deque<Queued> queue_;
   std::map<std::string, Running> running_;
   bool stopped_ = false;
   std::vector<std::thread> threads_;

@@ -9,6 +9,7 @@
 #include "engines/storage/open_store.h"
 #include "engines/vault/format.h"
 #include "engines/vault/lock.h"
+#include "engines/vault/secondary.h"
 
 namespace lifeboat::reconcilers::backup {
 
@@ -57,7 +58,7 @@ StatusOr<std::string> ReadSecretValue(controller::KubeClient& client, const std:
 StatusOr<std::unique_ptr<storage::BlobStore>> OpenStorage(controller::KubeClient& client,
                                                           const std::string& ns,
                                                           const api::StorageSpec& spec,
-                                                          bool create) {
+                                                          bool create, int object_lock_days) {
   storage::StorageLocation location;
   if (spec.filesystem.has_value()) {
     location.path = spec.filesystem->path;
@@ -73,6 +74,7 @@ StatusOr<std::unique_ptr<storage::BlobStore>> OpenStorage(controller::KubeClient
     ASSIGN_OR_RETURN(where.access_key_id, ReadSecretValue(client, ns, secret, "accessKeyID"));
     ASSIGN_OR_RETURN(where.secret_access_key,
                      ReadSecretValue(client, ns, secret, "secretAccessKey"));
+    where.object_lock_days = object_lock_days;
     location.s3 = std::move(where);
   } else {
     return InvalidArgumentError("storage: exactly one of filesystem or s3 must be set");
@@ -144,30 +146,52 @@ std::optional<OpenedVault> OpenVault(controller::KubeClient& client, const std::
   auto annotations = object->value("/metadata/annotations"_json_pointer, Json::object());
   std::string known_id = annotations.value(kVaultIdAnnotation, "");
   bool may_initialise = options.initialise && known_id.empty();
-  auto store = OpenStorage(client, ns, spec.storage, may_initialise);
-  if (!store.ok()) {
-    *problem = Problem("StorageUnavailable", "storage: " + store.status().message());
-    return std::nullopt;
+  const int lock_days =
+      spec.immutability ? static_cast<int>(spec.immutability->days.value_or(0)) : 0;
+  auto store = OpenStorage(client, ns, spec.storage, may_initialise, lock_days);
+  if (spec.secondary.has_value()) {
+    auto secondary = OpenStorage(client, ns, *spec.secondary, true, lock_days);
+    if (secondary.ok()) {
+      opened.secondary = std::move(*secondary);
+    } else if (!store.ok() || !options.allow_secondary_only) {
+      // Reported by the Vault's status; backups go on to the primary.
+    }
   }
-  opened.store = std::move(*store);
+  if (!store.ok()) {
+    if (options.allow_secondary_only && opened.secondary != nullptr) {
+      opened.primary_problem = "primary storage: " + store.status().message();
+    } else {
+      *problem = Problem("StorageUnavailable", "storage: " + store.status().message());
+      return std::nullopt;
+    }
+  } else {
+    opened.store = std::move(*store);
+    if (opened.secondary != nullptr) {
+      opened.fallback =
+          std::make_unique<vault::FallbackBlobStore>(*opened.store, *opened.secondary);
+    }
+  }
+  storage::BlobStore& read_from = opened.fallback   ? *opened.fallback
+                                  : opened.store ? *opened.store
+                                                 : *opened.secondary;
   vault::Credentials credentials{*passphrase, ""};
-  auto repo = vault::Repository::Open(*opened.store, credentials);
+  auto repo = vault::Repository::Open(read_from, credentials);
   if (!repo.ok() && IsNotFound(repo.status()) && may_initialise) {
     vault::InitOptions init;
     init.credentials = credentials;
     init.config = ConfigFor(spec);
-    if (Status s = vault::Repository::Init(*opened.store, init); !s.ok()) {
+    if (Status s = vault::Repository::Init(read_from, init); !s.ok()) {
       *problem = Problem(s.code() == StatusCode::kInvalidArgument ? "InvalidSpec"
                                                                   : "StorageUnavailable",
-                         "initialising " + opened.store->Describe() + ": " + s.message());
+                         "initialising " + read_from.Describe() + ": " + s.message());
       return std::nullopt;
     }
     opened.initialised_now = true;
-    repo = vault::Repository::Open(*opened.store, credentials);
+    repo = vault::Repository::Open(read_from, credentials);
   }
   if (!repo.ok()) {
     const Status& s = repo.status();
-    std::string where = opened.store->Describe();
+    std::string where = read_from.Describe();
     if (s.code() == StatusCode::kUnauthenticated) {
       *problem = Problem("WrongKey", "the key in Secret " + ns + "/" + secret.name +
                                          " does not open the vault at " + where);
@@ -186,22 +210,12 @@ std::optional<OpenedVault> OpenVault(controller::KubeClient& client, const std::
   }
   opened.repo = std::move(*repo);
   if (!known_id.empty() && opened.repo->config().id != known_id) {
-    *problem = Problem("VaultMismatch", opened.store->Describe() + " holds vault " +
+    *problem = Problem("VaultMismatch", read_from.Describe() + " holds vault " +
                                             opened.repo->config().id + ", not " + known_id +
                                             " that this Vault was created with");
     return std::nullopt;
   }
   return opened;
-}
-
-Status ForgetPoint(vault::Repository& repo, const std::string& id, const Clock& clock) {
-  ASSIGN_OR_RETURN(auto lock,
-                   vault::VaultLock::Acquire(repo.store(), vault::LockKind::kExclusive, clock));
-  Status s = repo.store().Delete(std::string(vault::kSnapshotPrefix) + id);
-  if (!s.ok() && !IsNotFound(s)) {
-    return s;
-  }
-  return OkStatus();
 }
 
 StatusOr<std::vector<Json>> PointsOfPolicy(controller::KubeClient& client, const std::string& ns,

@@ -55,15 +55,22 @@ struct VaultProblem {
 struct OpenedVault {
   api::Vault vault;
   Json object;  // the Vault as read
-  std::unique_ptr<storage::BlobStore> store;
-  std::unique_ptr<vault::Repository> repo;
+  std::unique_ptr<storage::BlobStore> store;      // the primary (nullptr: unreachable, reading
+                                                  // from the secondary alone)
+  std::unique_ptr<storage::BlobStore> secondary;  // spec.secondary, when set and reachable
+  // Reads fall back to the secondary (and repair the primary); writes go to the primary.
+  std::unique_ptr<storage::BlobStore> fallback;
+  std::unique_ptr<vault::Repository> repo;  // over `fallback` when there is a secondary
   bool initialised_now = false;
+  std::string primary_problem;  // why the primary is not used (secondary-only reads)
 };
 
 struct OpenVaultOptions {
   // Initialise an empty location (only the Vault reconciler does, and only when the Vault
   // carries no vault-id annotation yet).
   bool initialise = false;
+  // For reads (restores): when the primary is unreachable, open the vault from the secondary.
+  bool allow_secondary_only = false;
 };
 
 // Reads Vault `name` in `ns`, its key Secret, opens its storage and unlocks the repository.
@@ -72,14 +79,12 @@ std::optional<OpenedVault> OpenVault(controller::KubeClient& client, const std::
                                      VaultProblem* problem);
 
 // Opens the storage a StorageSpec names (filesystem; s3 once the S3 store is wired).
+// `object_lock_days` > 0 asks S3 for Object Lock on new objects (where the bucket has it).
 StatusOr<std::unique_ptr<storage::BlobStore>> OpenStorage(controller::KubeClient& client,
                                                           const std::string& ns,
                                                           const api::StorageSpec& spec,
-                                                          bool create);
+                                                          bool create, int object_lock_days = 0);
 
-// Deletes one recovery point's manifest under the vault's exclusive lock (its data is freed by
-// the next prune). kUnavailable while a backup holds the vault.
-Status ForgetPoint(vault::Repository& repo, const std::string& id, const Clock& clock);
 
 // The RecoveryPoints of a policy: labelled with it (scheduled runs, and on-demand points once
 // they started) or naming it in spec.policyRef (on-demand points not started yet).

@@ -13,6 +13,7 @@
 #include "api/recovery_point.h"
 #include "engines/hooks/from_api.h"
 #include "engines/vault/cli_support.h"
+#include "engines/vault/immutability.h"
 #include "engines/vault/vault.h"
 #include "reconcilers/backup/common.h"
 #include "reconcilers/backup/progress.h"
@@ -85,7 +86,10 @@ StatusOr<Result> RecoveryPointReconciler::Reconcile(const ObjectKey& key) {
   }
   // Running without a job in this process: the controller restarted mid-run.
   const bool resumed = phase == "Running";
-  jobs.Submit(JobKey(key), [this, key, resumed](std::stop_token stop) { Run(key, resumed, stop); });
+  jobs.Submit(
+      JobKey(key), [this, key, resumed](std::stop_token stop) { Run(key, resumed, stop); },
+      // A deletion that arrived during the run waited for it: go on at once.
+      [this, key] { shared_->Enqueue(kRecoveryPointController, key.ns, key.name); });
   return Result{};
 }
 
@@ -94,6 +98,12 @@ StatusOr<Result> RecoveryPointReconciler::Finalize(const ObjectKey& key, const J
   if (!HasFinalizer(object, kCleanupFinalizer) || jobs.Active(JobKey(key))) {
     // A running backup cannot be abandoned half-way: the deletion job starts when it ends.
     return HasFinalizer(object, kCleanupFinalizer) ? Result{std::chrono::seconds(2)} : Result{};
+  }
+  if (auto until = shared_->DeferredUntil(key.ToString()); until && *until > clock_.Now()) {
+    // Immutable: the deletion goes through when the lock expires.
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(*until - clock_.Now());
+    return Result{std::min<std::chrono::milliseconds>(wait + std::chrono::seconds(1),
+                                                      std::chrono::hours(1))};
   }
   jobs.Submit(JobKey(key), [this, key](std::stop_token stop) { Delete(key, stop); });
   return Result{};
@@ -127,12 +137,32 @@ void RecoveryPointReconciler::Delete(const ObjectKey& key, std::stop_token stop)
                            " stays in its storage");
     } else {
       // A backup holds the vault (shared lock) for a while: wait for it.
-      Status forgot = ForgetPoint(*opened->repo, id, clock_);
+      Status forgot = vault::ForgetPoint(*opened->repo, id, clock_).status();
+      spdlog::debug("RecoveryPoint ns={} name={} forget point={}: {}", key.ns, key.name, id,
+                    forgot.ToString());
       for (auto waited = std::chrono::steady_clock::now();
            forgot.code() == StatusCode::kUnavailable && !stop.stop_requested() &&
            std::chrono::steady_clock::now() - waited < kWaitForVaultLock;) {
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
-        forgot = ForgetPoint(*opened->repo, id, clock_);
+        forgot = vault::ForgetPoint(*opened->repo, id, clock_).status();
+      }
+      if (IsNotFound(forgot)) forgot = OkStatus();  // already gone
+      if (forgot.code() == StatusCode::kFailedPrecondition) {
+        // Immutable (Vault.spec.immutability): the object stays, Terminating, until the lock
+        // expires; then the deletion goes through by itself.
+        auto expiries = vault::LockExpiries(opened->repo->store());
+        Clock::TimePoint until = clock_.Now() + std::chrono::hours(1);
+        if (expiries.ok()) {
+          if (auto it = expiries->find(id); it != expiries->end()) until = it->second;
+        }
+        shared_->DeferDeletion(key.ToString(), until);
+        recorder_.Record(object, controller::EventType::kWarning, "DeletionDeferred",
+                         forgot.message() + ": the RecoveryPoint is deleted when the lock expires");
+        Status s = PatchStatus(client_, kRecoveryPoints, key,
+                               {{"message", "deletion deferred: " + forgot.message()}});
+        (void)s;
+        shared_->Enqueue(kRecoveryPointController, key.ns, key.name);
+        return;
       }
       if (!forgot.ok()) {
         spdlog::warn("RecoveryPoint ns={} name={} deleting point={}: {}", key.ns, key.name, id,
@@ -147,6 +177,7 @@ void RecoveryPointReconciler::Delete(const ObjectKey& key, std::stop_token stop)
                    key.name, id, vault_name);
     }
   }
+  shared_->ClearDeferral(key.ToString());
   Status released = ReleaseFinalizer(client_, kRecoveryPoints, object, kCleanupFinalizer);
   if (!released.ok()) {
     spdlog::warn("RecoveryPoint ns={} name={} finalizer: {}", key.ns, key.name,
@@ -196,7 +227,7 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed, std::stop_
   auto finish = [&](const std::string& phase, const std::string& reason,
                     const std::string& message, Json extra) {
     extra["phase"] = phase;
-    extra["message"] = message;
+    extra["message"] = resumed ? message + " (run again after a controller restart)" : message;
     extra["completionTime"] = FormatRfc3339(clock_.Now());
     extra["observedGeneration"] = generation;
     Json conditions = status.value("conditions", Json::array());
@@ -206,7 +237,6 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed, std::stop_
                                      generation),
                        clock_.Now());
     extra["conditions"] = holder["conditions"];
-    publish(extra);
     bool failed = phase == "Failed";
     event(failed ? controller::EventType::kWarning : controller::EventType::kNormal,
           failed ? "BackupFailed" : (phase == "Completed" ? "BackupCompleted" : "BackupPartiallyFailed"),
@@ -226,8 +256,17 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed, std::stop_
       outcome.bytes_uploaded = extra.value("storedBytes", 0.0);
       metrics->backup().ObserveBackup(outcome);
     }
+    // Events and metrics first: whoever sees the final phase also finds them.
+    publish(extra);
     if (!policy_name.empty()) shared_->Enqueue(kBackupPolicyController, key.ns, policy_name);
-    if (!vault_name.empty()) shared_->Enqueue(kVaultController, key.ns, vault_name);
+    if (!vault_name.empty()) {
+      if (failed || resumed) {
+        // A run that failed or was cut short by a restart may have left packs no index names:
+        // the next prune removes them.
+        shared_->RequestPrune(ObjectKey{key.ns, vault_name}.ToString());
+      }
+      shared_->Enqueue(kVaultController, key.ns, vault_name);
+    }
   };
 
   // What to back up: the point's own spec, completed from its policy.
@@ -403,6 +442,18 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed, std::stop_
     return;
   }
   const vault::Manifest& m = backup->manifest;
+  // Immutability: lock the new point (and the vault's files) before anyone can delete it.
+  if (auto days = opened->vault.spec.immutability ? opened->vault.spec.immutability->days : std::nullopt;
+      days && *days > 0) {
+    auto locked = vault::ApplyImmutability(*opened->repo, static_cast<int>(*days), clock_);
+    if (!locked.ok()) {
+      problems.push_back("immutability lock not written: " + locked.status().message());
+    }
+  }
+  // The geo-redundant copy follows asynchronously (the Vault's sync job).
+  if (opened->vault.spec.secondary.has_value()) {
+    shared_->RequestSync(ObjectKey{key.ns, vault_name}.ToString());
+  }
   for (const vault::FileError& e : m.errors) {
     if (problems.size() >= 5) break;
     problems.push_back(e.path + ": " + e.error);

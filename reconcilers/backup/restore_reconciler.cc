@@ -162,7 +162,6 @@ void RestoreReconciler::Run(const ObjectKey& key, std::stop_token stop) {
     SetStatusCondition(holder, MakeCondition(api::kConditionReady, ok, reason, message, generation),
                        clock_.Now());
     extra["conditions"] = holder["conditions"];
-    publish(extra);
     recorder_.Record(object, ok ? controller::EventType::kNormal : controller::EventType::kWarning,
                      ok ? "RestoreCompleted" : "RestoreFailed", message);
     spdlog::log(ok ? spdlog::level::info : spdlog::level::warn, "Restore ns={} name={} {}",
@@ -173,6 +172,8 @@ void RestoreReconciler::Run(const ObjectKey& key, std::stop_token stop) {
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
           extra.value("restoredBytes", 0.0));
     }
+    // Events and metrics first: whoever sees the final phase also finds them.
+    publish(extra);
   };
 
   // The source point.
@@ -274,7 +275,8 @@ void RestoreReconciler::Run(const ObjectKey& key, std::stop_token stop) {
                            source.vault + " to " + target.string()}});
 
   VaultProblem problem;
-  auto opened = OpenVault(client_, key.ns, source.vault, {}, &problem);
+  auto opened = OpenVault(client_, key.ns, source.vault,
+                          OpenVaultOptions{.allow_secondary_only = true}, &problem);
   if (!opened.has_value()) {
     finish(false, problem.reason, "vault " + source.vault + ": " + problem.message, {});
     return;
@@ -448,6 +450,9 @@ void RestoreReconciler::Run(const ObjectKey& key, std::stop_token stop) {
                         vault::HumanBytes(bytes) + ") of RecoveryPoint " + source.point_name +
                         " to " + target.string() + ", " + std::to_string(verified) +
                         " files verified";
+  if (!opened->primary_problem.empty()) {
+    message += " (read from the secondary storage: " + opened->primary_problem + ")";
+  }
   if (skipped > 0) {
     message += "; kept " + std::to_string(skipped) + " existing files (overwrite: " +
                std::string(api::EnumName(overwrite)) + ")";

@@ -5,6 +5,7 @@
 #include "api/codec.h"
 #include "api/cron.h"
 #include "api/manifest.h"
+#include "engines/vault/secondary.h"
 #include "engines/vault/vault.h"
 #include "reconcilers/backup/common.h"
 #include "reconcilers/conditions.h"
@@ -199,10 +200,29 @@ StatusOr<Result> VaultReconciler::Reconcile(const ObjectKey& key) {
   if (shared_->TakePruneRequest(key.ToString())) {
     RunPrune(key);
   }
+  // The geo-redundant copy: its lag, and a sync when new points are not there yet.
+  std::string secondary_note;
+  if (spec.secondary.has_value()) {
+    if (opened->secondary == nullptr) {
+      secondary_note = "; secondary storage unreachable";
+      status.erase("secondaryLagSeconds");
+    } else {
+      auto lag = vault::SecondaryLagSeconds(*opened->repo, *opened->secondary, clock_);
+      if (lag.ok()) {
+        status["secondaryLagSeconds"] = std::round(*lag);
+        if (metrics) metrics->backup().SetVaultSecondaryLag(key.ns, key.name, *lag);
+        if (*lag > 0) shared_->RequestSync(key.ToString());
+      } else {
+        secondary_note = "; secondary: " + lag.status().message();
+      }
+      if (shared_->TakeSyncRequest(key.ToString())) RunSync(key);
+    }
+  }
   return write(MakeCondition(api::kConditionReady, true, "Ready",
                              "vault " + vault_id.substr(0, 12) + " at " +
                                  opened->store->Describe() + ": " +
-                                 std::to_string(stats->points) + " recovery points",
+                                 std::to_string(stats->points) + " recovery points" +
+                                 secondary_note,
                              generation),
                true);
 }
@@ -218,6 +238,20 @@ void VaultReconciler::RunCheck(const ObjectKey& key, int64_t read_data_percent) 
     vault::CheckOptions options;
     options.read_data = read_data_percent > 0;
     auto checked = vault::Check(*opened->repo, options);
+    if (checked.ok() && opened->store != nullptr && opened->secondary != nullptr) {
+      // The geo-redundant copy must hold the same vault.
+      auto differences = vault::CompareStores(*opened->store, *opened->secondary,
+                                              vault::CompareOptions{options.read_data});
+      if (!differences.ok()) {
+        checked->errors.push_back("secondary: " + differences.status().message());
+      } else {
+        for (const vault::StoreDifference& d : *differences) {
+          // Points not synced yet are lag, not damage.
+          if (d.problem.find("missing on the secondary") != std::string::npos) continue;
+          checked->errors.push_back("secondary: " + d.name + ": " + d.problem);
+        }
+      }
+    }
     bool passed = checked.ok() && checked->ok();
     std::string message =
         !checked.ok() ? checked.status().message()
@@ -235,6 +269,33 @@ void VaultReconciler::RunCheck(const ObjectKey& key, int64_t read_data_percent) 
                      passed ? "CheckPassed" : "CheckFailed", message);
     spdlog::info("Vault ns={} name={} {}", key.ns, key.name, message);
   });
+}
+
+void VaultReconciler::RunSync(const ObjectKey& key) {
+  JobRunner* jobs = shared_->env().jobs;
+  std::string job = "vault-sync/" + key.ToString();
+  if (jobs == nullptr || !jobs->Submit(job, [this, key](std::stop_token) {
+        VaultProblem problem;
+        auto opened = OpenVault(client_, key.ns, key.name, {}, &problem);
+        if (!opened.has_value() || opened->secondary == nullptr) {
+          shared_->RequestSync(key.ToString());
+          return;
+        }
+        auto synced = vault::SyncSecondary(*opened->repo, *opened->secondary, nullptr);
+        if (!synced.ok()) {
+          shared_->RequestSync(key.ToString());
+          spdlog::warn("Vault ns={} name={} secondary sync: {}", key.ns, key.name,
+                       synced.status().ToString());
+          recorder_.Record(opened->object, controller::EventType::kWarning, "SecondarySyncFailed",
+                           synced.status().message());
+          return;
+        }
+        spdlog::info("Vault ns={} name={} secondary synced packs={} bytes={}", key.ns, key.name,
+                     synced->copied.packs_copied, synced->copied.bytes_copied);
+        shared_->Enqueue(kVaultController, key.ns, key.name);
+      })) {
+    shared_->RequestSync(key.ToString());
+  }
 }
 
 void VaultReconciler::RunPrune(const ObjectKey& key) {

@@ -21,6 +21,7 @@ class VaultReconciler final : public Reconciler {
  private:
   void RunCheck(const ObjectKey& key, int64_t read_data_percent);
   void RunPrune(const ObjectKey& key);
+  void RunSync(const ObjectKey& key);
 
   controller::KubeClient& client_;
   const controller::Store& store_;

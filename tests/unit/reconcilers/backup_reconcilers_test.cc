@@ -428,6 +428,79 @@ TEST_F(BackupReconcilersTest, ARunInterruptedByARestartRunsAgainAndDeletionFrees
   EXPECT_EQ(VaultPoints(vault_path), 0u);
 }
 
+TEST_F(BackupReconcilersTest, SecondaryCopyServesRestoresWhenThePrimaryIsGone) {
+  StartOperator();
+  const fs::path primary = root_ / "vault", secondary = dir_.path() / "other-site/vault";
+  Json vault = {{"apiVersion", "lifeboat.dev/v1alpha1"},
+                {"kind", "Vault"},
+                {"metadata", {{"name", "geo"}, {"namespace", kNs}}},
+                {"spec",
+                 {{"storage", {{"filesystem", {{"path", primary.string()}}}}},
+                  {"secondary", {{"filesystem", {{"path", secondary.string()}}}}},
+                  {"encryptionKeySecretRef", {{"name", "vault-key"}, {"key", "key"}}}}}};
+  Create(kVaults, vault);
+  Create(kBackupPolicies, Policy("app", "geo", {{"suspend", true}}));
+  Create(kRecoveryPoints, OnDemandPoint("geo-1", "app"));
+  ASSERT_TRUE(WaitPhase(kRecoveryPoints, "geo-1", "Completed"));
+  // The new point reaches the secondary by itself; the lag goes back to 0.
+  ASSERT_TRUE(WaitFor([&] { return VaultPoints(secondary) == 1; }, std::chrono::seconds(30)))
+      << Get(kVaults, "geo").dump(1);
+  ASSERT_TRUE(WaitFor([&] {
+    clock_.Advance(std::chrono::milliseconds(100));
+    Json v = Get(kVaults, "geo");
+    return !v.is_null() && v.value("/status/secondaryLagSeconds"_json_pointer, -1.0) == 0.0;
+  }, std::chrono::seconds(30)))
+      << Get(kVaults, "geo").dump(1);
+  EXPECT_NE(metrics_.Exposition().find("lifeboat_vault_secondary_lag_seconds{namespace=\"team-a\",vault=\"geo\"} 0"),
+            std::string::npos);
+
+  // The primary site is lost: the restore reads the secondary and says so.
+  fs::rename(primary, root_ / "vault-lost");
+  const fs::path target = dir_.path() / "from-secondary";
+  Create(kRestores, {{"apiVersion", "lifeboat.dev/v1alpha1"},
+                     {"kind", "Restore"},
+                     {"metadata", {{"name", "dr"}, {"namespace", kNs}}},
+                     {"spec",
+                      {{"source", {{"recoveryPointRef", {{"name", "geo-1"}}}}},
+                       {"target", {{"path", target.string()}}}}}});
+  ASSERT_TRUE(WaitPhase(kRestores, "dr", "Completed"));
+  EXPECT_NE(Str(Get(kRestores, "dr"), "/status/message").find("read from the secondary"),
+            std::string::npos)
+      << Get(kRestores, "dr").dump(1);
+  EXPECT_EQ(Read(target / "app/data/blob.bin"), Read(root_ / "volumes/app/data/blob.bin"));
+}
+
+TEST_F(BackupReconcilersTest, AnImmutablePointIsNotDeletedBeforeItsLockExpires) {
+  StartOperator();
+  const fs::path path = root_ / "vault";
+  Json vault = {{"apiVersion", "lifeboat.dev/v1alpha1"},
+                {"kind", "Vault"},
+                {"metadata", {{"name", "locked"}, {"namespace", kNs}}},
+                {"spec",
+                 {{"storage", {{"filesystem", {{"path", path.string()}}}}},
+                  {"immutability", {{"days", 1}}},
+                  {"encryptionKeySecretRef", {{"name", "vault-key"}, {"key", "key"}}}}}};
+  Create(kVaults, vault);
+  Create(kBackupPolicies, Policy("app", "locked", {{"suspend", true}}));
+  Create(kRecoveryPoints, OnDemandPoint("kept", "app"));
+  ASSERT_TRUE(WaitPhase(kRecoveryPoints, "kept", "Completed"));
+  ASSERT_TRUE(fs::exists(path / "retention")) << Get(kRecoveryPoints, "kept").dump(1);
+  ASSERT_TRUE(client_->Delete(kRecoveryPoints, ObjectKey{kNs, "kept"}).ok());
+  ASSERT_TRUE(WaitFor([&] {
+    return Str(Get(kRecoveryPoints, "kept"), "/status/message").find("deletion deferred") !=
+           std::string::npos;
+  })) << Get(kRecoveryPoints, "kept").dump(1);
+  EXPECT_NE(Str(Get(kRecoveryPoints, "kept"), "/status/message").find("immutable until"),
+            std::string::npos);
+  EXPECT_EQ(VaultPoints(path), 1u) << "the locked point stays in the vault";
+  // A day later the lock has expired and the deletion completes by itself.
+  clock_.Advance(std::chrono::hours(25));
+  ASSERT_TRUE(WaitFor([&] { return Get(kRecoveryPoints, "kept").is_null(); },
+                      std::chrono::seconds(30)))
+      << Get(kRecoveryPoints, "kept").dump(1);
+  EXPECT_EQ(VaultPoints(path), 0u);
+}
+
 TEST_F(BackupReconcilersTest, AVaultInAnS3BucketBacksUpAndRestores) {
   auto server = lifeboat::testing::S3TestServer::Start();
   if (!server.ok()) GTEST_SKIP() << "S3 test server unavailable: " << server.status();
