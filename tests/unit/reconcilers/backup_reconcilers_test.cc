@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "common/clock.h"
@@ -552,6 +553,72 @@ TEST_F(BackupReconcilersTest, AVaultInAnS3BucketBacksUpAndRestores) {
   EXPECT_EQ(Get(kRestores, "from-s3")["status"]["verified"], true);
   EXPECT_EQ(Read(target / "app/data/blob.bin"), Read(root_ / "volumes/app/data/blob.bin"));
   EXPECT_EQ(Read(target / "db/pg/base.dat"), "rows\n");
+}
+
+
+namespace snapshot_tier {
+
+const controller::ResourceRef kSnapshots{"lifeboat.dev", "v1alpha1", "snapshots", "Snapshot", true};
+
+// Every regular file and symlink below `root`: relative path → content.
+std::map<std::string, std::string> Tree(const fs::path& root) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    if (e.is_regular_file()) out[e.path().lexically_relative(root).string()] = Read(e.path());
+  }
+  return out;
+}
+
+}  // namespace snapshot_tier
+
+TEST_F(BackupReconcilersTest, ARestoreFromASnapshotIsByteIdenticalToTheVolumeAtSnapshotTime) {
+  using snapshot_tier::kSnapshots;
+  using snapshot_tier::Tree;
+  StartOperator();
+  const fs::path volume = root_ / "volumes/app";
+  const auto before = Tree(volume);
+  Create(kSnapshots, {{"apiVersion", "lifeboat.dev/v1alpha1"},
+                      {"kind", "Snapshot"},
+                      {"metadata", {{"name", "app-snap"}, {"namespace", kNs}}},
+                      {"spec", {{"source", {{"name", "app"}, {"path", volume.string()}}}}}});
+  // A Restore created at once waits for the snapshot to be made.
+  const fs::path target = root_ / "from-snapshot";
+  Json restore = {{"apiVersion", "lifeboat.dev/v1alpha1"},
+                  {"kind", "Restore"},
+                  {"metadata", {{"name", "from-snap"}, {"namespace", kNs}}},
+                  {"spec",
+                   {{"source", {{"snapshotRef", {{"name", "app-snap"}}}}},
+                    {"target", {{"path", target.string()}}}}}};
+  ASSERT_TRUE(WaitFor([&] {
+    return Get(kSnapshots, "app-snap").value("/status/readyToUse"_json_pointer, false);
+  })) << Get(kSnapshots, "app-snap").dump(1);
+  // Changing the source afterwards does not change what the snapshot restores.
+  Write(volume / "config/app.conf", "changed after the snapshot\n");
+  Create(kRestores, restore);
+  ASSERT_TRUE(WaitPhase(kRestores, "from-snap", "Completed"));
+  Json done = Get(kRestores, "from-snap");
+  EXPECT_EQ(Str(done, "/status/tier"), "Snapshot");
+  EXPECT_EQ(done["status"]["verified"], true) << done.dump(1);
+  EXPECT_NE(Str(done, "/status/message").find("snapshot tier"), std::string::npos);
+  EXPECT_EQ(done["status"]["restoredBytes"], static_cast<int64_t>((300 << 10) + 14));
+  EXPECT_EQ(Tree(target / "app"), before);
+  for (const auto& e : fs::directory_iterator(target)) {
+    EXPECT_EQ(e.path().filename().string().find(".lifeboat-restore"), std::string::npos);
+  }
+
+  // A missing Snapshot and a path restore end in clear reasons.
+  restore["metadata"]["name"] = "no-snap";
+  restore["spec"]["source"]["snapshotRef"]["name"] = "nope";
+  Create(kRestores, restore);
+  ASSERT_TRUE(WaitPhase(kRestores, "no-snap", "Failed"));
+  EXPECT_EQ(Reason(Get(kRestores, "no-snap")), "SnapshotNotFound");
+  restore["metadata"]["name"] = "snap-paths";
+  restore["spec"]["source"]["snapshotRef"]["name"] = "app-snap";
+  restore["spec"]["paths"] = Json::array({"config"});
+  Create(kRestores, restore);
+  ASSERT_TRUE(WaitPhase(kRestores, "snap-paths", "Failed"));
+  EXPECT_NE(Str(Get(kRestores, "snap-paths"), "/status/message").find("paths:"),
+            std::string::npos);
 }
 
 }  // namespace
