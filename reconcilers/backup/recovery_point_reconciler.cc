@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 
 #include "api/backup_policy.h"
@@ -12,13 +13,16 @@
 #include "api/manifest.h"
 #include "api/recovery_point.h"
 #include "engines/hooks/from_api.h"
+#include "engines/snapshot/snapshot.h"
 #include "engines/vault/cli_support.h"
 #include "engines/vault/immutability.h"
 #include "engines/vault/vault.h"
 #include "reconcilers/backup/common.h"
+#include "reconcilers/backup/instant_restore.h"
 #include "reconcilers/backup/progress.h"
 #include "reconcilers/conditions.h"
 #include "reconcilers/finalizer.h"
+#include "reconcilers/snapshot/snapshot_reconciler.h"
 #include "reconcilers/spec_reconciler.h"
 
 namespace lifeboat::reconcilers::backup {
@@ -177,6 +181,11 @@ void RecoveryPointReconciler::Delete(const ObjectKey& key, std::stop_token stop)
                    key.name, id, vault_name);
     }
   }
+  // Instant restore: the point's local snapshots go with it.
+  if (Status s = DeleteSnapshots(shared_->env(), PointSnapshots(object)); !s.ok()) {
+    recorder_.Record(object, controller::EventType::kWarning, "SnapshotDeletionFailed",
+                     "the point's local snapshots: " + s.message());
+  }
   shared_->ClearDeferral(key.ToString());
   Status released = ReleaseFinalizer(client_, kRecoveryPoints, object, kCleanupFinalizer);
   if (!released.ok()) {
@@ -272,6 +281,7 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed, std::stop_
   // What to back up: the point's own spec, completed from its policy.
   std::vector<api::Volume> volumes = point.spec.volumes;
   std::optional<api::ConsistencySpec> consistency;
+  int64_t snapshot_retention = 0;  // instant restore: keep this many points' snapshots
   if (!policy_name.empty()) {
     auto policy = client_.Get(kBackupPolicies, ObjectKey{key.ns, policy_name});
     if (!policy.ok()) {
@@ -293,6 +303,9 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed, std::stop_
       if (volumes.empty()) volumes = parsed.spec.volumes;
       if (vault_name.empty()) vault_name = parsed.spec.vault_ref.name;
       consistency = parsed.spec.consistency;
+      if (parsed.spec.instant_restore) {
+        snapshot_retention = parsed.spec.instant_restore->snapshot_retention.value_or(0);
+      }
     }
   }
   const bool application =
@@ -400,8 +413,92 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed, std::stop_
                        "crash-consistent");
   }
 
+  // The postHook runs once, as soon as the frozen state has been copied.
+  bool post_ran = false;
+  auto run_post_hook = [&] {
+    if (post_ran) return;
+    post_ran = true;
+    if (pre_ran || (application && consistency && consistency->post_hook)) {
+      std::string failure;
+      if (application && consistency && !run_hook(consistency->post_hook, "postHook", &failure)) {
+        problems.push_back(failure);
+      }
+    }
+  };
+
+  // Instant restore: a local snapshot of every volume, taken inside the freeze window (the
+  // snapshot only copies changed blocks, so the application is frozen for that long rather
+  // than for the whole vault upload), then the postHook.
+  //
+  // What the vault copies: when the point is application-consistent, the vault backs up the
+  // snapshots materialised into a scratch dir under the data dir, so the vault copy is exactly
+  // the frozen state too; otherwise (crash-consistent anyway) it reads the live volumes, which
+  // avoids writing every volume once more. Materialising costs one local sequential write of
+  // the volumes' data (measured in the test volumes at well under the snapshot's own time),
+  // which is cheaper than keeping the application frozen through the upload.
+  std::map<std::string, std::string> snapshot_ids;
+  std::vector<api::Volume> vault_sources = volumes;
+  const std::filesystem::path scratch =
+      shared_->env().data_dir / "instant-restore" / (key.ns + "." + key.name);
+  std::error_code scratch_ec;
+  if (snapshot_retention > 0 && !policy_name.empty()) {
+    auto store =
+        lifeboat::snapshot::SnapshotStore::Open(snapshot::SnapshotStoreDir(shared_->env()));
+    std::string failure;
+    if (!store.ok()) failure = "snapshot store: " + store.status().message();
+    for (size_t i = 0; failure.empty() && i < volumes.size(); ++i) {
+      lifeboat::snapshot::CreateOptions create;
+      create.volume = InstantVolumeName(key.ns, policy_name, volumes[i].name);
+      create.source = volumes[i].path;
+      auto made = (*store)->Create(create);
+      if (!made.ok()) {
+        failure = "volume " + volumes[i].name + ": " + made.status().message();
+        break;
+      }
+      snapshot_ids[volumes[i].name] = made->snapshot.id;
+    }
+    run_post_hook();
+    if (!failure.empty()) {
+      Status s = DeleteSnapshots(shared_->env(), snapshot_ids);
+      (void)s;
+      snapshot_ids.clear();
+      problems.push_back("instant restore: no snapshot taken: " + failure);
+    } else {
+      auto annotated = client_.Patch(
+          kRecoveryPoints, key, controller::PatchType::kMerge,
+          Json{{"metadata",
+                {{"annotations", {{kSnapshotsAnnotation, FormatSnapshotsAnnotation(snapshot_ids)}}}}}});
+      if (!annotated.ok()) {
+        Status s = DeleteSnapshots(shared_->env(), snapshot_ids);
+        (void)s;
+        snapshot_ids.clear();
+        problems.push_back("instant restore: recording the snapshots: " +
+                           annotated.status().message());
+      }
+    }
+    if (consistent && !snapshot_ids.empty()) {
+      std::filesystem::remove_all(scratch, scratch_ec);
+      std::filesystem::create_directories(scratch, scratch_ec);
+      std::vector<api::Volume> materialised;
+      for (const api::Volume& v : volumes) {
+        lifeboat::snapshot::MaterializeOptions m;
+        m.id = snapshot_ids[v.name];
+        m.target = scratch / v.name;
+        auto made = (*store)->Materialize(m);
+        if (!made.ok()) {
+          problems.push_back("instant restore: the vault copy reads the live volumes: " +
+                             made.status().message());
+          materialised.clear();
+          break;
+        }
+        materialised.push_back({v.name, m.target.string()});
+      }
+      if (!materialised.empty()) vault_sources = std::move(materialised);
+    }
+  }
+
   vault::BackupOptions options;
-  for (const api::Volume& v : volumes) {
+  for (const api::Volume& v : vault_sources) {
     options.paths.push_back(v.path);
     options.names.push_back(v.name);
   }
@@ -427,13 +524,12 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed, std::stop_
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     backup = vault::Backup(*opened->repo, options);
   }
-  if (pre_ran || (application && consistency && consistency->post_hook)) {
-    std::string failure;
-    if (application && consistency && !run_hook(consistency->post_hook, "postHook", &failure)) {
-      problems.push_back(failure);
-    }
-  }
+  run_post_hook();
+  std::filesystem::remove_all(scratch, scratch_ec);
   if (!backup.ok()) {
+    // A failed point is never restored from: its snapshots go now.
+    Status s = DeleteSnapshots(shared_->env(), snapshot_ids);
+    (void)s;
     std::string reason = backup.status().code() == StatusCode::kUnavailable ? "VaultBusy"
                          : backup.status().code() == StatusCode::kResourceExhausted
                              ? "StorageFull"
@@ -471,6 +567,12 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed, std::stop_
                 {"consistencyAchieved", consistent ? "Application" : "Crash"},
                 {"progress", throttle.Final(last_progress)}};
   bytes_read = static_cast<double>(m.summary.bytes_read);
+  if (!snapshot_ids.empty()) {
+    Status kept = ApplySnapshotRetention(client_, shared_->env(), key.ns, policy_name, key.name,
+                                         snapshot_retention);
+    if (!kept.ok()) problems.push_back("instant restore retention: " + kept.message());
+    summary += "; instant restore: " + std::to_string(snapshot_ids.size()) + " local snapshots";
+  }
   if (problems.empty() && !m.partial) {
     finish("Completed", "Completed", "backed up " + summary, std::move(extra));
   } else {

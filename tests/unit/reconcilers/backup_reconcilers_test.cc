@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "common/clock.h"
+#include "engines/snapshot/snapshot.h"
 #include "engines/storage/local_blob_store.h"
 #include "engines/vault/vault.h"
 #include "metrics/metrics.h"
@@ -619,6 +620,79 @@ TEST_F(BackupReconcilersTest, ARestoreFromASnapshotIsByteIdenticalToTheVolumeAtS
   ASSERT_TRUE(WaitPhase(kRestores, "snap-paths", "Failed"));
   EXPECT_NE(Str(Get(kRestores, "snap-paths"), "/status/message").find("paths:"),
             std::string::npos);
+}
+
+TEST_F(BackupReconcilersTest, InstantRestoreKeepsTheNewestPointsSnapshotsAndRestoresFromThem) {
+  using snapshot_tier::Tree;
+  StartOperator();
+  CreateVault("main", root_ / "vault");
+  const fs::path app = root_ / "volumes/app";
+  // The postHook changes the volume: what the point holds is the frozen state, in both tiers.
+  Json extra = {{"consistency",
+                 {{"type", "Application"},
+                  {"preHook", {{"exec", {{"command", {"true"}}}}}},
+                  {"postHook",
+                   {{"exec",
+                     {{"command",
+                       {"sh", "-c", "echo after-the-freeze > " + (app / "config/app.conf").string()}}}}}}}},
+                {"instantRestore", {{"snapshotRetention", 1}}},
+                {"suspend", true}};
+  Create(kBackupPolicies, Policy("instant", "main", extra));
+  auto stored = [&] {
+    auto store = lifeboat::snapshot::SnapshotStore::Open(dir_.path() / "engines/snapshots");
+    if (!store.ok()) return size_t{0};
+    auto list = (*store)->List();
+    return list.ok() ? list->size() : size_t{0};
+  };
+
+  const auto first = Tree(app);
+  Create(kRecoveryPoints, OnDemandPoint("p1", "instant", "Application"));
+  ASSERT_TRUE(WaitPhase(kRecoveryPoints, "p1", "Completed"));
+  EXPECT_EQ(Str(Get(kRecoveryPoints, "p1"), "/status/consistencyAchieved"), "Application");
+  EXPECT_EQ(Read(app / "config/app.conf"), "after-the-freeze\n") << "the postHook ran";
+  EXPECT_NE(Get(kRecoveryPoints, "p1")
+                .value("/metadata/annotations"_json_pointer, Json::object())
+                .value("lifeboat.dev/snapshots", "")
+                .find("app="),
+            std::string::npos);
+  EXPECT_EQ(stored(), 2u) << "one snapshot per volume";
+
+  Write(app / "config/app.conf", "second version\n");
+  Write(app / "data/blob.bin", std::string(200 << 10, 'y'));
+  const auto second = Tree(app);
+  const auto db = Tree(root_ / "volumes/db");
+  Create(kRecoveryPoints, OnDemandPoint("p2", "instant", "Application"));
+  ASSERT_TRUE(WaitPhase(kRecoveryPoints, "p2", "Completed"));
+  EXPECT_EQ(stored(), 2u) << "snapshotRetention 1: only the newest point's snapshots";
+  EXPECT_TRUE(Get(kRecoveryPoints, "p1")
+                  .value("/metadata/annotations"_json_pointer, Json::object())
+                  .value("lifeboat.dev/snapshots", "")
+                  .empty());
+
+  auto restore = [&](const std::string& name, const std::string& point, const fs::path& target) {
+    Create(kRestores, {{"apiVersion", "lifeboat.dev/v1alpha1"},
+                       {"kind", "Restore"},
+                       {"metadata", {{"name", name}, {"namespace", kNs}}},
+                       {"spec",
+                        {{"source", {{"recoveryPointRef", {{"name", point}}}}},
+                         {"target", {{"path", target.string()}}}}}});
+    EXPECT_TRUE(WaitPhase(kRestores, name, "Completed"));
+    return Get(kRestores, name);
+  };
+  Json newest = restore("r2", "p2", root_ / "r2");
+  EXPECT_EQ(Str(newest, "/status/tier"), "Snapshot") << newest.dump(1);
+  EXPECT_NE(Str(newest, "/status/message").find("snapshot tier"), std::string::npos);
+  EXPECT_EQ(newest["status"]["verified"], true);
+  EXPECT_EQ(Tree(root_ / "r2/app"), second);
+  EXPECT_EQ(Tree(root_ / "r2/db"), db);
+
+  Json older = restore("r1", "p1", root_ / "r1");
+  EXPECT_EQ(Str(older, "/status/tier"), "Vault") << older.dump(1);
+  EXPECT_EQ(Tree(root_ / "r1/app"), first) << "the vault copy holds the frozen state";
+
+  // Deleting the point deletes its snapshots.
+  ASSERT_TRUE(client_->Delete(kRecoveryPoints, ObjectKey{kNs, "p2"}).ok());
+  EXPECT_TRUE(WaitFor([&] { return stored() == 0; })) << stored();
 }
 
 }  // namespace
