@@ -127,7 +127,8 @@ PlaceResult MoveStagedIntoPlace(const fs::path& staging, const fs::path& target,
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     const fs::path rel = it->path().lexically_relative(staging);
     const fs::path dest = target / rel;
-    struct stat staged {}, existing {};
+    struct stat staged {
+    }, existing{};
     ::lstat(it->path().c_str(), &staged);
     bool exists = ::lstat(dest.c_str(), &existing) == 0;
     if (S_ISDIR(staged.st_mode)) {

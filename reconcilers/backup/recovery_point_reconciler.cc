@@ -106,8 +106,8 @@ StatusOr<Result> RecoveryPointReconciler::Finalize(const ObjectKey& key, const J
   if (auto until = shared_->DeferredUntil(key.ToString()); until && *until > clock_.Now()) {
     // Immutable: the deletion goes through when the lock expires.
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(*until - clock_.Now());
-    return Result{std::min<std::chrono::milliseconds>(wait + std::chrono::seconds(1),
-                                                      std::chrono::hours(1))};
+    return Result{
+        std::min<std::chrono::milliseconds>(wait + std::chrono::seconds(1), std::chrono::hours(1))};
   }
   jobs.Submit(JobKey(key), [this, key](std::stop_token stop) { Delete(key, stop); });
   return Result{};
@@ -131,14 +131,14 @@ void RecoveryPointReconciler::Delete(const ObjectKey& key, std::stop_token stop)
         // The data cannot be deleted now: the point stays (with its finalizer) until it can.
         spdlog::warn("RecoveryPoint ns={} name={} deletion waits for vault {}: {}", key.ns,
                      key.name, vault_name, problem.message);
-        recorder_.Record(object, controller::EventType::kWarning, "DeletionBlocked",
-                         "point " + id + " cannot be deleted from vault " + vault_name + ": " +
-                             problem.message);
+        recorder_.Record(
+            object, controller::EventType::kWarning, "DeletionBlocked",
+            "point " + id + " cannot be deleted from vault " + vault_name + ": " + problem.message);
         return;
       }
-      recorder_.Record(object, controller::EventType::kWarning, "VaultGone",
-                       "Vault " + vault_name + " no longer exists: point " + id +
-                           " stays in its storage");
+      recorder_.Record(
+          object, controller::EventType::kWarning, "VaultGone",
+          "Vault " + vault_name + " no longer exists: point " + id + " stays in its storage");
     } else {
       // A backup holds the vault (shared lock) for a while: wait for it.
       Status forgot = vault::ForgetPoint(*opened->repo, id, clock_).status();
@@ -177,8 +177,8 @@ void RecoveryPointReconciler::Delete(const ObjectKey& key, std::stop_token stop)
       }
       shared_->RequestPrune(ObjectKey{key.ns, vault_name}.ToString());
       shared_->Enqueue(kVaultController, key.ns, vault_name);
-      spdlog::info("RecoveryPoint ns={} name={} deleted point={} from vault={}", key.ns,
-                   key.name, id, vault_name);
+      spdlog::info("RecoveryPoint ns={} name={} deleted point={} from vault={}", key.ns, key.name,
+                   id, vault_name);
     }
   }
   // Instant restore: the point's local snapshots go with it.
@@ -209,6 +209,8 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed, std::stop_
     return;
   }
   const Json object = *fresh;
+  // The informer's cache can lag behind the previous run's final status: never run twice.
+  if (Terminal(object.value("/status/phase"_json_pointer, ""))) return;
   const int64_t generation = GenerationOf(object);
   api::RecoveryPoint point;
   api::FromJson(object, &point);
@@ -233,22 +235,22 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed, std::stop_
     recorder_.Record(object, type, reason, message);
     if (!policy_object.is_null()) recorder_.Record(policy_object, type, reason, message);
   };
-  auto finish = [&](const std::string& phase, const std::string& reason,
-                    const std::string& message, Json extra) {
+  auto finish = [&](const std::string& phase, const std::string& reason, const std::string& message,
+                    Json extra) {
     extra["phase"] = phase;
     extra["message"] = resumed ? message + " (run again after a controller restart)" : message;
     extra["completionTime"] = FormatRfc3339(clock_.Now());
     extra["observedGeneration"] = generation;
     Json conditions = status.value("conditions", Json::array());
     Json holder = {{"conditions", conditions}};
-    SetStatusCondition(holder,
-                       MakeCondition(api::kConditionReady, phase != "Failed", reason, message,
-                                     generation),
-                       clock_.Now());
+    SetStatusCondition(
+        holder, MakeCondition(api::kConditionReady, phase != "Failed", reason, message, generation),
+        clock_.Now());
     extra["conditions"] = holder["conditions"];
     bool failed = phase == "Failed";
     event(failed ? controller::EventType::kWarning : controller::EventType::kNormal,
-          failed ? "BackupFailed" : (phase == "Completed" ? "BackupCompleted" : "BackupPartiallyFailed"),
+          failed ? "BackupFailed"
+                 : (phase == "Completed" ? "BackupCompleted" : "BackupPartiallyFailed"),
           "RecoveryPoint " + key.name + ": " + message);
     spdlog::log(failed ? spdlog::level::warn : spdlog::level::info,
                 "RecoveryPoint ns={} name={} phase={} {}", key.ns, key.name, phase, message);
@@ -256,9 +258,7 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed, std::stop_
       metrics::BackupOutcome outcome;
       outcome.namespace_ = key.ns;
       outcome.policy = policy_name;
-      outcome.result = phase == "Completed" ? "completed"
-                       : failed             ? "failed"
-                                            : "partially_failed";
+      outcome.result = phase == "Completed" ? "completed" : failed ? "failed" : "partially_failed";
       outcome.duration_seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       outcome.bytes_read = bytes_read;
@@ -292,7 +292,8 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed, std::stop_
                "policyRef: BackupPolicy " + key.ns + "/" + policy_name + " not found", {});
         return;
       } else {
-        spdlog::warn("RecoveryPoint ns={} name={} policy: {}", key.ns, key.name, policy.status().ToString());
+        spdlog::warn("RecoveryPoint ns={} name={} policy: {}", key.ns, key.name,
+                     policy.status().ToString());
         shared_->Enqueue(kRecoveryPointController, key.ns, key.name);
         return;
       }
@@ -308,11 +309,10 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed, std::stop_
       }
     }
   }
-  const bool application =
-      point.spec.consistency.value_or(consistency && consistency->type
-                                          ? *consistency->type
-                                          : api::ConsistencyType::kCrash) ==
-      api::ConsistencyType::kApplication;
+  const bool application = point.spec.consistency.value_or(consistency && consistency->type
+                                                               ? *consistency->type
+                                                               : api::ConsistencyType::kCrash) ==
+                           api::ConsistencyType::kApplication;
 
   Json metadata = Json::object();
   if (!point.spec.vault_ref) {
@@ -334,8 +334,8 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed, std::stop_
   publish({{"phase", "Running"},
            {"startTime", FormatRfc3339(start_time)},
            {"message", std::string(resumed ? "resumed after a controller restart: " : "") +
-                           "backing up " + std::to_string(volumes.size()) +
-                           " volumes to vault " + vault_name}});
+                           "backing up " + std::to_string(volumes.size()) + " volumes to vault " +
+                           vault_name}});
   event(controller::EventType::kNormal, "BackupStarted",
         "RecoveryPoint " + key.name + (resumed ? " resumed" : " started") + ": " +
             std::to_string(volumes.size()) + " volumes to vault " + vault_name);
@@ -409,8 +409,9 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed, std::stop_
       consistent = true;
     }
   } else if (application) {
-    problems.push_back("consistency Application needs the policy's hooks; the point is "
-                       "crash-consistent");
+    problems.push_back(
+        "consistency Application needs the policy's hooks; the point is "
+        "crash-consistent");
   }
 
   // The postHook runs once, as soon as the frozen state has been copied.
@@ -467,7 +468,8 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed, std::stop_
       auto annotated = client_.Patch(
           kRecoveryPoints, key, controller::PatchType::kMerge,
           Json{{"metadata",
-                {{"annotations", {{kSnapshotsAnnotation, FormatSnapshotsAnnotation(snapshot_ids)}}}}}});
+                {{"annotations",
+                  {{kSnapshotsAnnotation, FormatSnapshotsAnnotation(snapshot_ids)}}}}}});
       if (!annotated.ok()) {
         Status s = DeleteSnapshots(shared_->env(), snapshot_ids);
         (void)s;
@@ -518,8 +520,8 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed, std::stop_
   // A prune or forget holds the vault exclusively for a short while: wait for it.
   auto backup = vault::Backup(*opened->repo, options);
   for (auto waited = std::chrono::steady_clock::now();
-       !backup.ok() && backup.status().code() == StatusCode::kUnavailable && !stop.stop_requested() &&
-       std::chrono::steady_clock::now() - waited < kWaitForVaultLock;) {
+       !backup.ok() && backup.status().code() == StatusCode::kUnavailable &&
+       !stop.stop_requested() && std::chrono::steady_clock::now() - waited < kWaitForVaultLock;) {
     publish({{"message", "waiting for the vault: " + backup.status().message()}});
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     backup = vault::Backup(*opened->repo, options);
@@ -539,7 +541,8 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed, std::stop_
   }
   const vault::Manifest& m = backup->manifest;
   // Immutability: lock the new point (and the vault's files) before anyone can delete it.
-  if (auto days = opened->vault.spec.immutability ? opened->vault.spec.immutability->days : std::nullopt;
+  if (auto days =
+          opened->vault.spec.immutability ? opened->vault.spec.immutability->days : std::nullopt;
       days && *days > 0) {
     auto locked = vault::ApplyImmutability(*opened->repo, static_cast<int>(*days), clock_);
     if (!locked.ok()) {
@@ -554,7 +557,8 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed, std::stop_
     if (problems.size() >= 5) break;
     problems.push_back(e.path + ": " + e.error);
   }
-  if (m.errors.size() > 5) problems.push_back("and " + std::to_string(m.errors.size() - 5) + " more unreadable files");
+  if (m.errors.size() > 5)
+    problems.push_back("and " + std::to_string(m.errors.size() - 5) + " more unreadable files");
   std::string summary = std::to_string(m.summary.files) + " files, " +
                         vault::HumanBytes(m.summary.bytes) + " (" +
                         vault::HumanBytes(m.summary.data_added) + " new, " +

@@ -15,9 +15,9 @@
 #include "api/codec.h"
 #include "api/manifest.h"
 #include "api/restore.h"
+#include "engines/snapshot/snapshot.h"
 #include "engines/vault/cli_support.h"
 #include "engines/vault/lock.h"
-#include "engines/snapshot/snapshot.h"
 #include "engines/vault/vault.h"
 #include "reconcilers/backup/common.h"
 #include "reconcilers/backup/instant_restore.h"
@@ -164,8 +164,8 @@ void RestoreReconciler::Run(const ObjectKey& key, std::stop_token stop) {
     extra["conditions"] = holder["conditions"];
     recorder_.Record(object, ok ? controller::EventType::kNormal : controller::EventType::kWarning,
                      ok ? "RestoreCompleted" : "RestoreFailed", message);
-    spdlog::log(ok ? spdlog::level::info : spdlog::level::warn, "Restore ns={} name={} {}",
-                key.ns, key.name, message);
+    spdlog::log(ok ? spdlog::level::info : spdlog::level::warn, "Restore ns={} name={} {}", key.ns,
+                key.name, message);
     if (metrics::Metrics* metrics = shared_->env().metrics) {
       metrics->backup().ObserveRestore(
           key.ns, ok ? "completed" : "failed",
@@ -190,7 +190,8 @@ void RestoreReconciler::Run(const ObjectKey& key, std::stop_token stop) {
              {"tier", "Snapshot"},
              {"startTime", FormatRfc3339(clock_.Now())},
              {"message", "restoring " + what + " from the snapshot tier to " + target.string()}});
-    auto store = lifeboat::snapshot::SnapshotStore::Open(snapshot::SnapshotStoreDir(shared_->env()));
+    auto store =
+        lifeboat::snapshot::SnapshotStore::Open(snapshot::SnapshotStoreDir(shared_->env()));
     if (!store.ok()) {
       finish(false, "SnapshotStoreUnavailable", "snapshot store: " + store.status().message(), {});
       return;
@@ -245,8 +246,8 @@ void RestoreReconciler::Run(const ObjectKey& key, std::stop_token stop) {
                           " from the snapshot tier to " + target.string() + ", " +
                           vault::HumanBytes(verified_bytes) + " of block data verified";
     if (moved.skipped > 0) {
-      message += "; kept " + std::to_string(moved.skipped) + " existing files (overwrite: " +
-                 std::string(api::EnumName(overwrite)) + ")";
+      message += "; kept " + std::to_string(moved.skipped) +
+                 " existing files (overwrite: " + std::string(api::EnumName(overwrite)) + ")";
     }
     finish(true, "Completed", message,
            {{"tier", "Snapshot"},
@@ -262,10 +263,10 @@ void RestoreReconciler::Run(const ObjectKey& key, std::stop_token stop) {
     for (auto waited = std::chrono::steady_clock::now();;) {
       auto snap = client_.Get(*resource, ObjectKey{key.ns, name});
       if (!snap.ok()) {
-        finish(false, "SnapshotNotFound",
-               "source.snapshotRef: Snapshot " + key.ns + "/" + name + ": " +
-                   snap.status().message(),
-               {});
+        finish(
+            false, "SnapshotNotFound",
+            "source.snapshotRef: Snapshot " + key.ns + "/" + name + ": " + snap.status().message(),
+            {});
         return;
       }
       const Json snap_status = snap->value("status", Json::object());
@@ -459,9 +460,11 @@ void RestoreReconciler::Run(const ObjectKey& key, std::stop_token stop) {
   std::set<std::string> roots;
   {
     auto tree = repo.LoadBlob(manifest->tree);
-    auto nodes = tree.ok() ? vault::DecodeTree(*tree) : StatusOr<std::vector<vault::Node>>(tree.status());
+    auto nodes =
+        tree.ok() ? vault::DecodeTree(*tree) : StatusOr<std::vector<vault::Node>>(tree.status());
     if (!nodes.ok()) {
-      finish(false, "VaultDamaged", "point " + source.point_id + ": " + nodes.status().message(), {});
+      finish(false, "VaultDamaged", "point " + source.point_id + ": " + nodes.status().message(),
+             {});
       return;
     }
     for (const vault::Node& n : *nodes) roots.insert(n.name);
@@ -535,11 +538,11 @@ void RestoreReconciler::Run(const ObjectKey& key, std::stop_token stop) {
   auto restored = vault::Restore(repo, options);
   lock->reset();
   if (!restored.ok() || !restored->errors.empty()) {
-    std::string message = !restored.ok() ? restored.status().message()
-                                         : std::to_string(restored->errors.size()) +
-                                               " files could not be restored; first: " +
-                                               restored->errors[0].path + ": " +
-                                               restored->errors[0].error;
+    std::string message =
+        !restored.ok() ? restored.status().message()
+                       : std::to_string(restored->errors.size()) +
+                             " files could not be restored; first: " + restored->errors[0].path +
+                             ": " + restored->errors[0].error;
     fs::remove_all(staging, ec);
     finish(false, "RestoreFailed", message, {});
     return;
@@ -588,8 +591,8 @@ void RestoreReconciler::Run(const ObjectKey& key, std::stop_token stop) {
     message += " (read from the secondary storage: " + opened->primary_problem + ")";
   }
   if (skipped > 0) {
-    message += "; kept " + std::to_string(skipped) + " existing files (overwrite: " +
-               std::string(api::EnumName(overwrite)) + ")";
+    message += "; kept " + std::to_string(skipped) +
+               " existing files (overwrite: " + std::string(api::EnumName(overwrite)) + ")";
   }
   finish(true, "Completed", message, std::move(extra));
 }

@@ -144,9 +144,11 @@ class BackupReconcilersTest : public ApiServerFixture {
   }
 
   bool WaitPhase(const controller::ResourceRef& resource, const std::string& name,
-                 const std::string& phase, std::chrono::seconds timeout = std::chrono::seconds(30)) {
+                 const std::string& phase,
+                 std::chrono::seconds timeout = std::chrono::seconds(30)) {
     bool ok = WaitFor([&] { return Str(Get(resource, name), "/status/phase") == phase; }, timeout);
-    if (!ok) ADD_FAILURE() << name << " never reached " << phase << ": " << Get(resource, name).dump(1);
+    if (!ok)
+      ADD_FAILURE() << name << " never reached " << phase << ": " << Get(resource, name).dump(1);
     return ok;
   }
 
@@ -209,9 +211,8 @@ TEST_F(BackupReconcilersTest, ScheduleBacksUpKeepsRetentionAndRestoresVerifiedBy
     std::string expected = ScheduledPointName("app", next);
     names.push_back(expected);
     ASSERT_TRUE(WaitPhase(kRecoveryPoints, expected, "Completed"));
-    ASSERT_TRUE(WaitFor([&] {
-      return Str(Get(kBackupPolicies, "app"), "/status/lastRecoveryPoint") == expected;
-    }));
+    ASSERT_TRUE(WaitFor(
+        [&] { return Str(Get(kBackupPolicies, "app"), "/status/lastRecoveryPoint") == expected; }));
   }
   ASSERT_TRUE(WaitFor([&] { return PointsOf("app").size() == 2; }))
       << PointsOf("app").size() << " recovery points";
@@ -229,7 +230,8 @@ TEST_F(BackupReconcilersTest, ScheduleBacksUpKeepsRetentionAndRestoresVerifiedBy
   EXPECT_EQ(Str(point, "/status/consistencyAchieved"), "Crash");
 
   std::string exposition = metrics_.Exposition();
-  EXPECT_NE(exposition.find("lifeboat_rpo_target_seconds{kind=\"BackupPolicy\",namespace=\"team-a\",policy=\"app\"} 120"),
+  EXPECT_NE(exposition.find("lifeboat_rpo_target_seconds{kind=\"BackupPolicy\",namespace=\"team-"
+                            "a\",policy=\"app\"} 120"),
             std::string::npos)
       << exposition;
   EXPECT_NE(exposition.find("lifeboat_last_recovery_point_timestamp_seconds{kind=\"BackupPolicy\""),
@@ -285,9 +287,8 @@ TEST_F(BackupReconcilersTest, AfterDowntimeOneCatchUpRunNotAStorm) {
   ASSERT_TRUE(WaitFor([&] { return PointsOf("app").size() == 1; }));
   std::string name = PointsOf("app")[0]["metadata"]["name"];
   ASSERT_TRUE(WaitPhase(kRecoveryPoints, name, "Completed"));
-  ASSERT_TRUE(WaitFor([&] {
-    return Str(Get(kBackupPolicies, "app"), "/status/lastRecoveryPoint") == name;
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return Str(Get(kBackupPolicies, "app"), "/status/lastRecoveryPoint") == name; }));
   EXPECT_EQ(PointsOf("app").size(), 1u) << "exactly one catch-up run";
   EXPECT_GT(NextBackup("app"), clock_.Now());
   Clock::TimePoint scheduled{};
@@ -299,12 +300,13 @@ TEST_F(BackupReconcilersTest, HooksDecideConsistencyAndThePostHookAlwaysRuns) {
   StartOperator();
   CreateVault("main", root_ / "vault");
   const fs::path post_marker = dir_.path() / "post-ran";
-  Json hooks = {{"consistency",
-                 {{"type", "Application"},
-                  {"preHook", {{"exec", {{"command", {"sh", "-c", "echo frozen-db-failed >&2; exit 3"}}}}}},
-                  {"postHook", {{"exec", {{"command", {"touch", post_marker.string()}}}}}},
-                  {"onError", "Fail"}}},
-                {"suspend", true}};
+  Json hooks = {
+      {"consistency",
+       {{"type", "Application"},
+        {"preHook", {{"exec", {{"command", {"sh", "-c", "echo frozen-db-failed >&2; exit 3"}}}}}},
+        {"postHook", {{"exec", {{"command", {"touch", post_marker.string()}}}}}},
+        {"onError", "Fail"}}},
+      {"suspend", true}};
   Create(kBackupPolicies, Policy("strict", "main", hooks));
   hooks["consistency"]["onError"] = "Continue";
   Create(kBackupPolicies, Policy("lenient", "main", hooks));
@@ -394,14 +396,15 @@ TEST_F(BackupReconcilersTest, UnreachableStorageMakesTheVaultNotReadyAndPolicies
   EXPECT_FALSE(fs::exists(vault_path / "config"));
   ASSERT_TRUE(WaitFor([&] { return Reason(Get(kBackupPolicies, "app")) == "VaultNotReady"; }))
       << Get(kBackupPolicies, "app").dump(1);
-  EXPECT_NE(metrics_.Exposition().find("lifeboat_vault_ready{namespace=\"team-a\",vault=\"main\"} 0"),
-            std::string::npos)
+  EXPECT_NE(
+      metrics_.Exposition().find("lifeboat_vault_ready{namespace=\"team-a\",vault=\"main\"} 0"),
+      std::string::npos)
       << metrics_.Exposition();
   // It comes back by itself.
   fs::rename(root_ / "vault-moved", vault_path);
   clock_.Advance(std::chrono::seconds(61));
-  ASSERT_TRUE(WaitFor([&] { return Reason(Get(kVaults, "main")) == "Ready"; },
-                      std::chrono::seconds(30)));
+  ASSERT_TRUE(
+      WaitFor([&] { return Reason(Get(kVaults, "main")) == "Ready"; }, std::chrono::seconds(30)));
 }
 
 TEST_F(BackupReconcilersTest, ARunInterruptedByARestartRunsAgainAndDeletionFreesItsData) {
@@ -447,13 +450,16 @@ TEST_F(BackupReconcilersTest, SecondaryCopyServesRestoresWhenThePrimaryIsGone) {
   // The new point reaches the secondary by itself; the lag goes back to 0.
   ASSERT_TRUE(WaitFor([&] { return VaultPoints(secondary) == 1; }, std::chrono::seconds(30)))
       << Get(kVaults, "geo").dump(1);
-  ASSERT_TRUE(WaitFor([&] {
-    clock_.Advance(std::chrono::milliseconds(100));
-    Json v = Get(kVaults, "geo");
-    return !v.is_null() && v.value("/status/secondaryLagSeconds"_json_pointer, -1.0) == 0.0;
-  }, std::chrono::seconds(30)))
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        clock_.Advance(std::chrono::milliseconds(100));
+        Json v = Get(kVaults, "geo");
+        return !v.is_null() && v.value("/status/secondaryLagSeconds"_json_pointer, -1.0) == 0.0;
+      },
+      std::chrono::seconds(30)))
       << Get(kVaults, "geo").dump(1);
-  EXPECT_NE(metrics_.Exposition().find("lifeboat_vault_secondary_lag_seconds{namespace=\"team-a\",vault=\"geo\"} 0"),
+  EXPECT_NE(metrics_.Exposition().find(
+                "lifeboat_vault_secondary_lag_seconds{namespace=\"team-a\",vault=\"geo\"} 0"),
             std::string::npos);
 
   // The primary site is lost: the restore reads the secondary and says so.
@@ -497,8 +503,8 @@ TEST_F(BackupReconcilersTest, AnImmutablePointIsNotDeletedBeforeItsLockExpires) 
   EXPECT_EQ(VaultPoints(path), 1u) << "the locked point stays in the vault";
   // A day later the lock has expired and the deletion completes by itself.
   clock_.Advance(std::chrono::hours(25));
-  ASSERT_TRUE(WaitFor([&] { return Get(kRecoveryPoints, "kept").is_null(); },
-                      std::chrono::seconds(30)))
+  ASSERT_TRUE(
+      WaitFor([&] { return Get(kRecoveryPoints, "kept").is_null(); }, std::chrono::seconds(30)))
       << Get(kRecoveryPoints, "kept").dump(1);
   EXPECT_EQ(VaultPoints(path), 0u);
 }
@@ -537,8 +543,9 @@ TEST_F(BackupReconcilersTest, AVaultInAnS3BucketBacksUpAndRestores) {
       << Get(kVaults, "cloud").dump(1);
   ASSERT_TRUE(WaitFor([&] { return Reason(Get(kVaults, "denied")) == "StorageUnavailable"; }))
       << Get(kVaults, "denied").dump(1);
-  EXPECT_NE(Str(Get(kVaults, "denied"), "/status/conditions/0/message").find("SignatureDoesNotMatch"),
-            std::string::npos)
+  EXPECT_NE(
+      Str(Get(kVaults, "denied"), "/status/conditions/0/message").find("SignatureDoesNotMatch"),
+      std::string::npos)
       << "the S3 error code is in the message: " << Get(kVaults, "denied").dump(1);
 
   Create(kRecoveryPoints, OnDemandPoint("cloud-1", "app"));
@@ -555,7 +562,6 @@ TEST_F(BackupReconcilersTest, AVaultInAnS3BucketBacksUpAndRestores) {
   EXPECT_EQ(Read(target / "app/data/blob.bin"), Read(root_ / "volumes/app/data/blob.bin"));
   EXPECT_EQ(Read(target / "db/pg/base.dat"), "rows\n");
 }
-
 
 namespace snapshot_tier {
 
@@ -618,8 +624,7 @@ TEST_F(BackupReconcilersTest, ARestoreFromASnapshotIsByteIdenticalToTheVolumeAtS
   restore["spec"]["paths"] = Json::array({"config"});
   Create(kRestores, restore);
   ASSERT_TRUE(WaitPhase(kRestores, "snap-paths", "Failed"));
-  EXPECT_NE(Str(Get(kRestores, "snap-paths"), "/status/message").find("paths:"),
-            std::string::npos);
+  EXPECT_NE(Str(Get(kRestores, "snap-paths"), "/status/message").find("paths:"), std::string::npos);
 }
 
 TEST_F(BackupReconcilersTest, InstantRestoreKeepsTheNewestPointsSnapshotsAndRestoresFromThem) {
@@ -628,15 +633,16 @@ TEST_F(BackupReconcilersTest, InstantRestoreKeepsTheNewestPointsSnapshotsAndRest
   CreateVault("main", root_ / "vault");
   const fs::path app = root_ / "volumes/app";
   // The postHook changes the volume: what the point holds is the frozen state, in both tiers.
-  Json extra = {{"consistency",
-                 {{"type", "Application"},
-                  {"preHook", {{"exec", {{"command", {"true"}}}}}},
-                  {"postHook",
-                   {{"exec",
-                     {{"command",
-                       {"sh", "-c", "echo after-the-freeze > " + (app / "config/app.conf").string()}}}}}}}},
-                {"instantRestore", {{"snapshotRetention", 1}}},
-                {"suspend", true}};
+  Json extra = {
+      {"consistency",
+       {{"type", "Application"},
+        {"preHook", {{"exec", {{"command", {"true"}}}}}},
+        {"postHook",
+         {{"exec",
+           {{"command",
+             {"sh", "-c", "echo after-the-freeze > " + (app / "config/app.conf").string()}}}}}}}},
+      {"instantRestore", {{"snapshotRetention", 1}}},
+      {"suspend", true}};
   Create(kBackupPolicies, Policy("instant", "main", extra));
   auto stored = [&] {
     auto store = lifeboat::snapshot::SnapshotStore::Open(dir_.path() / "engines/snapshots");
