@@ -159,7 +159,7 @@ struct FileState {
   std::string path;
   uint64_t size = 0;
   std::vector<std::vector<ChunkRef>> parts;  // one per part, each filled by one worker
-  bool is_new = false;  // no parent entry (else: changed)
+  bool is_new = false;                       // no parent entry (else: changed)
   std::atomic<int> pending{1};
   std::atomic<bool> failed{false};
 };
@@ -366,8 +366,7 @@ void BackupRun::StartScanner() {
         bytes += fs::file_size(root, ec);
         continue;
       }
-      fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied,
-                                          ec);
+      fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec);
       for (fs::recursive_directory_iterator end; !ec && it != end && !stop_scan_.load();
            it.increment(ec)) {
         if (it->is_regular_file(ec) && !it->is_symlink(ec)) {
@@ -438,8 +437,8 @@ void BackupRun::BackupFile(const std::string& path, int fd, const struct stat& s
     flush();
     uint64_t n = (len + kPartBytes - 1) / kPartBytes;
     for (uint64_t k = 0; k < n; ++k) {
-      parts.push_back({Piece{begin + len * k / n, begin + len * (k + 1) / n, end, k > 0,
-                             k + 1 < n}});
+      parts.push_back(
+          {Piece{begin + len * k / n, begin + len * (k + 1) / n, end, k > 0, k + 1 < n}});
     }
   }
   flush();
@@ -525,7 +524,7 @@ std::string BackupRun::ChunkRange(int fd, uint64_t begin_offset, uint64_t end_of
   const ChunkerParams& cp = repo_.chunker().params();
   const size_t capacity = 2 * static_cast<size_t>(cp.max_size) + kReadBlock;
   char* buffer = buffers.data.Reserve(capacity);
-  uint64_t pos = begin_offset;    // next byte to read
+  uint64_t pos = begin_offset;       // next byte to read
   uint64_t chunk_at = begin_offset;  // file offset of buffer[begin]
   size_t begin = 0;
   size_t end = 0;
@@ -561,8 +560,8 @@ std::string BackupRun::ChunkRange(int fd, uint64_t begin_offset, uint64_t end_of
     if (end == begin) {
       return std::string();
     }
-    size_t cut = repo_.chunker().Cut(reinterpret_cast<const uint8_t*>(buffer + begin),
-                                     end - begin, eof);
+    size_t cut =
+        repo_.chunker().Cut(reinterpret_cast<const uint8_t*>(buffer + begin), end - begin, eof);
     std::string_view chunk(buffer + begin, cut);
     uint64_t offset = chunk_at;
     begin += cut;
@@ -713,8 +712,8 @@ StatusOr<BackupResult> BackupRun::Run() {
     return InvalidArgumentError("backup needs at least one path");
   }
   if (!options_.names.empty() && options_.names.size() != options_.paths.size()) {
-    return InvalidArgumentError("backup: " + std::to_string(options_.names.size()) +
-                                " names for " + std::to_string(options_.paths.size()) + " paths");
+    return InvalidArgumentError("backup: " + std::to_string(options_.names.size()) + " names for " +
+                                std::to_string(options_.paths.size()) + " paths");
   }
   std::vector<std::string> paths;
   std::vector<std::string> root_names;
@@ -728,8 +727,8 @@ StatusOr<BackupResult> BackupRun::Run() {
     if (::lstat(s.c_str(), &st) != 0) {
       return InvalidArgumentError("backup path " + p + ": " + std::strerror(errno));
     }
-    std::string base = options_.names.empty() ? fs::path(s).filename().string()
-                                              : options_.names[paths.size()];
+    std::string base =
+        options_.names.empty() ? fs::path(s).filename().string() : options_.names[paths.size()];
     if (base.empty() && options_.names.empty()) {
       base = "root";
     }
@@ -826,8 +825,8 @@ StatusOr<BackupResult> BackupRun::Run() {
   manifest.summary.stored_added = saved.packed_bytes;
   manifest.summary.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  ASSIGN_OR_RETURN(std::string name, repo_.SaveFile(kSnapshotPrefix, EncodeManifest(manifest),
-                                                    kAadSnapshot));
+  ASSIGN_OR_RETURN(std::string name,
+                   repo_.SaveFile(kSnapshotPrefix, EncodeManifest(manifest), kAadSnapshot));
   manifest.id = name.substr(kSnapshotPrefix.size());
   files_done_ = summary_.files;
   MaybeReportProgress(true);

@@ -107,9 +107,9 @@ std::unique_ptr<BlobSaver::OpenPack> BlobSaver::NewPack(BlobType type) {
   pack->size = 0;
   pack->entries.clear();
   // Exact capacity up front for data: growing by doubling would hold up to twice the pack.
-  pack->Reserve(type == BlobType::kTree ? kTreePackStart
-                                        : repo_.config().pack_size +
-                                              repo_.config().chunker.max_size + kPackSlack);
+  pack->Reserve(type == BlobType::kTree
+                    ? kTreePackStart
+                    : repo_.config().pack_size + repo_.config().chunker.max_size + kPackSlack);
   return pack;
 }
 
@@ -199,8 +199,7 @@ void BlobSaver::UploadLoop() {
 }
 
 Status BlobSaver::Upload(OpenPack& pack) {
-  std::string header = Seal(repo_.key().encryption, EncodePackHeader(pack.entries),
-                            kAadPackHeader);
+  std::string header = Seal(repo_.key().encryption, EncodePackHeader(pack.entries), kAadPackHeader);
   uint32_t header_len = static_cast<uint32_t>(header.size());
   char trailer[4];
   for (int i = 0; i < 4; ++i) {

@@ -19,8 +19,8 @@ namespace lifeboat::vault {
 
 struct SaverStats {
   uint64_t new_blobs = 0;
-  uint64_t new_raw_bytes = 0;     // plaintext bytes of blobs not yet in the vault
-  uint64_t packed_bytes = 0;      // bytes of pack files written
+  uint64_t new_raw_bytes = 0;  // plaintext bytes of blobs not yet in the vault
+  uint64_t packed_bytes = 0;   // bytes of pack files written
   uint64_t packs = 0;
 };
 

@@ -219,9 +219,8 @@ StatusOr<std::array<uint8_t, kKeySize>> Scrypt(std::string_view passphrase, std:
   if (EVP_PBE_scrypt(passphrase.data(), passphrase.size(),
                      reinterpret_cast<const unsigned char*>(salt.data()), salt.size(), params.n,
                      params.r, params.p, kScryptMaxMemory, out.data(), out.size()) != 1) {
-    return InvalidArgumentError("scrypt failed for N=" + std::to_string(params.n) +
-                                " r=" + std::to_string(params.r) +
-                                " p=" + std::to_string(params.p));
+    return InvalidArgumentError("scrypt failed for N=" + std::to_string(params.n) + " r=" +
+                                std::to_string(params.r) + " p=" + std::to_string(params.p));
   }
   return out;
 }

@@ -30,8 +30,7 @@ Status VerifyPack(Repository& repo, const Digest& id, const std::string& name,
   }
   for (const PackEntry& e : entries) {
     RETURN_IF_ERROR(
-        repo.DecodeBlob(e.id, e, std::string_view(bytes).substr(e.offset, e.length), id)
-            .status());
+        repo.DecodeBlob(e.id, e, std::string_view(bytes).substr(e.offset, e.length), id).status());
   }
   return OkStatus();
 }
@@ -79,8 +78,7 @@ StatusOr<RepairResult> Repair(Repository& repo, const RepairOptions& options, co
   }
   result.packs = packs.size();
   if (!packs.empty()) {
-    ASSIGN_OR_RETURN(result.index_file,
-                     repo.SaveFile(kIndexPrefix, EncodeIndex(packs), kAadIndex));
+    ASSIGN_OR_RETURN(result.index_file, repo.SaveFile(kIndexPrefix, EncodeIndex(packs), kAadIndex));
   }
   // The new index names every sound pack: the old files go only now.
   for (const storage::BlobInfo& f : old_index) {

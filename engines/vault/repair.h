@@ -21,12 +21,12 @@ struct RepairOptions {
 };
 
 struct RepairResult {
-  uint64_t packs = 0;                  // packs in the new index
-  uint64_t blobs = 0;                  // blobs in the new index
+  uint64_t packs = 0;                     // packs in the new index
+  uint64_t blobs = 0;                     // blobs in the new index
   uint64_t packs_not_indexed_before = 0;  // packs no old index file named (or only a damaged one)
   uint64_t index_files_removed = 0;
-  std::string index_file;              // the new index file ("" when the vault has no packs)
-  std::vector<std::string> damaged;    // packs left out of the index, each with the reason
+  std::string index_file;            // the new index file ("" when the vault has no packs)
+  std::vector<std::string> damaged;  // packs left out of the index, each with the reason
 };
 
 StatusOr<RepairResult> Repair(Repository& repo, const RepairOptions& options, const Clock& clock);

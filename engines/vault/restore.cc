@@ -281,8 +281,8 @@ void RestoreRun::StartFile(const Node& n, const std::string& rel, const std::str
   f->rel = rel;
   f->final_path = out;
   f->node = n;
-  f->tmp = (fs::path(out).parent_path() / (".lifeboat-tmp-" + std::to_string(::getpid()) + "-" +
-                                            std::to_string(tmp_counter_++)))
+  f->tmp = (fs::path(out).parent_path() /
+            (".lifeboat-tmp-" + std::to_string(::getpid()) + "-" + std::to_string(tmp_counter_++)))
                .string();
   // A file restored in one window is created by that window's task, so that both workers
   // create files (inode allocation is a large part of restoring many small files); larger
@@ -367,8 +367,8 @@ std::string RestoreRun::CreateTmp(RestoreFile& f) {
   return std::string();
 }
 
-void RestoreRun::SubmitWindow(const std::shared_ptr<RestoreFile>& f, uint64_t begin,
-                              uint64_t end, std::vector<Placed> chunks) {
+void RestoreRun::SubmitWindow(const std::shared_ptr<RestoreFile>& f, uint64_t begin, uint64_t end,
+                              std::vector<Placed> chunks) {
   uint64_t cost = end - begin;
   budget_.Acquire(cost);
   f->pending++;
@@ -505,8 +505,8 @@ std::string RestoreRun::RunWindow(RestoreFile& f, uint64_t begin, uint64_t end,
   for (const auto& [a, b] : ranges) {
     uint64_t done = 0;
     while (done < b - a) {
-      ssize_t w = ::pwrite(f.fd, buf + (a - begin) + done, b - a - done,
-                           static_cast<off_t>(a + done));
+      ssize_t w =
+          ::pwrite(f.fd, buf + (a - begin) + done, b - a - done, static_cast<off_t>(a + done));
       if (w < 0 && errno == EINTR) continue;
       if (w < 0 && errno == EINVAL && f.direct.load()) {
         // This filesystem refuses O_DIRECT here after all: ordinary writes from now on.
@@ -530,10 +530,10 @@ void RestoreRun::RestoreNode(const Node& n, const std::string& rel, const std::s
       StartFile(n, rel, out);
       return;
     case NodeType::kSymlink: {
-      std::string tmp = (fs::path(out).parent_path() /
-                         (".lifeboat-tmp-" + std::to_string(::getpid()) + "-" +
-                          std::to_string(tmp_counter_++)))
-                            .string();
+      std::string tmp =
+          (fs::path(out).parent_path() /
+           (".lifeboat-tmp-" + std::to_string(::getpid()) + "-" + std::to_string(tmp_counter_++)))
+              .string();
       if (::symlink(n.target.c_str(), tmp.c_str()) != 0) {
         AddError(rel, std::string("symlink: ") + std::strerror(errno));
         return;
@@ -553,7 +553,7 @@ void RestoreRun::RestoreNode(const Node& n, const std::string& rel, const std::s
     case NodeType::kFifo:
     case NodeType::kCharDev:
     case NodeType::kBlockDev: {
-      mode_t kind = n.type == NodeType::kFifo     ? S_IFIFO
+      mode_t kind = n.type == NodeType::kFifo      ? S_IFIFO
                     : n.type == NodeType::kCharDev ? S_IFCHR
                                                    : S_IFBLK;
       ::unlink(out.c_str());
@@ -576,14 +576,14 @@ Status RestoreRun::WalkTree(const Digest& tree, const std::string& rel_dir,
                             const std::string& out_dir, bool selected_above) {
   auto blob = repo_.LoadBlob(tree);
   if (!blob.ok()) {
-    AddError(rel_dir.empty() ? "." : rel_dir, "tree " + ToHex(tree) + ": " +
-                                                  blob.status().message());
+    AddError(rel_dir.empty() ? "." : rel_dir,
+             "tree " + ToHex(tree) + ": " + blob.status().message());
     return OkStatus();
   }
   auto nodes = DecodeTree(*blob);
   if (!nodes.ok()) {
-    AddError(rel_dir.empty() ? "." : rel_dir, "tree " + ToHex(tree) + ": " +
-                                                  nodes.status().message());
+    AddError(rel_dir.empty() ? "." : rel_dir,
+             "tree " + ToHex(tree) + ": " + nodes.status().message());
     return OkStatus();
   }
   for (const Node& n : *nodes) {

@@ -1,11 +1,10 @@
 // The vault's data path at sizes the small-file tests do not reach: large files cut into parts
 // at split points and restored in O_DIRECT windows, extended attributes, and `repair`.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <filesystem>
 
@@ -132,8 +131,8 @@ TEST_F(DataPathTest, ExtendedAttributesAreBackedUpAndRestored) {
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_TRUE(r->errors.empty()) << r->errors[0].error;
   char buf[64];
-  ssize_t n = ::getxattr((dir_.path() / "out/src/dir/file.txt").c_str(), "user.lifeboat.test",
-                         buf, sizeof(buf));
+  ssize_t n = ::getxattr((dir_.path() / "out/src/dir/file.txt").c_str(), "user.lifeboat.test", buf,
+                         sizeof(buf));
   ASSERT_EQ(n, (ssize_t)binary.size());
   EXPECT_EQ(std::string(buf, n), binary);
   n = ::getxattr((dir_.path() / "out/src/dir").c_str(), "user.dir.attr", buf, sizeof(buf));
@@ -197,8 +196,7 @@ TEST_F(DataPathTest, RepairReplacesADamagedIndexAndReportsADamagedPack) {
   ASSERT_TRUE(repaired.ok()) << repaired.status();
   EXPECT_EQ(repaired->index_files_removed, 1u);
   ASSERT_EQ(repaired->damaged.size(), 1u);
-  EXPECT_NE(repaired->damaged[0].find((*packs)[0].name), std::string::npos)
-      << repaired->damaged[0];
+  EXPECT_NE(repaired->damaged[0].find((*packs)[0].name), std::string::npos) << repaired->damaged[0];
   EXPECT_EQ(repaired->packs, packs->size() - 1);
   EXPECT_TRUE(repo_->IndexProblems().empty());
   // The damaged pack's blobs are unindexed, so check names what is missing; nothing else.
