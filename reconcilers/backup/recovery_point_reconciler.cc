@@ -433,16 +433,22 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed, std::stop_
   //
   // What the vault copies: when the point is application-consistent, the vault backs up the
   // snapshots materialised into a scratch dir under the data dir, so the vault copy is exactly
-  // the frozen state too; otherwise (crash-consistent anyway) it reads the live volumes, which
-  // avoids writing every volume once more. Materialising costs one local sequential write of
-  // the volumes' data (measured in the test volumes at well under the snapshot's own time),
-  // which is cheaper than keeping the application frozen through the upload.
+  // the frozen state too (the application already runs again meanwhile); otherwise (the copy is
+  // crash-consistent anyway) it reads the live volumes and nothing extra is written. Measured
+  // with the lifeboat CLI on 64 x 4 MiB random files, 2 shared cores (load ~12, so noisy):
+  // incremental snapshot 0.06 s, materialising it 0.3-2.4 s, vault backup 1.96 s first and
+  // 0.65 s incremental. Materialising costs about one more local write of the volumes per
+  // application-consistent run, outside the freeze; holding the freeze through the vault
+  // upload instead would cost the application that time on every run.
   std::map<std::string, std::string> snapshot_ids;
   std::vector<api::Volume> vault_sources = volumes;
   const std::filesystem::path scratch =
       shared_->env().data_dir / "instant-restore" / (key.ns + "." + key.name);
   std::error_code scratch_ec;
-  if (snapshot_retention > 0 && !policy_name.empty()) {
+  if (snapshot_retention > 0 && !policy_name.empty() && shared_->env().data_dir.empty()) {
+    problems.push_back(
+        "instant restore: the controller runs without a data dir, so no local snapshot was taken");
+  } else if (snapshot_retention > 0 && !policy_name.empty()) {
     auto store =
         lifeboat::snapshot::SnapshotStore::Open(snapshot::SnapshotStoreDir(shared_->env()));
     std::string failure;
