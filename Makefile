@@ -23,7 +23,7 @@ TEST_PACKAGES := prometheus openssl python3 python3-yaml ca-certificates curl tz
 # Peers of the side-by-side benchmarks (bench/), installed by `make bench-deps`.
 BENCH_PACKAGES := restic borgbackup rsync python3
 
-.PHONY: all deps test-deps build test demo clean fuzz bench-deps format
+.PHONY: all deps test-deps install-kubectl build test demo clean fuzz bench-deps format
 
 all: build
 
@@ -45,11 +45,15 @@ deps:
 
 test-deps: deps
 	$(call apt_install,$(TEST_PACKAGES))
-	@command -v kubectl >/dev/null || { $(call apt_install,kubernetes-client) ; }
+	@command -v kubectl >/dev/null || $(MAKE) --no-print-directory install-kubectl
 	@command -v node >/dev/null && command -v npm >/dev/null || { SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO="sudo"; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends nodejs npm; }
 	@# The S3-compatible test server (s3rver, pinned by tests/s3/package-lock.json).
 	@[ -d tests/s3/node_modules/s3rver ] || (cd tests/s3 && npm ci --no-audit --no-fund --loglevel=error)
+
+# Debian's kubectl, only when no kubectl is on PATH (a newer one from elsewhere is kept).
+install-kubectl:
+	$(call apt_install,kubernetes-client)
 
 bench-deps: deps
 	$(call apt_install,$(BENCH_PACKAGES))
