@@ -184,8 +184,10 @@ void RestoreReconciler::Run(const ObjectKey& key, std::stop_token stop) {
   // directory inside the target and moves the result into place following `overwrite`, like the
   // vault tier. Whole volumes only. Materialize re-hashes every block it reads and fails on any
   // mismatch (kDataLoss), so a completed restore is verified without a second pass.
-  auto from_snapshots = [&](const std::map<std::string, std::string>& ids,
-                            const std::string& what) {
+  // Returns false, having changed nothing, when a snapshot went away meanwhile (instant-restore
+  // retention) and `vault_fallback` is set: the caller then restores from the vault.
+  auto from_snapshots = [&](const std::map<std::string, std::string>& ids, const std::string& what,
+                            bool vault_fallback) -> bool {
     publish({{"phase", "Running"},
              {"tier", "Snapshot"},
              {"startTime", FormatRfc3339(clock_.Now())},
@@ -194,14 +196,14 @@ void RestoreReconciler::Run(const ObjectKey& key, std::stop_token stop) {
         lifeboat::snapshot::SnapshotStore::Open(snapshot::SnapshotStoreDir(shared_->env()));
     if (!store.ok()) {
       finish(false, "SnapshotStoreUnavailable", "snapshot store: " + store.status().message(), {});
-      return;
+      return true;
     }
     std::error_code ec;
     fs::create_directories(target, ec);
     if (ec) {
       finish(false, "TargetUnwritable", "target.path: " + target.string() + ": " + ec.message(),
              {});
-      return;
+      return true;
     }
     const fs::path staging = target / (".lifeboat-restore-" + key.name);
     fs::remove_all(staging, ec);
@@ -209,13 +211,13 @@ void RestoreReconciler::Run(const ObjectKey& key, std::stop_token stop) {
     if (ec) {
       finish(false, "TargetUnwritable", "target.path: " + staging.string() + ": " + ec.message(),
              {});
-      return;
+      return true;
     }
     uint64_t verified_bytes = 0;
     for (const auto& [volume, id] : ids) {
       if (stop.stop_requested()) {
         fs::remove_all(staging, ec);
-        return;
+        return true;
       }
       lifeboat::snapshot::MaterializeOptions options;
       options.id = id;
@@ -224,6 +226,7 @@ void RestoreReconciler::Run(const ObjectKey& key, std::stop_token stop) {
       if (!made.ok()) {
         fs::remove_all(staging, ec);
         StatusCode code = made.status().code();
+        if (code == StatusCode::kNotFound && vault_fallback) return false;
         finish(false,
                code == StatusCode::kNotFound   ? "SnapshotMissing"
                : code == StatusCode::kDataLoss ? "VerificationFailed"
@@ -231,7 +234,7 @@ void RestoreReconciler::Run(const ObjectKey& key, std::stop_token stop) {
                "materialising snapshot " + id + " of volume " + volume + ": " +
                    made.status().message(),
                {});
-        return;
+        return true;
       }
       verified_bytes += made->bytes_written;
     }
@@ -239,7 +242,7 @@ void RestoreReconciler::Run(const ObjectKey& key, std::stop_token stop) {
     fs::remove_all(staging, ec);
     if (!moved.error.empty()) {
       finish(false, "RestoreFailed", "moving restored files into place: " + moved.error, {});
-      return;
+      return true;
     }
     std::string message = "restored " + std::to_string(moved.placed.size()) + " entries (" +
                           vault::HumanBytes(moved.bytes) + ") of " + what +
@@ -254,6 +257,7 @@ void RestoreReconciler::Run(const ObjectKey& key, std::stop_token stop) {
             {"restoredFiles", static_cast<int64_t>(moved.placed.size())},
             {"restoredBytes", static_cast<int64_t>(moved.bytes)},
             {"verified", true}});
+    return true;
   };
 
   if (src.snapshot_ref.has_value()) {
@@ -318,7 +322,7 @@ void RestoreReconciler::Run(const ObjectKey& key, std::stop_token stop) {
              {});
       return;
     }
-    from_snapshots({{volume, id}}, "Snapshot " + name);
+    from_snapshots({{volume, id}}, "Snapshot " + name, false);
     return;
   }
   // Resolves the point; waits while the one asked for is still being made.
@@ -429,10 +433,7 @@ void RestoreReconciler::Run(const ObjectKey& key, std::stop_token stop) {
         all = all && store.ok() && (*store)->Get(id).ok();
       }
     }
-    if (all) {
-      from_snapshots(wanted, "RecoveryPoint " + source.point_name);
-      return;
-    }
+    if (all && from_snapshots(wanted, "RecoveryPoint " + source.point_name, true)) return;
   }
   publish({{"phase", "Running"},
            {"tier", "Vault"},

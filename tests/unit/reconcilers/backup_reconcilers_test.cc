@@ -699,6 +699,21 @@ TEST_F(BackupReconcilersTest, InstantRestoreKeepsTheNewestPointsSnapshotsAndRest
   // Deleting the point deletes its snapshots.
   ASSERT_TRUE(client_->Delete(kRecoveryPoints, ObjectKey{kNs, "p2"}).ok());
   EXPECT_TRUE(WaitFor([&] { return stored() == 0; })) << stored();
+  EXPECT_TRUE(WaitFor([&] { return Get(kRecoveryPoints, "p2").is_null(); }));
+
+  // A point whose snapshots left the store (annotation still there) restores from the vault.
+  Create(kRecoveryPoints, OnDemandPoint("p3", "instant", "Application"));
+  ASSERT_TRUE(WaitPhase(kRecoveryPoints, "p3", "Completed"));
+  {
+    auto store = lifeboat::snapshot::SnapshotStore::Open(dir_.path() / "engines/snapshots");
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto list = (*store)->List();
+    ASSERT_TRUE(list.ok()) << list.status();
+    for (const auto& snap : *list) ASSERT_TRUE((*store)->Delete(snap.id).ok());
+  }
+  Json gone = restore("r3", "p3", root_ / "r3");
+  EXPECT_EQ(Str(gone, "/status/tier"), "Vault") << gone.dump(1);
+  EXPECT_EQ(gone["status"]["verified"], true);
 }
 
 }  // namespace
