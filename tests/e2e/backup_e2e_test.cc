@@ -72,6 +72,36 @@ double UnixSeconds(const std::string& rfc3339) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
 
+// Namespace "shop", the passphrase Secret and Vault "main" at `vault`.
+std::string VaultManifests(const fs::path& vault) {
+  return R"(apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: vault-key
+  namespace: shop
+stringData:
+  passphrase: correct-horse-battery-staple
+---
+apiVersion: lifeboat.dev/v1alpha1
+kind: Vault
+metadata:
+  name: main
+  namespace: shop
+spec:
+  storage:
+    filesystem:
+      path: )" + vault.string() + R"(
+  encryptionKeySecretRef:
+    name: vault-key
+    key: passphrase
+)";
+}
+
 // kubectl that speaks to `lifeboat up` (1.26+: OpenAPI v3); "" when none is installed.
 std::string UsableKubectl() {
   if (RunCommand("command -v kubectl").exit_code != 0) return "";
@@ -105,32 +135,7 @@ class BackupE2eTest : public ::testing::Test {
     ::close(fd);
     vault_ = dir_.path() / "vault";
 
-    std::string manifests = R"(apiVersion: v1
-kind: Namespace
-metadata:
-  name: shop
----
-apiVersion: v1
-kind: Secret
-metadata:
-  name: vault-key
-  namespace: shop
-stringData:
-  passphrase: correct-horse-battery-staple
----
-apiVersion: lifeboat.dev/v1alpha1
-kind: Vault
-metadata:
-  name: main
-  namespace: shop
-spec:
-  storage:
-    filesystem:
-      path: )" + vault_.string() + R"(
-  encryptionKeySecretRef:
-    name: vault-key
-    key: passphrase
----
+    std::string manifests = VaultManifests(vault_) + R"(---
 apiVersion: lifeboat.dev/v1alpha1
 kind: BackupPolicy
 metadata:
@@ -353,32 +358,7 @@ TEST(BackupCrashTest, ControllerKilledMidBackupResumesAndLeavesAConsistentVault)
     WriteAll(volume / ("part-" + std::to_string(f)), file);
   }
   const fs::path vault = dir.path() / "vault";
-  std::string manifests = std::string(R"(apiVersion: v1
-kind: Namespace
-metadata:
-  name: shop
----
-apiVersion: v1
-kind: Secret
-metadata:
-  name: vault-key
-  namespace: shop
-stringData:
-  passphrase: correct-horse-battery-staple
----
-apiVersion: lifeboat.dev/v1alpha1
-kind: Vault
-metadata:
-  name: main
-  namespace: shop
-spec:
-  storage:
-    filesystem:
-      path: )") + vault.string() + R"(
-  encryptionKeySecretRef:
-    name: vault-key
-    key: passphrase
----
+  std::string manifests = VaultManifests(vault) + R"(---
 apiVersion: lifeboat.dev/v1alpha1
 kind: RecoveryPoint
 metadata:

@@ -8,8 +8,6 @@
 // reconcile series exist; replication, site and failover series do not exist in this setup and
 // their expressions are checked to parse and evaluate only.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -26,6 +24,7 @@
 #include "api/json.h"
 #include "controller/client_config.h"
 #include "controller/rest_kube_client.h"
+#include "tests/e2e/prometheus_server.h"
 #include "tests/e2e/subprocess.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
@@ -34,7 +33,6 @@ namespace lifeboat::testing {
 namespace {
 
 using namespace std::chrono_literals;
-using SteadyClock = std::chrono::steady_clock;
 
 std::filesystem::path Binary() {
   const char* env = std::getenv("LIFEBOAT_BINARY");
@@ -46,53 +44,6 @@ std::filesystem::path Chart() {
   std::filesystem::path source =
       env && *env ? std::filesystem::path(env) : std::filesystem::path(LIFEBOAT_E2E_SOURCE_DIR);
   return source / "charts" / "lifeboat";
-}
-
-// A loopback port that was free a moment ago (Prometheus does not report a port 0 choice).
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    if (fd >= 0) {
-      ::close(fd);
-    }
-    return 0;
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-std::string UrlEncode(const std::string& text) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
-// Polls `done` every 100 ms until it holds or the deadline passes: Prometheus' state (targets
-// scraped, rules evaluated) offers nothing to block on.
-bool Eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = SteadyClock::now() + timeout;
-  while (SteadyClock::now() < deadline) {
-    if (done()) {
-      return true;
-    }
-    std::this_thread::sleep_for(100ms);
-  }
-  return done();
 }
 
 std::string ReadFile(const std::filesystem::path& path) {
@@ -301,7 +252,7 @@ spec:
   }
 
   void StartPrometheus() {
-    prometheus_port_ = FreePort();
+    prometheus_port_ = FreeLoopbackPort();
     ASSERT_NE(prometheus_port_, 0);
     std::filesystem::path config =
         dir_.WriteFile("prometheus.yml",
