@@ -19,6 +19,7 @@ const controller::ResourceRef kBackupPolicies{"lifeboat.dev", "v1alpha1", "backu
 const controller::ResourceRef kRecoveryPoints{"lifeboat.dev", "v1alpha1", "recoverypoints",
                                               "RecoveryPoint", true};
 const controller::ResourceRef kRestores{"lifeboat.dev", "v1alpha1", "restores", "Restore", true};
+const controller::ResourceRef kSnapshots{"lifeboat.dev", "v1alpha1", "snapshots", "Snapshot", true};
 const controller::ResourceRef kSecrets{"", "v1", "secrets", "Secret", true};
 
 Status PatchStatus(controller::KubeClient& client, const controller::ResourceRef& resource,

@@ -18,6 +18,7 @@ extern const controller::ResourceRef kVaults;
 extern const controller::ResourceRef kBackupPolicies;
 extern const controller::ResourceRef kRecoveryPoints;
 extern const controller::ResourceRef kRestores;
+extern const controller::ResourceRef kSnapshots;
 extern const controller::ResourceRef kSecrets;
 
 // Controller names (work queues) of the kinds, for EngineEnv::enqueue.

@@ -262,10 +262,9 @@ void RestoreReconciler::Run(const ObjectKey& key, std::stop_token stop) {
 
   if (src.snapshot_ref.has_value()) {
     const std::string name = src.snapshot_ref->name;
-    auto resource = LifeboatResource("Snapshot");
     std::string id, volume, wait_message;
     for (auto waited = std::chrono::steady_clock::now();;) {
-      auto snap = client_.Get(*resource, ObjectKey{key.ns, name});
+      auto snap = client_.Get(kSnapshots, ObjectKey{key.ns, name});
       if (!snap.ok()) {
         finish(
             false, "SnapshotNotFound",
