@@ -10,6 +10,9 @@
 #include "engines/vault/format.h"
 #include "engines/vault/lock.h"
 #include "engines/vault/secondary.h"
+#include "reconcilers/backup/shared.h"
+#include "reconcilers/conditions.h"
+#include "reconcilers/spec_reconciler.h"
 
 namespace lifeboat::reconcilers::backup {
 
@@ -231,6 +234,24 @@ StatusOr<std::vector<Json>> PointsOfPolicy(controller::KubeClient& client, const
     }
   }
   return out;
+}
+
+Status FailInvalidSpec(controller::KubeClient& client, controller::EventRecorder& recorder,
+                       const Clock& clock, const controller::ResourceRef& resource,
+                       const controller::ObjectKey& key, const Json& object,
+                       const api::FieldErrors& errors) {
+  std::string message = JoinFieldErrors(errors);
+  Json status = object.value("status", Json::object());
+  status["phase"] = "Failed";
+  status["message"] = message;
+  SetStatusCondition(status,
+                     MakeCondition(api::kConditionReady, false, kReasonInvalidSpec, message,
+                                   GenerationOf(object)),
+                     clock.Now());
+  SetObservedGeneration(status, GenerationOf(object));
+  recorder.Record(object, controller::EventType::kWarning, kReasonInvalidSpec, message);
+  Status s = PatchStatus(client, resource, key, status);
+  return IsNotFound(s) ? OkStatus() : s;
 }
 
 std::string HumanDuration(double seconds) {

@@ -8,6 +8,9 @@
 #include <string>
 
 #include "api/vault.h"
+#include "api/field_error.h"
+#include "common/clock.h"
+#include "controller/event_recorder.h"
 #include "controller/kube_client.h"
 #include "engines/storage/blob_store.h"
 #include "engines/vault/repository.h"
@@ -91,6 +94,13 @@ StatusOr<std::unique_ptr<storage::BlobStore>> OpenStorage(controller::KubeClient
 // they started) or naming it in spec.policyRef (on-demand points not started yet).
 StatusOr<std::vector<Json>> PointsOfPolicy(controller::KubeClient& client, const std::string& ns,
                                            const std::string& policy);
+
+// An operation object (RecoveryPoint, Restore) whose spec is invalid ends at once: phase Failed,
+// Ready=False/InvalidSpec with the field errors, a Warning Event. Returns what Reconcile returns.
+Status FailInvalidSpec(controller::KubeClient& client, controller::EventRecorder& recorder,
+                       const Clock& clock, const controller::ResourceRef& resource,
+                       const controller::ObjectKey& key, const Json& object,
+                       const api::FieldErrors& errors);
 
 // "3m20s", "2h", "45s" for status messages.
 std::string HumanDuration(double seconds);

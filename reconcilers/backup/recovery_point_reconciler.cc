@@ -71,18 +71,7 @@ StatusOr<Result> RecoveryPointReconciler::Reconcile(const ObjectKey& key) {
     return Result{};
   }
   if (api::FieldErrors errors = api::ValidateObject(object); !errors.empty()) {
-    std::string message = JoinFieldErrors(errors);
-    Json status = object.value("status", Json::object());
-    status["phase"] = "Failed";
-    status["message"] = message;
-    SetStatusCondition(status,
-                       MakeCondition(api::kConditionReady, false, kReasonInvalidSpec, message,
-                                     GenerationOf(object)),
-                       clock_.Now());
-    SetObservedGeneration(status, GenerationOf(object));
-    recorder_.Record(object, controller::EventType::kWarning, kReasonInvalidSpec, message);
-    Status s = PatchStatus(client_, kRecoveryPoints, key, status);
-    return IsNotFound(s) ? Status() : s;
+    return FailInvalidSpec(client_, recorder_, clock_, kRecoveryPoints, key, object, errors);
   }
   if (!HasFinalizer(object, kCleanupFinalizer)) {
     auto updated = EnsureFinalizer(client_, kRecoveryPoints, object, kCleanupFinalizer);

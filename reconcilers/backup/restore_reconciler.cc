@@ -117,18 +117,7 @@ StatusOr<Result> RestoreReconciler::Reconcile(const ObjectKey& key) {
     return Result{};
   }
   if (api::FieldErrors errors = api::ValidateObject(object); !errors.empty()) {
-    std::string message = JoinFieldErrors(errors);
-    Json status = object.value("status", Json::object());
-    status["phase"] = "Failed";
-    status["message"] = message;
-    SetStatusCondition(status,
-                       MakeCondition(api::kConditionReady, false, kReasonInvalidSpec, message,
-                                     GenerationOf(object)),
-                       clock_.Now());
-    SetObservedGeneration(status, GenerationOf(object));
-    recorder_.Record(object, controller::EventType::kWarning, kReasonInvalidSpec, message);
-    Status s = PatchStatus(client_, kRestores, key, status);
-    return IsNotFound(s) ? Status() : s;
+    return FailInvalidSpec(client_, recorder_, clock_, kRestores, key, object, errors);
   }
   jobs.Submit(JobKey(key), [this, key](std::stop_token stop) { Run(key, stop); });
   return Result{};

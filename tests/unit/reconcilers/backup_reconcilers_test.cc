@@ -369,6 +369,15 @@ TEST_F(BackupReconcilersTest, BadReferencesEndInReasonsAndOthersKeepWorking) {
   EXPECT_NE(Str(bad, "/status/message").find("volume db"), std::string::npos) << bad.dump(1);
   EXPECT_NE(Str(bad, "/status/message").find("No such file"), std::string::npos);
 
+  // A vault but no volumes (and no policy): the API refuses the point, naming the spec.
+  auto refused = client_->Create(kRecoveryPoints,
+                                 {{"apiVersion", "lifeboat.dev/v1alpha1"},
+                                  {"kind", "RecoveryPoint"},
+                                  {"metadata", {{"name", "nothing"}, {"namespace", kNs}}},
+                                  {"spec", {{"vaultRef", {{"name", "main"}}}}}});
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument) << refused.status();
+  EXPECT_NE(refused.status().message().find("spec"), std::string::npos) << refused.status();
+
   Create(kRecoveryPoints, OnDemandPoint("fine-1", "fine"));
   ASSERT_TRUE(WaitPhase(kRecoveryPoints, "fine-1", "Completed"));
 
