@@ -31,6 +31,7 @@ void ProgressThrottle::operator()(const vault::Progress& p) {
   Json progress;
   {
     std::lock_guard lock(mu_);
+    last_progress_ = p;
     auto now = std::chrono::steady_clock::now();
     if (last_ != std::chrono::steady_clock::time_point{} && now - last_ < every_) return;
     last_ = now;
@@ -39,8 +40,12 @@ void ProgressThrottle::operator()(const vault::Progress& p) {
   publish_(progress);
 }
 
-Json ProgressThrottle::Final(const vault::Progress& p) {
-  vault::Progress done = p;
+Json ProgressThrottle::Final() {
+  vault::Progress done;
+  {
+    std::lock_guard lock(mu_);
+    done = last_progress_;
+  }
   done.bytes_done = done.bytes_total = std::max(done.bytes_done, done.bytes_total);
   done.files_done = done.files_total = std::max(done.files_done, done.files_total);
   Json progress = ProgressJson(done, elapsed());

@@ -22,7 +22,8 @@ class ProgressThrottle {
   ProgressThrottle(std::function<void(const Json&)> publish,
                    std::chrono::steady_clock::duration every = kProgressEvery);
   void operator()(const vault::Progress& p);
-  Json Final(const vault::Progress& p);
+  // The final progress object: 100 %, from the last progress reported.
+  Json Final();
   std::chrono::steady_clock::duration elapsed() const;
 
  private:
@@ -30,7 +31,8 @@ class ProgressThrottle {
   std::chrono::steady_clock::duration every_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_{};
-  std::mutex mu_;
+  vault::Progress last_progress_;
+  mutable std::mutex mu_;
 };
 
 }  // namespace lifeboat::reconcilers::backup

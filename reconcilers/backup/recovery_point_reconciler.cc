@@ -501,16 +501,8 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed, std::stop_
   }
   options.tags = {"recoverypoint=" + key.ns + "/" + key.name};
   if (!policy_name.empty()) options.tags.push_back("policy=" + key.ns + "/" + policy_name);
-  vault::Progress last_progress;
-  std::mutex progress_mu;
   ProgressThrottle throttle([&](const Json& progress) { publish({{"progress", progress}}); });
-  options.progress = [&](const vault::Progress& p) {
-    {
-      std::lock_guard lock(progress_mu);
-      last_progress = p;
-    }
-    throttle(p);
-  };
+  options.progress = [&throttle](const vault::Progress& p) { throttle(p); };
   options.clock = &clock_;
   // A prune or forget holds the vault exclusively for a short while: wait for it.
   auto backup = vault::Backup(*opened->repo, options);
@@ -564,7 +556,7 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed, std::stop_
                 {"newBytes", static_cast<int64_t>(m.summary.data_added)},
                 {"storedBytes", static_cast<int64_t>(m.summary.stored_added)},
                 {"consistencyAchieved", consistent ? "Application" : "Crash"},
-                {"progress", throttle.Final(last_progress)}};
+                {"progress", throttle.Final()}};
   bytes_read = static_cast<double>(m.summary.bytes_read);
   if (!snapshot_ids.empty()) {
     Status kept = ApplySnapshotRetention(client_, shared_->env(), key.ns, policy_name, key.name,

@@ -496,16 +496,8 @@ void RestoreReconciler::Run(const ObjectKey& key, std::stop_token stop) {
   options.point = source.point_id;
   options.include = include;
   options.target = staging.string();
-  vault::Progress last_progress;
-  std::mutex progress_mu;
   ProgressThrottle throttle([&](const Json& progress) { publish({{"progress", progress}}); });
-  options.progress = [&](const vault::Progress& p) {
-    {
-      std::lock_guard lock(progress_mu);
-      last_progress = p;
-    }
-    throttle(p);
-  };
+  options.progress = [&throttle](const vault::Progress& p) { throttle(p); };
   // Hold the vault shared while reading it, so a prune cannot remove packs under the restore;
   // a prune holds it exclusively for a short while: wait for it.
   auto lock = vault::VaultLock::Acquire(repo.store(), vault::LockKind::kShared, clock_);
@@ -566,7 +558,7 @@ void RestoreReconciler::Run(const ObjectKey& key, std::stop_token stop) {
   Json extra = {{"restoredFiles", static_cast<int64_t>(placed.size())},
                 {"restoredBytes", static_cast<int64_t>(bytes)},
                 {"verified", verify_error.empty()},
-                {"progress", throttle.Final(last_progress)}};
+                {"progress", throttle.Final()}};
   if (!verify_error.empty()) {
     finish(false, "VerificationFailed", "restored data does not match the point: " + verify_error,
            std::move(extra));
