@@ -19,6 +19,9 @@
 
 namespace lifeboat::apiserver {
 
+// Set by the RecoveryPoint reconciler on points of an immutable vault (the lock's expiry).
+constexpr char kImmutableUntilAnnotation[] = "lifeboat.dev/immutable-until";
+
 namespace {
 
 constexpr int kMaxConflictRetries = 8;
@@ -279,7 +282,8 @@ HttpResponse FromStatus(const Status& s, const Resource& resource, const std::st
     case StatusCode::kInvalidArgument:
       return StatusResponse(400, "BadRequest", s.message());
     case StatusCode::kFailedPrecondition:
-      return StatusResponse(403, "Forbidden", s.message());
+    case StatusCode::kPermissionDenied:
+      return StatusResponse(403, "Forbidden", s.message(), Details(resource, name));
     case StatusCode::kOutOfRange:
       return StatusResponse(410, "Expired", s.message());
     default:
@@ -1233,6 +1237,18 @@ StatusOr<Handler::DeleteResult> Handler::DeleteObject(const ObjectKey& key,
       if ((!uid.empty() && uid != meta.value("uid", "")) ||
           (!rv.empty() && ParseRv(rv) != stored.rv)) {
         return AbortedError("precondition failed");
+      }
+    }
+    // Deletion protection: an object annotated lifeboat.dev/immutable-until (a RecoveryPoint in
+    // an immutable vault) cannot be deleted before that time.
+    if (meta.contains("annotations") && meta["annotations"].is_object()) {
+      std::string until_text = meta["annotations"].value(kImmutableUntilAnnotation, "");
+      Clock::TimePoint until{};
+      if (!until_text.empty() && ParseRfc3339(until_text, &until) && until > clock_.Now()) {
+        return PermissionDeniedError(
+            current.value("kind", std::string("object")) + " " + key.name +
+            " is immutable until " + until_text +
+            " (Vault.spec.immutability): it cannot be deleted before then");
       }
     }
     if (dry_run) {

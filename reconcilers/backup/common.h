@@ -35,6 +35,9 @@ inline constexpr char kPolicyLabel[] = "lifeboat.dev/policy";
 // A Vault the controller initialised carries its vault ID: such a vault is never initialised
 // again (an empty location then means the storage is gone, not that it is new).
 inline constexpr char kVaultIdAnnotation[] = "lifeboat.dev/vault-id";
+// A RecoveryPoint in an immutable vault: when its lock expires. The API server refuses to delete
+// the object before then (apiserver/handler.cc).
+inline constexpr char kImmutableUntilAnnotation[] = "lifeboat.dev/immutable-until";
 // The Vault a RecoveryPoint without spec.vaultRef was written to (taken from its policy).
 inline constexpr char kVaultAnnotation[] = "lifeboat.dev/vault";
 

@@ -534,6 +534,18 @@ void RecoveryPointReconciler::Run(const ObjectKey& key, bool resumed, std::stop_
     auto locked = vault::ApplyImmutability(*opened->repo, static_cast<int>(*days), clock_);
     if (!locked.ok()) {
       problems.push_back("immutability lock not written: " + locked.status().message());
+    } else if (auto expiries = vault::LockExpiries(opened->repo->store()); expiries.ok()) {
+      // The API refuses to delete the point before then (the ledger guards the data anyway).
+      if (auto it = expiries->find(m.id); it != expiries->end()) {
+        auto annotated = client_.Patch(
+            kRecoveryPoints, key, controller::PatchType::kMerge,
+            Json{{"metadata",
+                  {{"annotations", {{kImmutableUntilAnnotation, FormatRfc3339(it->second)}}}}}});
+        if (!annotated.ok()) {
+          problems.push_back("immutable-until annotation not written: " +
+                             annotated.status().message());
+        }
+      }
     }
   }
   // The geo-redundant copy follows asynchronously (the Vault's sync job).

@@ -502,6 +502,16 @@ TEST_F(BackupReconcilersTest, AnImmutablePointIsNotDeletedBeforeItsLockExpires) 
   Create(kRecoveryPoints, OnDemandPoint("kept", "app"));
   ASSERT_TRUE(WaitPhase(kRecoveryPoints, "kept", "Completed"));
   ASSERT_TRUE(fs::exists(path / "retention")) << Get(kRecoveryPoints, "kept").dump(1);
+  // The API refuses the deletion, saying until when.
+  Status refused = client_->Delete(kRecoveryPoints, ObjectKey{kNs, "kept"});
+  EXPECT_EQ(refused.code(), StatusCode::kPermissionDenied) << refused;
+  EXPECT_NE(refused.message().find("immutable until"), std::string::npos) << refused;
+  // Without the annotation (someone removed it), the vault's ledger still holds the data: the
+  // deletion is deferred until the lock expires.
+  ASSERT_TRUE(client_
+                  ->Patch(kRecoveryPoints, ObjectKey{kNs, "kept"}, controller::PatchType::kMerge,
+                          {{"metadata", {{"annotations", {{kImmutableUntilAnnotation, nullptr}}}}}})
+                  .ok());
   ASSERT_TRUE(client_->Delete(kRecoveryPoints, ObjectKey{kNs, "kept"}).ok());
   ASSERT_TRUE(WaitFor([&] {
     return Str(Get(kRecoveryPoints, "kept"), "/status/message").find("deletion deferred") !=
