@@ -107,10 +107,12 @@ TEST_F(LeaderHandoverTest, KilledLeaderIsReplacedWithinTheLeaseDuration) {
   EXPECT_EQ(a->Wait(seconds(5)), 128 + SIGKILL);
 
   // The new leader reconciles.
-  auto current = client_->Get(kBackupPolicies, {"prod", "db"});
-  ASSERT_TRUE(current.ok());
-  (*current)["spec"]["rpo"] = "5h";
-  ASSERT_TRUE(client_->Update(kBackupPolicies, *current).ok());
+  // A merge patch: the controllers write the policy's status meanwhile, so a read-modify-update
+  // could meet a 409.
+  ASSERT_TRUE(client_
+                  ->Patch(kBackupPolicies, {"prod", "db"}, PatchType::kMerge,
+                          Json{{"spec", {{"rpo", "5h"}}}})
+                  .ok());
   EXPECT_TRUE(ObservedGeneration("db", 2)) << b->Log();
 
   // SIGTERM: graceful stop, exit 0, Lease released.
