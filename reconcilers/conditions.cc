@@ -78,4 +78,30 @@ int64_t GenerationOf(const Json& object) {
                                                                       : 0;
 }
 
+api::Condition MakeCondition(std::string_view type, bool ok, std::string reason,
+                             std::string message, int64_t generation) {
+  api::Condition c;
+  c.type = std::string(type);
+  c.status = ok ? api::ConditionStatus::kTrue : api::ConditionStatus::kFalse;
+  c.reason = std::move(reason);
+  c.message = std::move(message);
+  c.observed_generation = generation;
+  return c;
+}
+
+Status UpdateStatusIfChanged(controller::KubeClient& client,
+                             const controller::ResourceRef& resource, const Json& object,
+                             const Json& status) {
+  if (object.value("status", Json::object()) == status) {
+    return OkStatus();
+  }
+  Json updated = object;
+  updated["status"] = status;
+  auto written = client.UpdateStatus(resource, updated);
+  if (!written.ok() && !IsNotFound(written.status())) {
+    return written.status();
+  }
+  return OkStatus();
+}
+
 }  // namespace lifeboat::reconcilers

@@ -8,6 +8,8 @@
 
 #include "api/condition.h"
 #include "api/json.h"
+#include "common/status.h"
+#include "controller/kube_client.h"
 
 namespace lifeboat::reconcilers {
 
@@ -23,5 +25,17 @@ bool SetObservedGeneration(Json& status, int64_t generation);
 
 // metadata.generation (0 when absent).
 int64_t GenerationOf(const Json& object);
+
+// A True/False condition with the given fields (lastTransitionTime is set by
+// SetStatusCondition).
+api::Condition MakeCondition(std::string_view type, bool ok, std::string reason,
+                             std::string message, int64_t generation);
+
+// Writes `status` through the status subresource unless it equals the object's status. A stale
+// resourceVersion comes back as kAborted (the runtime requeues); NotFound (deleted meanwhile)
+// is success.
+Status UpdateStatusIfChanged(controller::KubeClient& client,
+                             const controller::ResourceRef& resource, const Json& object,
+                             const Json& status);
 
 }  // namespace lifeboat::reconcilers

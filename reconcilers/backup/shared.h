@@ -7,10 +7,10 @@
 #include <set>
 #include <string>
 
-#include "api/condition.h"
 #include "common/clock.h"
 #include "controller/event_recorder.h"
 #include "controller/kube_client.h"
+#include "reconcilers/conditions.h"
 #include "reconcilers/engine_env.h"
 
 namespace lifeboat::reconcilers::backup {
@@ -67,9 +67,5 @@ class Shared {
   std::set<std::string> sync_;
   std::map<std::string, Clock::TimePoint> deferred_;
 };
-
-// A condition with the given fields (lastTransitionTime is set by SetStatusCondition).
-api::Condition MakeCondition(std::string_view type, bool ok, std::string reason, std::string message,
-                             int64_t generation);
 
 }  // namespace lifeboat::reconcilers::backup

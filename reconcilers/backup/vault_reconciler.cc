@@ -40,17 +40,6 @@ std::string JoinNames(const std::vector<std::string>& names) {
 
 }  // namespace
 
-api::Condition MakeCondition(std::string_view type, bool ok, std::string reason, std::string message,
-                             int64_t generation) {
-  api::Condition c;
-  c.type = std::string(type);
-  c.status = ok ? api::ConditionStatus::kTrue : api::ConditionStatus::kFalse;
-  c.reason = std::move(reason);
-  c.message = std::move(message);
-  c.observed_generation = generation;
-  return c;
-}
-
 VaultReconciler::VaultReconciler(const controller::ControllerContext& ctx,
                                  std::shared_ptr<Shared> shared)
     : client_(ctx.client),

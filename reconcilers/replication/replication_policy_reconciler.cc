@@ -24,16 +24,6 @@ constexpr auto kProgressEvery = std::chrono::seconds(2);
 
 std::string JobKey(const ObjectKey& key) { return "replicationpolicy/" + key.ToString(); }
 
-api::Condition Condition(std::string_view type, bool ok, std::string reason, std::string message,
-                         int64_t generation) {
-  api::Condition c;
-  c.type = std::string(type);
-  c.status = ok ? api::ConditionStatus::kTrue : api::ConditionStatus::kFalse;
-  c.reason = std::move(reason);
-  c.message = std::move(message);
-  c.observed_generation = generation;
-  return c;
-}
 
 Clock::TimePoint FromMs(int64_t ms) { return Clock::TimePoint(milliseconds(ms)); }
 
@@ -78,19 +68,6 @@ ReplicationPolicyReconciler::ReplicationPolicyReconciler(const controller::Contr
       resource_(ctx.resource),
       shared_(std::move(shared)) {}
 
-Status ReplicationPolicyReconciler::WriteStatus(const Json& object, const Json& status) {
-  if (object.value("status", Json::object()) == status) {
-    return OkStatus();
-  }
-  Json updated = object;
-  updated["status"] = status;
-  auto written = client_.UpdateStatus(resource_, updated);
-  if (!written.ok() && !IsNotFound(written.status())) {
-    return written.status();
-  }
-  return OkStatus();
-}
-
 StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
   metrics::Metrics* metrics = shared_->env().metrics;
   metrics::PolicyLabels labels{kKind, key.ns, key.name};
@@ -126,11 +103,11 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
                               ? "spec.recoveryPointRetention: " + retention.status().message()
                               : "spec.rpo: must be positive";
     if (SetStatusCondition(
-            status, Condition(api::kConditionReady, false, kReasonInvalidSpec, message, generation),
+            status, MakeCondition(api::kConditionReady, false, kReasonInvalidSpec, message, generation),
             now)) {
       recorder_.Record(object, controller::EventType::kWarning, kReasonInvalidSpec, message);
     }
-    RETURN_IF_ERROR(WriteStatus(object, status));
+    RETURN_IF_ERROR(UpdateStatusIfChanged(client_, resource_, object, status));
     return Result{};
   }
   std::optional<milliseconds> app_every;
@@ -196,7 +173,7 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
       }
       status["message"] = message;
       bool changed = SetStatusCondition(
-          status, Condition(api::kConditionReady, false, reason, message, generation), now);
+          status, MakeCondition(api::kConditionReady, false, reason, message, generation), now);
       if (changed) {
         recorder_.Record(object, controller::EventType::kWarning, reason, message);
         published_event = true;
@@ -225,7 +202,7 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
     }
   }
   SetStatusCondition(status,
-                     Condition(api::kConditionRpoMet, rpo_met,
+                     MakeCondition(api::kConditionRpoMet, rpo_met,
                                rpo_met ? "WithinTarget"
                                : last  ? "TargetExceeded"
                                        : "NoRecoveryPoint",
@@ -242,12 +219,12 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
     std::string why =
         failover_owned ? "phase " + phase + " is owned by the failover controller" : "suspended";
     SetStatusCondition(status,
-                       Condition(api::kConditionSynchronizing, false,
+                       MakeCondition(api::kConditionSynchronizing, false,
                                  failover_owned ? phase : "Suspended", why, generation),
                        now);
     if (!failover_owned) {
       SetStatusCondition(status,
-                         Condition(api::kConditionReady, last.has_value(), "Suspended",
+                         MakeCondition(api::kConditionReady, last.has_value(), "Suspended",
                                    "replication is suspended", generation),
                          now);
     }
@@ -271,7 +248,7 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
         status["message"] = problem.message;
         if (SetStatusCondition(
                 status,
-                Condition(api::kConditionReady, false, problem.reason, problem.message, generation),
+                MakeCondition(api::kConditionReady, false, problem.reason, problem.message, generation),
                 now)) {
           recorder_.Record(object, controller::EventType::kWarning, problem.reason,
                            problem.message);
@@ -391,7 +368,7 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
           }
         }
         SetStatusCondition(status,
-                           Condition(api::kConditionSynchronizing, true, "CycleRunning",
+                           MakeCondition(api::kConditionSynchronizing, true, "CycleRunning",
                                      std::string(app ? "application" : "crash") +
                                          "-consistent cycle to Site " + site,
                                      generation),
@@ -400,29 +377,29 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
     } else {
       requeue = due - now;
       SetStatusCondition(status,
-                         Condition(api::kConditionSynchronizing, false, "Idle",
+                         MakeCondition(api::kConditionSynchronizing, false, "Idle",
                                    "next cycle at " + FormatRfc3339(due), generation),
                          now);
     }
   }
   if (last && status.value("phase", "") == "Protected") {
     SetStatusCondition(status,
-                       Condition(api::kConditionReady, true, "Protected",
+                       MakeCondition(api::kConditionReady, true, "Protected",
                                  "replicating to Site " + site, generation),
                        now);
   } else if (!last && !active && !status.contains("conditions")) {
     SetStatusCondition(status,
-                       Condition(api::kConditionReady, false, "InitialReplication",
+                       MakeCondition(api::kConditionReady, false, "InitialReplication",
                                  "initial replication to Site " + site, generation),
                        now);
   } else if (!last && status.value("phase", "") == "InitialReplication") {
     SetStatusCondition(status,
-                       Condition(api::kConditionReady, false, "InitialReplication",
+                       MakeCondition(api::kConditionReady, false, "InitialReplication",
                                  "initial replication to Site " + site, generation),
                        now);
   }
   (void)published_event;
-  RETURN_IF_ERROR(WriteStatus(object, status));
+  RETURN_IF_ERROR(UpdateStatusIfChanged(client_, resource_, object, status));
   Result result;
   if (requeue) {
     result.requeue_after = std::max(milliseconds(1), duration_cast<milliseconds>(*requeue));

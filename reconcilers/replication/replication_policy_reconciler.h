@@ -32,7 +32,6 @@ class ReplicationPolicyReconciler final : public Reconciler {
   StatusOr<Result> Reconcile(const ObjectKey& key) override;
 
  private:
-  Status WriteStatus(const Json& object, const Json& status);
 
   controller::KubeClient& client_;
   const controller::Store& store_;

@@ -11,15 +11,6 @@ namespace {
 
 std::string JobKey(const ObjectKey& key) { return "site/" + key.ToString(); }
 
-api::Condition Ready(bool ok, std::string reason, std::string message, int64_t generation) {
-  api::Condition c;
-  c.type = std::string(api::kConditionReady);
-  c.status = ok ? api::ConditionStatus::kTrue : api::ConditionStatus::kFalse;
-  c.reason = std::move(reason);
-  c.message = std::move(message);
-  c.observed_generation = generation;
-  return c;
-}
 
 }  // namespace
 
@@ -31,19 +22,6 @@ SiteReconciler::SiteReconciler(const controller::ControllerContext& ctx,
       clock_(ctx.clock),
       resource_(ctx.resource),
       shared_(std::move(shared)) {}
-
-Status SiteReconciler::WriteStatus(const Json& object, const Json& status) {
-  if (object.value("status", Json::object()) == status) {
-    return OkStatus();
-  }
-  Json updated = object;
-  updated["status"] = status;
-  auto written = client_.UpdateStatus(resource_, updated);
-  if (!written.ok() && !IsNotFound(written.status())) {
-    return written.status();
-  }
-  return OkStatus();
-}
 
 StatusOr<Result> SiteReconciler::Reconcile(const ObjectKey& key) {
   controller::ObjectPtr cached = store_.Get(key.ToString());
@@ -60,11 +38,11 @@ StatusOr<Result> SiteReconciler::Reconcile(const ObjectKey& key) {
     std::string message = JoinFieldErrors(errors);
     status["reachable"] = false;
     status["message"] = message;
-    if (SetStatusCondition(status, Ready(false, kReasonInvalidSpec, message, generation),
+    if (SetStatusCondition(status, MakeCondition(api::kConditionReady, false, kReasonInvalidSpec, message, generation),
                            clock_.Now())) {
       recorder_.Record(object, controller::EventType::kWarning, kReasonInvalidSpec, message);
     }
-    RETURN_IF_ERROR(WriteStatus(object, status));
+    RETURN_IF_ERROR(UpdateStatusIfChanged(client_, resource_, object, status));
     return Result{};
   }
   const std::string endpoint = object.value("/spec/endpoint"_json_pointer, "");
@@ -85,8 +63,8 @@ StatusOr<Result> SiteReconciler::Reconcile(const ObjectKey& key) {
       message = ping->status.message();
     }
     status["message"] = message;
-    SetStatusCondition(status, Ready(reachable, reason, message, generation), clock_.Now());
-    Status written = WriteStatus(object, status);
+    SetStatusCondition(status, MakeCondition(api::kConditionReady, reachable, reason, message, generation), clock_.Now());
+    Status written = UpdateStatusIfChanged(client_, resource_, object, status);
     if (!written.ok()) {
       shared_->PutPing(key.ToString(), std::move(*ping));  // published on the retry
       return written;
@@ -111,11 +89,11 @@ StatusOr<Result> SiteReconciler::Reconcile(const ObjectKey& key) {
   if (!target) {
     status["reachable"] = false;
     status["message"] = problem.message;
-    if (SetStatusCondition(status, Ready(false, problem.reason, problem.message, generation),
+    if (SetStatusCondition(status, MakeCondition(api::kConditionReady, false, problem.reason, problem.message, generation),
                            clock_.Now())) {
       recorder_.Record(object, controller::EventType::kWarning, problem.reason, problem.message);
     }
-    RETURN_IF_ERROR(WriteStatus(object, status));
+    RETURN_IF_ERROR(UpdateStatusIfChanged(client_, resource_, object, status));
     if (metrics != nullptr) {
       metrics->replication().SetSiteReachable(key.ns, key.name, false);
     }
@@ -138,9 +116,9 @@ StatusOr<Result> SiteReconciler::Reconcile(const ObjectKey& key) {
     }
   });
   if (!object.contains("status") || !status.contains("conditions")) {
-    SetStatusCondition(status, Ready(false, "Contacting", "contacting " + endpoint, generation),
+    SetStatusCondition(status, MakeCondition(api::kConditionReady, false, "Contacting", "contacting " + endpoint, generation),
                        clock_.Now());
-    RETURN_IF_ERROR(WriteStatus(object, status));
+    RETURN_IF_ERROR(UpdateStatusIfChanged(client_, resource_, object, status));
   }
   return Result{};
 }

@@ -23,15 +23,6 @@ constexpr auto kRetryFailed = std::chrono::seconds(30);
 
 std::string JobKey(const ObjectKey& key) { return "snapshot/" + key.ToString(); }
 
-api::Condition Ready(bool ok, std::string reason, std::string message, int64_t generation) {
-  api::Condition c;
-  c.type = std::string(api::kConditionReady);
-  c.status = ok ? api::ConditionStatus::kTrue : api::ConditionStatus::kFalse;
-  c.reason = std::move(reason);
-  c.message = std::move(message);
-  c.observed_generation = generation;
-  return c;
-}
 
 void SetFigures(Json& status, const lifeboat::snapshot::SnapshotInfo& info) {
   status["snapshotID"] = info.id;
@@ -82,19 +73,6 @@ SnapshotReconciler::SnapshotReconciler(const controller::ControllerContext& ctx,
       clock_(ctx.clock),
       resource_(ctx.resource),
       jobs_(std::move(jobs)) {}
-
-Status SnapshotReconciler::WriteStatus(const Json& object, const Json& status) {
-  if (object.value("status", Json::object()) == status) {
-    return OkStatus();
-  }
-  Json updated = object;
-  updated["status"] = status;
-  auto written = client_.UpdateStatus(resource_, updated);
-  if (!written.ok() && !IsNotFound(written.status())) {
-    return written.status();  // kAborted on a stale resourceVersion: requeued
-  }
-  return OkStatus();
-}
 
 void SnapshotReconciler::SubmitCreate(const ObjectKey& key, const std::string& volume,
                                       const std::string& path) {
@@ -153,10 +131,10 @@ StatusOr<Result> SnapshotReconciler::ReconcileDeletion(const ObjectKey& key, con
       Json status = object.value("status", Json::object());
       SetStatusCondition(
           status,
-          Ready(false, kReasonDeleteFailed, "deleting snapshot " + id + ": " + deleted->message(),
+          MakeCondition(api::kConditionReady, false, kReasonDeleteFailed, "deleting snapshot " + id + ": " + deleted->message(),
                 GenerationOf(object)),
           clock_.Now());
-      RETURN_IF_ERROR(WriteStatus(object, status));
+      RETURN_IF_ERROR(UpdateStatusIfChanged(client_, resource_, object, status));
       recorder_.Record(object, controller::EventType::kWarning, kReasonDeleteFailed,
                        deleted->message());
       return Result{kRetryFailed};
@@ -195,9 +173,9 @@ StatusOr<Result> SnapshotReconciler::Reconcile(const ObjectKey& key) {
 
   if (api::FieldErrors errors = api::ValidateObject(object); !errors.empty()) {
     std::string message = JoinFieldErrors(errors);
-    bool changed = SetStatusCondition(status, Ready(false, kReasonInvalidSpec, message, generation),
+    bool changed = SetStatusCondition(status, MakeCondition(api::kConditionReady, false, kReasonInvalidSpec, message, generation),
                                       clock_.Now());
-    RETURN_IF_ERROR(WriteStatus(object, status));
+    RETURN_IF_ERROR(UpdateStatusIfChanged(client_, resource_, object, status));
     if (changed) {
       recorder_.Record(object, controller::EventType::kWarning, kReasonInvalidSpec, message);
     }
@@ -206,9 +184,9 @@ StatusOr<Result> SnapshotReconciler::Reconcile(const ObjectKey& key) {
   if (jobs_->env().data_dir.empty()) {
     // Without a data directory there is nowhere to keep snapshots (never the working directory).
     std::string message = "the controller runs without a data directory (--data-dir)";
-    bool changed = SetStatusCondition(status, Ready(false, kReasonNoDataDir, message, generation),
+    bool changed = SetStatusCondition(status, MakeCondition(api::kConditionReady, false, kReasonNoDataDir, message, generation),
                                       clock_.Now());
-    RETURN_IF_ERROR(WriteStatus(object, status));
+    RETURN_IF_ERROR(UpdateStatusIfChanged(client_, resource_, object, status));
     if (changed) {
       recorder_.Record(object, controller::EventType::kWarning, kReasonNoDataDir, message);
     }
@@ -235,18 +213,18 @@ StatusOr<Result> SnapshotReconciler::Reconcile(const ObjectKey& key) {
       status["readyToUse"] = false;
       std::string message =
           "snapshot " + id + " is no longer in the store " + (*store)->dir().string();
-      if (SetStatusCondition(status, Ready(false, kReasonMissing, message, generation),
+      if (SetStatusCondition(status, MakeCondition(api::kConditionReady, false, kReasonMissing, message, generation),
                              clock_.Now())) {
         recorder_.Record(object, controller::EventType::kWarning, kReasonMissing, message);
       }
-      RETURN_IF_ERROR(WriteStatus(object, status));
+      RETURN_IF_ERROR(UpdateStatusIfChanged(client_, resource_, object, status));
       return Result{};
     }
     SetFigures(status, *info);
     SetStatusCondition(status,
-                       Ready(true, kReasonReady, "snapshot " + id + " of " + path, generation),
+                       MakeCondition(api::kConditionReady, true, kReasonReady, "snapshot " + id + " of " + path, generation),
                        clock_.Now());
-    RETURN_IF_ERROR(WriteStatus(object, status));
+    RETURN_IF_ERROR(UpdateStatusIfChanged(client_, resource_, object, status));
     return Result{kRefreshEvery};
   }
 
@@ -257,9 +235,9 @@ StatusOr<Result> SnapshotReconciler::Reconcile(const ObjectKey& key) {
       SetFigures(status, info);
       status.erase("message");
       SetStatusCondition(
-          status, Ready(true, kReasonReady, "snapshot " + info.id + " of " + path, generation),
+          status, MakeCondition(api::kConditionReady, true, kReasonReady, "snapshot " + info.id + " of " + path, generation),
           clock_.Now());
-      Status written = WriteStatus(object, status);
+      Status written = UpdateStatusIfChanged(client_, resource_, object, status);
       if (!written.ok()) {
         jobs_->PutCreated(key.ToString(), std::move(*created));  // written on the retry
         return written;
@@ -275,8 +253,8 @@ StatusOr<Result> SnapshotReconciler::Reconcile(const ObjectKey& key) {
     status["readyToUse"] = false;
     status["message"] = message;
     bool changed =
-        SetStatusCondition(status, Ready(false, kReasonFailed, message, generation), clock_.Now());
-    RETURN_IF_ERROR(WriteStatus(object, status));
+        SetStatusCondition(status, MakeCondition(api::kConditionReady, false, kReasonFailed, message, generation), clock_.Now());
+    RETURN_IF_ERROR(UpdateStatusIfChanged(client_, resource_, object, status));
     if (changed) {
       recorder_.Record(object, controller::EventType::kWarning, kReasonFailed, message);
     }
@@ -298,9 +276,9 @@ StatusOr<Result> SnapshotReconciler::Reconcile(const ObjectKey& key) {
   SubmitCreate(key, key.ns + "." + volume_name, path);
   status["readyToUse"] = false;
   SetStatusCondition(status,
-                     Ready(false, kReasonCreating, "taking a snapshot of " + path, generation),
+                     MakeCondition(api::kConditionReady, false, kReasonCreating, "taking a snapshot of " + path, generation),
                      clock_.Now());
-  RETURN_IF_ERROR(WriteStatus(object, status));
+  RETURN_IF_ERROR(UpdateStatusIfChanged(client_, resource_, object, status));
   return Result{};
 }
 

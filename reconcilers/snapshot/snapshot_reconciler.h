@@ -55,7 +55,6 @@ class SnapshotReconciler final : public Reconciler {
   void SubmitCreate(const ObjectKey& key, const std::string& volume, const std::string& path);
   void SubmitDelete(const ObjectKey& key, const std::string& id);
   // Writes `status` through the status subresource when it differs from the object's.
-  Status WriteStatus(const Json& object, const Json& status);
 
   controller::KubeClient& client_;
   const controller::Store& store_;
