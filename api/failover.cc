@@ -23,6 +23,8 @@ void Fields(C& c, T& v) {
     c.Optional("endTime", v.end_time);
     c.Optional("exitCode", v.exit_code);
     c.Optional("output", v.output);
+    c.Optional("recoveryPoint", v.recovery_point);
+    c.Optional("pointTime", v.point_time);
     c.Optional("message", v.message);
   } else if constexpr (std::is_same_v<V, FailoverStatus>) {
     StatusCommonFields(c, v);
@@ -31,6 +33,7 @@ void Fields(C& c, T& v) {
     c.Optional("completionTime", v.completion_time);
     c.Optional("rtoSeconds", v.rto_seconds);
     c.Optional("recoveryPointUsed", v.recovery_point_used);
+    c.Optional("targetDir", v.target_dir);
     c.OmitEmpty("steps", v.steps);
     c.Optional("message", v.message);
   } else {

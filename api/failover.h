@@ -56,6 +56,8 @@ struct FailoverStep {
   std::optional<Time> end_time;
   std::optional<int64_t> exit_code;
   std::optional<std::string> output;
+  std::optional<std::string> recovery_point;  // workload steps: the point brought up
+  std::optional<Time> point_time;             // when that point's data was captured
   std::optional<std::string> message;
   friend bool operator==(const FailoverStep&, const FailoverStep&) = default;
 };
@@ -69,6 +71,7 @@ struct FailoverStatus {
   std::optional<Time> completion_time;
   std::optional<double> rto_seconds;
   std::optional<std::string> recovery_point_used;
+  std::optional<std::string> target_dir;
   std::vector<FailoverStep> steps;
   std::optional<std::string> message;
   friend bool operator==(const FailoverStatus&, const FailoverStatus&) = default;

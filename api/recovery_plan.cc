@@ -34,6 +34,8 @@ void Fields(C& c, T& v) {
     c.OmitEmpty("postActions", v.post_actions);
   } else if constexpr (std::is_same_v<V, RecoveryPlanSpec>) {
     c.Required("groups", v.groups);
+    c.Optional("protectedSiteRef", v.protected_site_ref);
+    c.Optional("targetRoot", v.target_root);
   } else if constexpr (std::is_same_v<V, PlanOperation>) {
     c.Optional("name", v.name);
     c.Optional("type", v.type);
@@ -45,6 +47,9 @@ void Fields(C& c, T& v) {
   } else if constexpr (std::is_same_v<V, RecoveryPlanStatus>) {
     StatusCommonFields(c, v);
     c.Optional("activeSite", v.active_site);
+    c.Optional("state", v.state);
+    c.Optional("activeTest", v.active_test);
+    c.Optional("targetDir", v.target_dir);
     c.Optional("lastOperation", v.last_operation);
     c.OmitEmpty("groups", v.groups);
     c.Optional("message", v.message);
@@ -116,6 +121,13 @@ FieldErrors Validate(const RecoveryPlan& plan) {
   const auto& groups = plan.spec.groups;
   if (groups.empty()) {
     errors.push_back({"spec.groups", "must list at least 1 group"});
+  }
+  if (plan.spec.target_root && (plan.spec.target_root->empty() ||
+                                plan.spec.target_root->front() != '/')) {
+    errors.push_back({"spec.targetRoot", "must be an absolute path"});
+  }
+  if (plan.spec.protected_site_ref && plan.spec.protected_site_ref->name.empty()) {
+    errors.push_back({"spec.protectedSiteRef.name", "required"});
   }
   std::set<std::string> group_names;
   std::map<std::string, std::string> policy_group;  // policy → first group naming it

@@ -60,6 +60,11 @@ LIFEBOAT_API_DECLARE_CODEC(RecoveryGroup);
 
 struct RecoveryPlanSpec {
   std::vector<RecoveryGroup> groups;
+  // The Site (defined at this, the recovery, site) reaching the protected site's replication
+  // endpoint: needed by Planned, Reprotect and Failback.
+  std::optional<LocalObjectReference> protected_site_ref;
+  // Where the volumes come up here: <targetRoot>/live/<policy>/, <targetRoot>/test/<failover>/.
+  std::optional<std::string> target_root;
   friend bool operator==(const RecoveryPlanSpec&, const RecoveryPlanSpec&) = default;
 };
 LIFEBOAT_API_DECLARE_CODEC(RecoveryPlanSpec);
@@ -84,6 +89,9 @@ struct RecoveryPlanStatus {
   std::optional<int64_t> observed_generation;
   std::vector<Condition> conditions;
   std::optional<std::string> active_site;
+  std::optional<std::string> state;        // Protected | FailedOver | Committed | Reprotected
+  std::optional<std::string> active_test;  // the Test failover whose copies exist
+  std::optional<std::string> target_dir;   // where the volumes are live after a failover
   std::optional<PlanOperation> last_operation;
   std::vector<GroupState> groups;
   std::optional<std::string> message;

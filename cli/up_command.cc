@@ -235,6 +235,7 @@ int RunUp(const Args& args) {
   operator_options.manager.workers = workers;
   operator_options.metrics = &metrics;
   operator_options.data_dir = options.data_dir / "engines";
+  operator_options.receiver = receiver.get();
   auto op = Operator::New(**client, operator_options);
   if (!op.ok()) {
     std::cerr << "lifeboat up: " << op.status().message() << "\n";

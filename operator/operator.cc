@@ -40,6 +40,7 @@ StatusOr<std::unique_ptr<Operator>> Operator::New(controller::KubeClient& client
   op->env_.data_dir = options.data_dir;
   op->env_.metrics = options.metrics;
   op->env_.jobs = op->jobs_.get();
+  op->env_.receiver = options.receiver;
   Operator* self = op.get();
   op->env_.enqueue = [self](const std::string& controller, const controller::ObjectKey& key) {
     if (self->manager_ == nullptr) {

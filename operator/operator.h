@@ -22,6 +22,7 @@ struct OperatorOptions {
   std::filesystem::path data_dir;       // EngineEnv::data_dir (created if missing)
   metrics::Metrics* metrics = nullptr;  // also sets manager.reconcile_metrics when unset
   int job_threads = 4;                  // concurrent long jobs (backups, snapshots, cycles)
+  lifeboat::replication::Receiver* receiver = nullptr;  // EngineEnv::receiver
 };
 
 // The factory table: the reconciler of every engine-backed kind. Kinds not listed keep the

@@ -12,6 +12,10 @@
 #include "metrics/metrics.h"
 #include "reconcilers/job_runner.h"
 
+namespace lifeboat::replication {
+class Receiver;
+}
+
 namespace lifeboat::reconcilers {
 
 struct EngineEnv {
@@ -22,6 +26,10 @@ struct EngineEnv {
   // Adds `key` to the work queue of `controller` ("backuppolicy", "vault", ...): e.g. a finished
   // RecoveryPoint pokes its policy. A no-op for unknown controllers or before Start().
   std::function<void(const std::string& controller, const controller::ObjectKey& key)> enqueue;
+  // This site's replication endpoint when it serves one in-process (`lifeboat up
+  // --replication-port`): the replicas other sites send here (failover reads them) and the
+  // control channel the protected side answers on. nullptr otherwise.
+  lifeboat::replication::Receiver* receiver = nullptr;
 };
 
 }  // namespace lifeboat::reconcilers
