@@ -20,6 +20,7 @@
 #include <functional>
 #include <string>
 
+#include "api/json.h"
 #include "common/status.h"
 #include "engines/replication/sender.h"
 
@@ -85,5 +86,16 @@ StatusOr<ControlState> AwaitControl(const std::function<StatusOr<ControlState>()
                                     std::chrono::milliseconds interval,
                                     std::chrono::milliseconds timeout,
                                     const std::atomic<bool>* cancel);
+
+// The wire form of the calls above (control.cc; the receiver routes with them). Requests name
+// their fields in errors ("handover: toSite ..."); names are checked with ValidateRepoName.
+Json ControlStateToJson(const ControlState& state);
+StatusOr<ControlState> ControlStateFromJson(const Json& j);
+StatusOr<HandoverRequest> HandoverRequestFromJson(const std::string& ns, const std::string& policy,
+                                                  const Json& body);
+StatusOr<SeedRequest> SeedRequestFromJson(const std::string& ns, const std::string& policy,
+                                          const Json& body);
+StatusOr<FailbackRequest> FailbackRequestFromJson(const std::string& ns, const std::string& policy,
+                                                  const Json& body);
 
 }  // namespace lifeboat::replication

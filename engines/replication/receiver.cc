@@ -7,6 +7,7 @@
 
 #include "engines/replication/fs_util.h"
 #include "engines/replication/protocol.h"
+#include "engines/vault/crypto.h"
 
 namespace lifeboat::replication {
 namespace fs = std::filesystem;
@@ -34,9 +35,80 @@ std::vector<std::string> SplitPath(std::string_view path) {
   return parts;
 }
 
+bool TokenMatches(const std::string& header, const std::string& token) {
+  if (token.empty()) {
+    return false;
+  }
+  std::string expected = "Bearer " + token;
+  return header.size() == expected.size() &&
+         CRYPTO_memcmp(header.data(), expected.data(), expected.size()) == 0;
+}
+
+constexpr size_t kLoopbackTokenBytes = 32;
+
 }  // namespace
 
 Receiver::~Receiver() { Stop(); }
+
+void Receiver::SetControlHandler(ControlHandler* handler) {
+  std::unique_lock<std::shared_mutex> lock(control_mu_);
+  control_ = handler;
+}
+
+TargetEndpoint Receiver::LoopbackEndpoint() const {
+  TargetEndpoint t;
+  t.endpoint = endpoint();
+  t.ca_pem = ca_pem_;
+  t.token = loopback_token_;
+  return t;
+}
+
+HttpResponse Receiver::HandleControl(const HttpRequest& req,
+                                     const std::vector<std::string>& parts) {
+  // parts: v1 control NS POLICY OPERATION
+  if (parts.size() != 5 || req.method != "POST") {
+    return Error(NotFoundError("no such endpoint: " + req.method + " " + req.target));
+  }
+  const std::string& ns = parts[2];
+  const std::string& policy = parts[3];
+  const std::string& op = parts[4];
+  if (op != "handover" && op != "seed" && op != "failback") {
+    return Error(NotFoundError("no such control operation \"" + op +
+                               "\" (handover, seed or failback)"));
+  }
+  Status names = ValidateRepoName("namespace", ns);
+  if (names.ok()) {
+    names = ValidateRepoName("policy", policy);
+  }
+  if (!names.ok()) {
+    return Error(names);
+  }
+  Json body = Json::parse(req.body.empty() ? std::string("{}") : req.body, nullptr, false);
+  if (!body.is_object()) {
+    return Error(InvalidArgumentError(op + ": the body must be a JSON object"));
+  }
+  std::shared_lock<std::shared_mutex> lock(control_mu_);
+  if (control_ == nullptr) {
+    return Error(UnavailableError(
+        "this site runs no controllers: nothing here can act on policy " + ns + "/" + policy +
+        " (start `lifeboat up` with its controllers on this site's replication endpoint)"));
+  }
+  StatusOr<ControlState> state = InvalidArgumentError("unreachable");
+  if (op == "handover") {
+    auto request = HandoverRequestFromJson(ns, policy, body);
+    state = request.ok() ? control_->Handover(*request) : StatusOr<ControlState>(request.status());
+  } else if (op == "seed") {
+    auto request = SeedRequestFromJson(ns, policy, body);
+    state = request.ok() ? control_->Seed(*request) : StatusOr<ControlState>(request.status());
+  } else {
+    auto request = FailbackRequestFromJson(ns, policy, body);
+    state = request.ok() ? control_->Failback(*request) : StatusOr<ControlState>(request.status());
+  }
+  if (!state.ok()) {
+    return Error(state.status());
+  }
+  return JsonReply(ControlStateToJson(*state));
+}
 
 void Receiver::Stop() {
   if (server_) {
@@ -54,13 +126,12 @@ std::string Receiver::endpoint() const {
 }
 
 HttpResponse Receiver::Handle(const HttpRequest& req) {
-  if (!options_.token.empty()) {
-    auto it = req.headers.find("authorization");
-    std::string expected = "Bearer " + options_.token;
-    if (it == req.headers.end() || it->second.size() != expected.size() ||
-        CRYPTO_memcmp(it->second.data(), expected.data(), expected.size()) != 0) {
-      return Error(UnauthenticatedError("bearer token missing or not accepted"));
-    }
+  auto auth = req.headers.find("authorization");
+  bool loopback =
+      auth != req.headers.end() && TokenMatches(auth->second, loopback_token_);
+  if (!options_.token.empty() && !loopback &&
+      (auth == req.headers.end() || !TokenMatches(auth->second, options_.token))) {
+    return Error(UnauthenticatedError("bearer token missing or not accepted"));
   }
   std::string path = req.target.substr(0, req.target.find('?'));
   std::string query =
@@ -74,10 +145,13 @@ HttpResponse Receiver::Handle(const HttpRequest& req) {
                       .count();
     return JsonReply(j);
   }
+  if (parts.size() >= 2 && parts[0] == "v1" && parts[1] == "control") {
+    return HandleControl(req, parts);
+  }
   if (parts.size() < 6 || parts[0] != "v1" || parts[1] != "repos") {
     return Error(NotFoundError("no such endpoint: " + req.method + " " + path));
   }
-  auto repo_or = repos_->Get(parts[2], parts[3], parts[4]);
+  auto repo_or = repos_->Share(parts[2], parts[3], parts[4]);
   if (!repo_or.ok()) {
     return Error(repo_or.status());
   }
@@ -137,6 +211,10 @@ HttpResponse Receiver::Handle(const HttpRequest& req) {
           // The point is committed; retention is retried at the next commit.
           spdlog::warn("Failed replication retention policy={} error={}", parts[4],
                        gc.status().ToString());
+        } else if (gc->deferred) {
+          spdlog::info("Deferred replication retention site={} ns={} policy={}: a point is being "
+                       "materialised",
+                       parts[2], parts[3], parts[4]);
         } else {
           j["pointsExpired"] = gc->points_deleted;
           j["bytesFreed"] = gc->bytes_freed;
@@ -184,6 +262,9 @@ StatusOr<std::unique_ptr<Receiver>> StartReceiver(ReceiverOptions options) {
   ASSIGN_OR_RETURN(r->ca_pem_, ReadWholeFile(options.tls.cert));
   r->repos_ = std::make_unique<RepoSet>(options.root, *options.clock, options.repo);
   r->options_ = options;
+  std::string random(kLoopbackTokenBytes, '\0');
+  vault::RandomBytes(reinterpret_cast<uint8_t*>(random.data()), random.size());
+  r->loopback_token_ = vault::ToHex(reinterpret_cast<const uint8_t*>(random.data()), random.size());
   HttpsServerOptions server;
   server.host = options.host;
   server.port = options.port;

@@ -19,6 +19,7 @@
 #include "engines/replication/https.h"
 #include "engines/replication/protocol.h"
 #include "engines/replication/store.h"
+#include "engines/replication/target_client.h"
 #include "engines/vault/chunker.h"
 #include "engines/vault/crypto.h"
 
@@ -112,17 +113,7 @@ class BatchQueue {
 
 StatusOr<std::unique_ptr<HttpsClient>> Connect(const TargetEndpoint& t,
                                                std::shared_ptr<BandwidthPacer> pacer) {
-  HttpsClientOptions o;
-  o.endpoint = t.endpoint;
-  o.ca_pem = t.ca_pem;
-  o.bearer_token = t.token;
-  o.insecure_skip_verify = t.insecure_skip_verify;
-  o.client_cert = t.client_cert;
-  o.client_key = t.client_key;
-  o.connect_timeout = t.connect_timeout;
-  o.io_timeout = t.io_timeout;
-  o.pacer = std::move(pacer);
-  return HttpsClient::Create(std::move(o));
+  return ConnectTarget(t, std::move(pacer));
 }
 
 StatusOr<HttpResponse> Call(HttpsClient& client, const std::string& method,
@@ -547,6 +538,21 @@ StatusOr<std::optional<Manifest>> LoadState(const fs::path& dir) {
 }
 
 }  // namespace
+
+StatusOr<std::unique_ptr<HttpsClient>> ConnectTarget(const TargetEndpoint& t,
+                                                     std::shared_ptr<BandwidthPacer> pacer) {
+  HttpsClientOptions o;
+  o.endpoint = t.endpoint;
+  o.ca_pem = t.ca_pem;
+  o.bearer_token = t.token;
+  o.insecure_skip_verify = t.insecure_skip_verify;
+  o.client_cert = t.client_cert;
+  o.client_key = t.client_key;
+  o.connect_timeout = t.connect_timeout;
+  o.io_timeout = t.io_timeout;
+  o.pacer = std::move(pacer);
+  return HttpsClient::Create(std::move(o));
+}
 
 StatusOr<ReplicateResult> Replicate(const std::vector<Volume>& volumes_in,
                                     const TargetEndpoint& target, const ReplicateOptions& options) {

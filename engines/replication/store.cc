@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -38,6 +39,46 @@ Hash ToHash(std::string_view b) {
   Hash h;
   std::memcpy(h.data(), b.data(), h.size());
   return h;
+}
+
+// The repo's reader/writer lock: flock on <dir>/lock through a descriptor of its own, so two
+// holders conflict whether they are threads of one process (each opens the file anew, and flock
+// locks belong to the open file description) or different processes (`lifeboat receiver` and a
+// CLI materialise). Materialise holds it shared; retention, GC and deletion exclusively.
+class RepoLock {
+ public:
+  enum class Mode { kShared, kExclusive, kTryExclusive };
+  // kTryExclusive: kUnavailable at once when a shared holder is there.
+  static StatusOr<RepoLock> Acquire(const fs::path& dir, Mode mode) {
+    fs::path path = dir / "lock";
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (fd.get() < 0) {
+      return ErrnoStatus("open repo lock " + path.string());
+    }
+    int op = mode == Mode::kShared ? LOCK_SH : LOCK_EX;
+    if (mode == Mode::kTryExclusive) {
+      op |= LOCK_NB;
+    }
+    while (::flock(fd.get(), op) != 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      if (errno == EWOULDBLOCK) {
+        return UnavailableError("replica " + dir.string() + " is being materialised");
+      }
+      return ErrnoStatus("lock " + path.string());
+    }
+    return RepoLock(std::move(fd));
+  }
+
+ private:
+  explicit RepoLock(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;  // closing it releases the lock
+};
+
+bool InVolume(const std::string& path, const std::string& volume) {
+  return volume.empty() || path == volume ||
+         (path.size() > volume.size() && path.starts_with(volume) && path[volume.size()] == '/');
 }
 
 }  // namespace
@@ -330,6 +371,15 @@ uint64_t Repo::stored_bytes() const {
 }
 
 StatusOr<GcStats> Repo::ApplyRetention(std::chrono::seconds max_age) {
+  auto repo_lock = RepoLock::Acquire(dir_, RepoLock::Mode::kTryExclusive);
+  if (!repo_lock.ok()) {
+    if (repo_lock.status().code() == StatusCode::kUnavailable) {
+      GcStats deferred;
+      deferred.deferred = true;
+      return deferred;
+    }
+    return repo_lock.status();
+  }
   std::lock_guard<std::mutex> commit_lock(commit_mu_);
   int64_t cutoff_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           (clock_.Now() - max_age).time_since_epoch())
@@ -366,6 +416,8 @@ StatusOr<GcStats> Repo::ApplyRetention(std::chrono::seconds max_age) {
 }
 
 StatusOr<GcStats> Repo::DeletePoint(const std::string& id) {
+  // Taken before commit_mu_: waiting for a materialise must not hold up commits.
+  ASSIGN_OR_RETURN(RepoLock repo_lock, RepoLock::Acquire(dir_, RepoLock::Mode::kExclusive));
   std::lock_guard<std::mutex> commit_lock(commit_mu_);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -502,7 +554,14 @@ Status Repo::ReadChunk(const Location& loc, std::string* out) const {
 
 StatusOr<MaterializeStats> Repo::Materialize(const std::string& id, const fs::path& target_dir,
                                              const MaterializeOptions& options) const {
+  ASSIGN_OR_RETURN(RepoLock repo_lock, RepoLock::Acquire(dir_, RepoLock::Mode::kShared));
   ASSIGN_OR_RETURN(Manifest m, LoadPoint(id));
+  if (!options.volume.empty()) {
+    std::erase_if(m.entries, [&](const Entry& e) { return !InVolume(e.path, options.volume); });
+    if (m.entries.empty()) {
+      return NotFoundError("point " + id + " holds no volume \"" + options.volume + "\"");
+    }
+  }
   std::error_code ec;
   if (fs::exists(target_dir, ec) && !fs::is_empty(target_dir, ec)) {
     return FailedPreconditionError("materialise target " + target_dir.string() + " is not empty");
@@ -628,6 +687,12 @@ RepoSet::RepoSet(fs::path root, const Clock& clock, RepoOptions options)
 
 StatusOr<Repo*> RepoSet::Get(const std::string& site, const std::string& ns,
                              const std::string& policy) {
+  ASSIGN_OR_RETURN(std::shared_ptr<Repo> repo, Share(site, ns, policy));
+  return repo.get();
+}
+
+StatusOr<std::shared_ptr<Repo>> RepoSet::Share(const std::string& site, const std::string& ns,
+                                               const std::string& policy) {
   RETURN_IF_ERROR(ValidateRepoName("site", site));
   RETURN_IF_ERROR(ValidateRepoName("namespace", ns));
   RETURN_IF_ERROR(ValidateRepoName("policy", policy));
@@ -635,13 +700,42 @@ StatusOr<Repo*> RepoSet::Get(const std::string& site, const std::string& ns,
   std::lock_guard<std::mutex> lock(mu_);
   auto it = repos_.find(key);
   if (it != repos_.end()) {
-    return it->second.get();
+    return it->second;
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Repo> repo,
                    Repo::Open(root_ / site / ns / policy, clock_, options_));
-  Repo* raw = repo.get();
-  repos_[key] = std::move(repo);
-  return raw;
+  std::shared_ptr<Repo> shared = std::move(repo);
+  repos_[key] = shared;
+  return shared;
+}
+
+Status RepoSet::Remove(const std::string& site, const std::string& ns, const std::string& policy) {
+  RETURN_IF_ERROR(ValidateRepoName("site", site));
+  RETURN_IF_ERROR(ValidateRepoName("namespace", ns));
+  RETURN_IF_ERROR(ValidateRepoName("policy", policy));
+  fs::path dir = root_ / site / ns / policy;
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) {
+    std::lock_guard<std::mutex> lock(mu_);
+    repos_.erase(site + "/" + ns + "/" + policy);
+    return OkStatus();
+  }
+  ASSIGN_OR_RETURN(RepoLock repo_lock, RepoLock::Acquire(dir, RepoLock::Mode::kExclusive));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    repos_.erase(site + "/" + ns + "/" + policy);
+  }
+  // Moved aside first: a crash part-way never leaves a half-deleted replica under its name.
+  fs::path doomed = dir.parent_path() / ("." + policy + ".removing-" + RandomHex(4));
+  fs::rename(dir, doomed, ec);
+  if (ec) {
+    return UnavailableError("cannot move replica " + dir.string() + " aside: " + ec.message());
+  }
+  fs::remove_all(doomed, ec);
+  if (ec) {
+    return UnavailableError("cannot delete replica " + doomed.string() + ": " + ec.message());
+  }
+  return SyncDir(dir.parent_path());
 }
 
 namespace {

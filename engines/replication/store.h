@@ -42,6 +42,8 @@ struct RepoOptions {
 };
 
 struct GcStats {
+  // Retention found a materialise reading the repo and did nothing: it runs at a later commit.
+  bool deferred = false;
   size_t points_deleted = 0;
   size_t packs_deleted = 0;
   size_t packs_rewritten = 0;
@@ -50,6 +52,8 @@ struct GcStats {
 
 struct MaterializeOptions {
   bool verify = false;  // re-hash every chunk read (slower; default trusts the verified store)
+  // Only this top-level entry of the point (a volume's name) and what lies under it; empty = all.
+  std::string volume;
 };
 
 struct MaterializeStats {
@@ -77,13 +81,17 @@ class Repo {
   // present (kFailedPrecondition otherwise, naming how many are missing). Assigns the point id.
   StatusOr<PointInfo> Commit(Manifest manifest);
   // Deletes points older than `max_age` before now (keeping the latest), then collects garbage.
+  // While a materialise reads the repo (this process or another) it does nothing and answers
+  // with `deferred` set: replication is never held up by a test failover.
   StatusOr<GcStats> ApplyRetention(std::chrono::seconds max_age);
-  // Deletes one point (failover cleanup), then collects garbage.
+  // Deletes one point (failover cleanup), then collects garbage. Waits for materialisations.
   StatusOr<GcStats> DeletePoint(const std::string& id);
 
   std::vector<PointInfo> Points() const;  // oldest first
   StatusOr<Manifest> LoadPoint(const std::string& id) const;
   // Writes point `id` into `target_dir` (absent or empty): byte-identical, holes stay holes.
+  // Holds the repo's shared lock (<dir>/lock, flock) throughout: retention, garbage collection
+  // and point deletion (which take it exclusively) neither remove nor move what it reads.
   StatusOr<MaterializeStats> Materialize(const std::string& id,
                                          const std::filesystem::path& target_dir,
                                          const MaterializeOptions& options) const;
@@ -125,7 +133,14 @@ class Repo {
 class RepoSet {
  public:
   RepoSet(std::filesystem::path root, const Clock& clock, RepoOptions options);
+  // The pointer stays valid until Remove of the same repo.
   StatusOr<Repo*> Get(const std::string& site, const std::string& ns, const std::string& policy);
+  // Same, shared: stays usable (its files gone) when Remove runs meanwhile.
+  StatusOr<std::shared_ptr<Repo>> Share(const std::string& site, const std::string& ns,
+                                        const std::string& policy);
+  // Deletes the replica <root>/<site>/<ns>/<policy> (after failback): waits for materialisations
+  // of it, forgets the open repo, moves the directory aside and deletes it. OK when absent.
+  Status Remove(const std::string& site, const std::string& ns, const std::string& policy);
   const std::filesystem::path& root() const { return root_; }
 
  private:
@@ -133,7 +148,7 @@ class RepoSet {
   const Clock& clock_;
   RepoOptions options_;
   std::mutex mu_;
-  std::map<std::string, std::unique_ptr<Repo>> repos_;
+  std::map<std::string, std::shared_ptr<Repo>> repos_;
 };
 
 struct PointRef {

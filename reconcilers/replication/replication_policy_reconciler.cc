@@ -2,13 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include <atomic>
 
 #include "api/duration.h"
 #include "api/manifest.h"
 #include "api/replication_policy.h"
-#include "engines/hooks/from_api.h"
 #include "reconcilers/conditions.h"
+#include "reconcilers/replication/cycle.h"
 #include "reconcilers/spec_reconciler.h"
 
 namespace lifeboat::reconcilers::replication {
@@ -20,9 +19,9 @@ using std::chrono::milliseconds;
 
 constexpr char kKind[] = "ReplicationPolicy";
 constexpr auto kRetryFailed = std::chrono::seconds(15);
-constexpr auto kProgressEvery = std::chrono::seconds(2);
+constexpr auto kFencedRecheck = std::chrono::seconds(1);
 
-std::string JobKey(const ObjectKey& key) { return "replicationpolicy/" + key.ToString(); }
+std::string JobKey(const ObjectKey& key) { return CycleJobKey(key.ToString()); }
 
 
 Clock::TimePoint FromMs(int64_t ms) { return Clock::TimePoint(milliseconds(ms)); }
@@ -118,12 +117,27 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
     }
   }
   const auto interval = std::max(milliseconds(1000), *rpo / 2);
-  if (metrics != nullptr) {
+
+  // Handed over to another site (control_handler.h): the annotation persists it, the in-memory
+  // fence covers a cache that has not caught up with it yet.
+  std::string failed_over_to =
+      object.value("/metadata/annotations"_json_pointer, Json::object())
+          .value(kFailedOverToAnnotation, "");
+  if (std::optional<std::string> fenced = shared_->FencedTo(key.ToString())) {
+    failed_over_to = *fenced;
+  }
+  const bool failed_over = !failed_over_to.empty();
+  if (metrics != nullptr && !failed_over) {
     metrics->rpo().SetTarget(labels, static_cast<double>(rpo->count()) / 1000.0);
   }
-
+  if (failed_over) {
+    status["phase"] = "FailedOver";
+  } else if (status.value("phase", "") == "FailedOver") {
+    status["phase"] = status.contains("lastReplicatedTime") ? "Protected" : "InitialReplication";
+    status["message"] = "failed back: replication resumed";
+  }
   const std::string phase = status.value("phase", "");
-  bool failover_owned = phase == "FailedOver" || phase == "Reprotecting";
+  bool failover_owned = failed_over || phase == "Reprotecting";
 
   // A finished cycle: publish it.
   bool published_event = false;
@@ -186,7 +200,19 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
   // Figures that move with time.
   std::optional<Clock::TimePoint> last = TimeField(status, "lastReplicatedTime");
   bool rpo_met = false;
-  if (last) {
+  if (failed_over) {
+    // The recovery site runs the workload: no RPO here to measure or alert on.
+    status.erase("currentRPOSeconds");
+    if (metrics != nullptr) {
+      metrics->rpo().Remove(labels);
+      metrics->replication().RemovePolicy(key.ns, key.name);
+    }
+    SetStatusCondition(status,
+                       MakeCondition(api::kConditionRpoMet, true, "FailedOver",
+                                     "not measured: failed over to site " + failed_over_to,
+                                     generation),
+                       now);
+  } else if (last) {
     double current = std::max(0.0, std::chrono::duration<double>(now - *last).count());
     status["currentRPOSeconds"] = std::round(current * 1000.0) / 1000.0;
     rpo_met = current <= static_cast<double>(rpo->count()) / 1000.0;
@@ -196,26 +222,40 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
       metrics->replication().SetLag(key.ns, key.name, current);
     }
   }
-  if (metrics != nullptr) {
+  if (metrics != nullptr && !failed_over) {
     for (const api::Volume& v : policy.spec.volumes) {
       metrics->rpo().SetVolumeProtected(labels, v.name, last.has_value());
     }
   }
-  SetStatusCondition(status,
-                     MakeCondition(api::kConditionRpoMet, rpo_met,
-                               rpo_met ? "WithinTarget"
-                               : last  ? "TargetExceeded"
-                                       : "NoRecoveryPoint",
-                               last ? "current RPO " + status["currentRPOSeconds"].dump() +
-                                          " s, target " + policy.spec.rpo
-                                    : "no recovery point at the target yet",
-                               generation),
-                     now);
+  if (!failed_over) {
+    SetStatusCondition(status,
+                       MakeCondition(api::kConditionRpoMet, rpo_met,
+                                     rpo_met ? "WithinTarget"
+                                     : last  ? "TargetExceeded"
+                                             : "NoRecoveryPoint",
+                                     last ? "current RPO " + status["currentRPOSeconds"].dump() +
+                                                " s, target " + policy.spec.rpo
+                                          : "no recovery point at the target yet",
+                                     generation),
+                       now);
+  }
 
   const bool active = shared_->env().jobs->Active(JobKey(key));
   const std::string site = policy.spec.target_site_ref.name;
   std::optional<Clock::Duration> requeue;
-  if (policy.spec.suspend.value_or(false) || failover_owned) {
+  if (failed_over) {
+    std::string message = "failed over to site " + failed_over_to +
+                          ": no replication until it fails back";
+    SetStatusCondition(status,
+                       MakeCondition(api::kConditionSynchronizing, false, "FailedOver", message,
+                                     generation),
+                       now);
+    SetStatusCondition(
+        status, MakeCondition(api::kConditionReady, true, "FailedOver", message, generation), now);
+    if (!active) {
+      status["message"] = message;
+    }
+  } else if (policy.spec.suspend.value_or(false) || failover_owned) {
     std::string why =
         failover_owned ? "phase " + phase + " is owned by the failover controller" : "suspended";
     SetStatusCondition(status,
@@ -241,9 +281,19 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
       due = std::max(due, *retry);
     }
     if (now >= due) {
+      std::optional<Clock::TimePoint> last_app =
+          TimeField(status.value("recoveryPoints", Json::object()), "latestAppConsistent");
+      std::optional<Clock::TimePoint> tried = shared_->AppAttempt(key.ToString());
+      if (tried && (!last_app || *tried > *last_app)) {
+        last_app = tried;
+      }
+      bool app = app_every && policy.spec.hooks && (!last_app || now - *last_app >= *app_every);
       SiteProblem problem;
-      auto target = ResolveSite(client_, shared_->env(), key.ns, site, &problem);
-      if (!target) {
+      std::optional<CyclePlan> plan =
+          PlanCycle(client_, shared_->env(), key, policy,
+                    std::chrono::duration_cast<std::chrono::seconds>(*retention), app, clock_,
+                    &problem);
+      if (!plan) {
         status["phase"] = last ? "Degraded" : status.value("phase", "InitialReplication");
         status["message"] = problem.message;
         if (SetStatusCondition(
@@ -255,124 +305,36 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
         }
         requeue = kRetryFailed;
       } else {
-        std::optional<Clock::TimePoint> last_app =
-            TimeField(status.value("recoveryPoints", Json::object()), "latestAppConsistent");
-        std::optional<Clock::TimePoint> tried = shared_->AppAttempt(key.ToString());
-        if (tried && (!last_app || *tried > *last_app)) {
-          last_app = tried;
-        }
-        bool app = app_every && policy.spec.hooks && (!last_app || now - *last_app >= *app_every);
         if (app) {
           shared_->SetAppAttempt(key.ToString(), now);
         }
-        rep::ReplicateOptions o;
-        o.site = LocalSiteId(shared_->env());
-        o.ns = key.ns;
-        o.policy = key.name;
-        o.state_dir = PolicyStateDir(shared_->env(), key.ns, key.name);
-        o.consistency = app ? rep::Consistency::kApplication : rep::Consistency::kCrash;
-        o.retention = std::chrono::duration_cast<std::chrono::seconds>(*retention);
-        if (policy.spec.bandwidth_limit) {
-          auto bytes = policy.spec.bandwidth_limit->Bytes();
-          o.bandwidth_limit = bytes.ok() && *bytes > 0 ? static_cast<uint64_t>(*bytes) : 0;
-        }
-        o.clock = &clock_;
-        std::vector<rep::Volume> volumes;
-        for (const api::Volume& v : policy.spec.volumes) {
-          volumes.push_back({v.name, v.path});
-        }
-        std::optional<api::ReplicationHooks> hooks =
-            app ? policy.spec.hooks : std::optional<api::ReplicationHooks>();
         std::shared_ptr<Shared> shared = shared_;
         const Clock& clock = clock_;
-        shared->env().jobs->Submit(JobKey(key), [shared, key, volumes, t = *target, o, hooks,
-                                                 &clock](std::stop_token stop) mutable {
-          std::atomic<bool> cancel{false};
-          std::stop_callback on_stop(stop, [&cancel] { cancel = true; });
-          CycleOutcome outcome;
-          auto run_hook = [&](const std::optional<api::Hook>& hook, const char* name) {
-            if (!hook || !outcome.hook_message.empty()) {
-              return;
-            }
-            auto spec = hooks::HookSpecFromApi(*hook, name);
-            auto ran = spec.ok() ? shared->hooks().Run(*spec, {{"LIFEBOAT_POLICY", key.name}})
-                                 : StatusOr<hooks::HookResult>(spec.status());
-            if (!ran.ok()) {
-              outcome.hook_message = std::string(name) + ": " + ran.status().message();
-            } else if (!ran->succeeded) {
-              outcome.hook_message = ran->message;
-            }
-          };
-          if (hooks) {
-            run_hook(hooks->pre_hook, "preHook");
-          }
-          if (outcome.hook_message.empty()) {
-            auto started = std::chrono::steady_clock::now();
-            auto last_publish = std::chrono::steady_clock::time_point{};
-            o.cancel = &cancel;
-            o.progress = [&](const rep::ReplicationProgress& p) {
-              auto t_now = std::chrono::steady_clock::now();
-              if (t_now - last_publish < kProgressEvery) {
-                return;
-              }
-              last_publish = t_now;
-              double elapsed = std::chrono::duration<double>(t_now - started).count();
-              double rate = elapsed > 0 ? static_cast<double>(p.bytes_done) / elapsed : 0;
-              Json j;
-              j["bytesDone"] = static_cast<int64_t>(p.bytes_done);
-              j["bytesTotal"] = static_cast<int64_t>(p.bytes_total);
-              j["percent"] = p.bytes_total == 0
-                                 ? 0.0
-                                 : std::round(1000.0 * static_cast<double>(p.bytes_done) /
-                                              static_cast<double>(p.bytes_total)) /
-                                       10.0;
-              j["bytesPerSecond"] = std::round(rate);
-              if (rate > 0) {
-                j["etaSeconds"] = std::round(
-                    static_cast<double>(p.bytes_total - std::min(p.bytes_total, p.bytes_done)) /
-                    rate);
-              }
-              shared->PutProgress(key.ToString(), std::move(j));
+        bool submitted = shared->SubmitCycle(
+            key.ToString(), [shared, key, p = std::move(*plan), &clock](std::stop_token stop) mutable {
+              CycleOutcome outcome = RunCycle(*shared, key, std::move(p), clock, stop);
+              shared->PutCycle(key.ToString(), std::move(outcome));
               if (shared->env().enqueue) {
                 shared->env().enqueue(kReplicationPolicyController, key);
               }
-            };
-            auto r = rep::Replicate(volumes, t, o);
-            if (r.ok()) {
-              outcome.result = *r;
-              auto journal = rep::ListRemotePoints(t, o.site, o.ns, o.policy);
-              if (journal.ok()) {
-                outcome.journal = *journal;
-              }
-            } else {
-              outcome.status = r.status();
-            }
-            if (hooks) {
-              run_hook(hooks->post_hook, "postHook");
-            }
-          }
-          if (!outcome.hook_message.empty() && outcome.status.ok() &&
-              outcome.result.point.id.empty()) {
-            outcome.status = FailedPreconditionError(outcome.hook_message);
-          }
-          outcome.finished = clock.Now();
-          shared->PutCycle(key.ToString(), std::move(outcome));
-          if (shared->env().enqueue) {
-            shared->env().enqueue(kReplicationPolicyController, key);
-          }
-        });
-        if (!last) {
+            });
+        if (!submitted) {
+          // A handover fenced the policy since this reconcile read it: the next one shows it.
+          requeue = kFencedRecheck;
+        } else if (!last) {
           status["phase"] = "InitialReplication";
           if (!status.contains("initialProgress")) {
             status["initialProgress"] = Json{{"bytesDone", 0}, {"percent", 0.0}};
           }
         }
-        SetStatusCondition(status,
+        if (submitted) {
+          SetStatusCondition(status,
                            MakeCondition(api::kConditionSynchronizing, true, "CycleRunning",
                                      std::string(app ? "application" : "crash") +
                                          "-consistent cycle to Site " + site,
                                      generation),
                            now);
+        }
       }
     } else {
       requeue = due - now;
@@ -403,7 +365,7 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
   Result result;
   if (requeue) {
     result.requeue_after = std::max(milliseconds(1), duration_cast<milliseconds>(*requeue));
-  } else if (last) {
+  } else if (last && !failed_over) {
     // Keep currentRPOSeconds and the lag metric fresh between cycles.
     result.requeue_after = std::min(duration_cast<milliseconds>(interval), milliseconds(30'000));
   }

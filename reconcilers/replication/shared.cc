@@ -101,6 +101,10 @@ std::optional<lifeboat::replication::TargetEndpoint> ResolveSite(controller::Kub
   return t;
 }
 
+std::string CycleJobKey(const std::string& policy_key) {
+  return std::string(kReplicationPolicyController) + "/" + policy_key;
+}
+
 std::string ReasonFor(const Status& status) {
   switch (status.code()) {
     case StatusCode::kUnauthenticated:
@@ -221,6 +225,47 @@ std::optional<Clock::TimePoint> Shared::AppAttempt(const std::string& key) {
     return std::nullopt;
   }
   return it->second;
+}
+
+void Shared::SetLastPoint(const std::string& key, lifeboat::replication::PointInfo point) {
+  std::lock_guard<std::mutex> lock(mu_);
+  last_point_.insert_or_assign(key, std::move(point));
+}
+
+std::optional<lifeboat::replication::PointInfo> Shared::LastPoint(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = last_point_.find(key);
+  if (it == last_point_.end()) {
+    return std::nullopt;
+  }
+  return it->second;
+}
+
+void Shared::Fence(const std::string& key, const std::string& site) {
+  std::lock_guard<std::mutex> lock(fence_mu_);
+  fenced_.insert_or_assign(key, site);
+}
+
+void Shared::Unfence(const std::string& key) {
+  std::lock_guard<std::mutex> lock(fence_mu_);
+  fenced_.erase(key);
+}
+
+std::optional<std::string> Shared::FencedTo(const std::string& key) {
+  std::lock_guard<std::mutex> lock(fence_mu_);
+  auto it = fenced_.find(key);
+  if (it == fenced_.end()) {
+    return std::nullopt;
+  }
+  return it->second;
+}
+
+bool Shared::SubmitCycle(const std::string& key, JobRunner::Job job) {
+  std::lock_guard<std::mutex> lock(fence_mu_);
+  if (fenced_.contains(key)) {
+    return false;
+  }
+  return env_.jobs->Submit(CycleJobKey(key), std::move(job));
 }
 
 }  // namespace lifeboat::reconcilers::replication

@@ -22,6 +22,14 @@ extern const controller::ResourceRef kSites;
 extern const controller::ResourceRef kReplicationPolicies;
 inline constexpr char kSiteController[] = "site";
 inline constexpr char kReplicationPolicyController[] = "replicationpolicy";
+// On a ReplicationPolicy handed over to another site (control.h Handover): that site's id. No
+// cycle runs while it is set (phase FailedOver); Failback removes it.
+inline constexpr char kFailedOverToAnnotation[] = "lifeboat.dev/failed-over-to";
+// The point the handover ended with (its final sync, or the last one replicated before).
+inline constexpr char kHandoverPointAnnotation[] = "lifeboat.dev/handover-point";
+
+// The job runner key of a policy's replication cycles (normal ones and a handover's final sync).
+std::string CycleJobKey(const std::string& policy_key);
 
 // Why a Site cannot be used: CamelCase reason and a message saying what to fix.
 struct SiteProblem {
@@ -77,6 +85,18 @@ class Shared {
   // before appConsistentFrequency passes again: crash-consistent cycles go on meanwhile).
   void SetAppAttempt(const std::string& key, Clock::TimePoint at);
   std::optional<Clock::TimePoint> AppAttempt(const std::string& key);
+  // The last point a cycle of the policy committed (this process's lifetime).
+  void SetLastPoint(const std::string& key, lifeboat::replication::PointInfo point);
+  std::optional<lifeboat::replication::PointInfo> LastPoint(const std::string& key);
+
+  // Handover fencing in memory, ahead of the annotation (a reconcile reading a cache that lags
+  // behind it must not start a cycle): once Fence returns, SubmitCycle refuses for `key`.
+  void Fence(const std::string& key, const std::string& site);
+  void Unfence(const std::string& key);
+  std::optional<std::string> FencedTo(const std::string& key);
+  // Submits a cycle job under CycleJobKey(key) unless the policy is fenced; false when fenced or
+  // a cycle is already queued or running.
+  bool SubmitCycle(const std::string& key, JobRunner::Job job);
 
  private:
   EngineEnv env_;
@@ -87,6 +107,9 @@ class Shared {
   std::map<std::string, Json> progress_;
   std::map<std::string, Clock::TimePoint> retry_at_;
   std::map<std::string, Clock::TimePoint> app_attempt_;
+  std::map<std::string, lifeboat::replication::PointInfo> last_point_;
+  std::mutex fence_mu_;  // held across the fence check and the submit
+  std::map<std::string, std::string> fenced_;
 };
 
 }  // namespace lifeboat::reconcilers::replication
