@@ -20,5 +20,6 @@ int RunRestore(const Args& args);
 int RunLs(const Args& args);
 int RunSnapshot(const Args& args);
 int RunReceiver(const Args& args);
+int RunFailover(const Args& args);
 
 }  // namespace lifeboat::cli

@@ -30,6 +30,8 @@ constexpr Command kCommands[] = {
      RunSnapshot},
     {"receiver", "serve this site's replication endpoint: lifeboat receiver --root DIR",
      RunReceiver},
+    {"failover", "run a RecoveryPlan and follow it: lifeboat failover PLAN --type Test|Planned|...",
+     RunFailover},
 };
 
 void PrintUsage(std::ostream& out) {
