@@ -51,6 +51,13 @@ spec:
             message: Check the database answers, then approve
     - name: web
       replicationPolicies: [web-replication]
+      preActions:
+        - name: switch-dns
+          manual:
+            message: Switch DNS to the DR site
+        - name: tell-support
+          manual:
+            message: Tell support the shop runs at the DR site
 )";
 
 std::string Quoted(const std::string& s) { return "'" + s + "'"; }
@@ -179,10 +186,28 @@ TEST_F(FailoverCliTest, FollowsStepsWaitsForApprovalAndSucceeds) {
   CommandResult again = Run({"approve", "drill-1", "approve-db", "-n", kNs});
   ASSERT_EQ(again.exit_code, 0) << again.output;
   EXPECT_NE(again.output.find("already approved"), std::string::npos) << again.output;
-  EXPECT_EQ(Get("drill-1")["spec"]["approvals"], Json::array({"approve-db"}));
+  Json approved_object = Get("drill-1");
+  EXPECT_EQ(approved_object["spec"]["approvals"], Json::array({"approve-db"}));
+  EXPECT_EQ(approved_object["status"]["phase"], "WaitingForApproval");  // status untouched
   CommandResult wrong = Run({"approve", "drill-1", "announce", "-n", kNs});
   EXPECT_EQ(wrong.exit_code, 1) << wrong.output;
-  EXPECT_NE(wrong.output.find("its manual actions: approve-db"), std::string::npos) << wrong.output;
+  EXPECT_NE(wrong.output.find("its manual actions: approve-db, switch-dns, tell-support"),
+            std::string::npos)
+      << wrong.output;
+  // Two people approving different actions at once while the controller writes the status:
+  // neither approval is lost.
+  {
+    Subprocess first(Failover({"approve", "drill-1", "switch-dns", "-n", kNs}));
+    Subprocess second(Failover({"approve", "drill-1", "tell-support", "-n", kNs}));
+    WriteStatus("drill-1", {{"message", "waiting for approve-db"}});
+    EXPECT_EQ(first.Stop(0, kWait), 0) << first.output();
+    EXPECT_EQ(second.Stop(0, kWait), 0) << second.output();
+  }
+  Json approvals = Get("drill-1")["spec"]["approvals"];
+  ASSERT_EQ(approvals.size(), 3u) << approvals;
+  EXPECT_EQ(approvals[0], "approve-db");
+  EXPECT_NE(std::find(approvals.begin(), approvals.end(), "switch-dns"), approvals.end());
+  EXPECT_NE(std::find(approvals.begin(), approvals.end(), "tell-support"), approvals.end());
   CommandResult missing = Run({"approve", "no-such-failover", "approve-db", "-n", kNs});
   EXPECT_EQ(missing.exit_code, 1) << missing.output;
   EXPECT_NE(missing.output.find("Failover \"no-such-failover\" not found"), std::string::npos)
@@ -218,6 +243,14 @@ TEST_F(FailoverCliTest, FollowsStepsWaitsForApprovalAndSucceeds) {
   EXPECT_EQ(status.exit_code, 0) << status.output;
   EXPECT_NE(status.output.find("Failover drill-1 Succeeded: RTO 4.5s"), std::string::npos)
       << status.output;
+  CommandResult json = Run({"status", "drill-1", "-n", kNs, "--json"});
+  EXPECT_EQ(json.exit_code, 0) << json.output;
+  std::string last = json.output.substr(json.output.rfind("{\"event\""));
+  Json finished = Json::parse(last, nullptr, false);
+  EXPECT_EQ(finished.value("event", ""), "finished") << json.output;
+  EXPECT_EQ(finished.value("phase", ""), "Succeeded") << json.output;
+  EXPECT_EQ(finished.value("rtoSeconds", 0.0), 4.5) << json.output;
+  EXPECT_EQ(finished.value("targetDir", ""), "/srv/dr/test/drill-1") << json.output;
 }
 
 TEST_F(FailoverCliTest, FailedStepEndsWithExitOneAndTheReason) {
