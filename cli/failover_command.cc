@@ -10,6 +10,7 @@
 #include <cctype>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <iomanip>
 #include <iostream>
@@ -471,14 +472,22 @@ sigset_t StopSignals() {
 
 class SignalWatcher {
  public:
-  explicit SignalWatcher(UpdateQueue& queue) : set_(StopSignals()) {
+  // Until `following` is set the command is in a request (reading the plan, creating the
+  // Failover) that a signal cannot interrupt: it exits at once instead.
+  SignalWatcher(UpdateQueue& queue, const std::atomic<bool>& following) : set_(StopSignals()) {
     pthread_sigmask(SIG_BLOCK, &set_, nullptr);
-    thread_ = std::thread([this, &queue] {
+    thread_ = std::thread([this, &queue, &following] {
       int signal = 0;
       sigwait(&set_, &signal);
-      if (signal != SIGUSR1) {
-        queue.Push(Update{Update::Kind::kInterrupted, Json(), OkStatus()});
+      if (signal == SIGUSR1) {
+        return;
       }
+      if (!following.load()) {
+        std::cerr << kCommand << ": interrupted before following began; a Failover may have "
+                  << "been created (lifeboat failover ls)" << std::endl;
+        std::_Exit(kExitInterrupted);
+      }
+      queue.Push(Update{Update::Kind::kInterrupted, Json(), OkStatus()});
     });
   }
   ~SignalWatcher() {
@@ -874,7 +883,8 @@ int RunStart(const Args& args) {
 
   // Blocks the stop signals before the client starts any thread.
   UpdateQueue queue;
-  SignalWatcher signals(queue);
+  std::atomic<bool> following{false};
+  SignalWatcher signals(queue, following);
   auto connection = Connect(flags);
   if (!connection.ok()) {
     return Fail(connection.status().message());
@@ -902,6 +912,7 @@ int RunStart(const Args& args) {
     return Fail("creating the Failover of RecoveryPlan \"" + plan_name +
                 "\": " + created.status().message());
   }
+  following = true;  // from here on, Ctrl-C ends the following (the Failover exists)
   const std::string name = created->value("/metadata/name"_json_pointer, "");
   if (flags.GetBool("no-wait")) {
     std::cout << name << "\n";
