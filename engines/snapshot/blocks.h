@@ -3,7 +3,9 @@
 // The block layer of the snapshot engine, reusable on its own (e.g. for disk-image deltas):
 //
 //  * ScanFile: reads a file as fixed-size blocks, skipping holes with SEEK_DATA/SEEK_HOLE and
-//    reporting all-zero blocks as zero without hashing them; every other block gets its SHA-256.
+//    reporting all-zero blocks as zero without hashing them; every other block gets its SHA-256,
+//    unless its keyed fingerprint equals the one the caller knows for that index (the block of
+//    the previous snapshot at the same place): then it is `unchanged` and not hashed.
 //  * BlockStore: a content-addressed store of such blocks in a directory. Blocks are appended to
 //    pack files (`<n>.data`, one fixed-size slot per block) sealed by an index (`<n>.idx`: the
 //    SHA-256 and length of every slot plus a checksum of the index). Freeing a block punches a
@@ -30,6 +32,28 @@ namespace lifeboat::snapshot {
 
 using BlockHash = std::array<uint8_t, 32>;  // SHA-256 of the block's bytes
 
+// Change tracking between snapshots of one volume: a 128-bit AES-128-GMAC tag of a block under
+// the store's secret key (ghash with PCLMULQDQ runs about 4x faster than SHA-256 with SHA-NI).
+// It only ever compares a block with the block at the same index of the same volume's previous
+// snapshot; it is never a content address (dedup and verification stay on SHA-256). Without the
+// key, two different blocks share a tag with probability < 2^-118 (GHASH is almost universal).
+using Fingerprint = std::array<uint8_t, 16>;  // all zero: unknown
+using FingerprintKey = std::array<uint8_t, 16>;
+FingerprintKey NewFingerprintKey();
+
+class Fingerprinter {
+ public:
+  explicit Fingerprinter(const FingerprintKey& key);
+  ~Fingerprinter();
+  Fingerprinter(const Fingerprinter&) = delete;
+  Fingerprinter& operator=(const Fingerprinter&) = delete;
+  Fingerprint Of(std::span<const uint8_t> data);
+
+ private:
+  struct Ctx;
+  std::unique_ptr<Ctx> ctx_;
+};
+
 constexpr uint32_t kKiB = 1024;
 // Fixed block size for new stores; 4 KiB .. 1 MiB, a multiple of 4 KiB (see bench/snapshot).
 constexpr uint32_t kDefaultBlockSize = 16 * kKiB;
@@ -47,12 +71,20 @@ struct BlockInfo {
   uint64_t index = 0;
   uint32_t length = 0;  // block_size, except for the last block of a file
   bool zero = false;    // a hole or all-zero bytes: not hashed, never stored
-  BlockHash hash{};     // valid when !zero
+  // Its fingerprint equals ScanOptions::previous[index]: `hash` was not computed.
+  bool unchanged = false;
+  BlockHash hash{};          // valid when !zero && !unchanged
+  Fingerprint fingerprint{};  // valid when !zero and ScanOptions::fingerprint_key is set
 };
 
 struct ScanOptions {
   uint32_t block_size = kDefaultBlockSize;
   int threads = 0;  // hashing threads; 0 = one per core
+  // Set: every non-zero block gets its fingerprint under this key.
+  const FingerprintKey* fingerprint_key = nullptr;
+  // Fingerprints known for the blocks of this file (index i = block i; all zero or beyond the
+  // end: unknown). A block whose fingerprint matches is reported `unchanged` without its SHA-256.
+  std::span<const Fingerprint> previous;
   // Called after each read chunk with bytes done / total (the file size; holes count as done).
   std::function<void(uint64_t done, uint64_t total)> progress;
 };

@@ -113,4 +113,23 @@ Status WriteFileAtomic(const std::filesystem::path& path, std::string_view conte
   return FsyncDir(path.parent_path());
 }
 
+Status WriteFileReplace(const std::filesystem::path& path, std::string_view content) {
+  std::filesystem::path tmp = path;
+  tmp += ".tmp";
+  {
+    ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0444));
+    Status s = PwriteFull(fd.get(), content.data(), content.size(), 0, tmp);
+    if (!s.ok()) {
+      ::unlink(tmp.c_str());
+      return s;
+    }
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    Status s = ErrnoStatus("renaming " + tmp.string());
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  return OkStatus();
+}
+
 }  // namespace lifeboat::snapshot

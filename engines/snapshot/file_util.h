@@ -59,5 +59,8 @@ StatusOr<std::string> ReadWholeFile(const std::filesystem::path& path);
 Status FsyncDir(const std::filesystem::path& dir);
 // Writes `content` to "<path>.tmp", fsyncs, renames over `path`, fsyncs the directory.
 Status WriteFileAtomic(const std::filesystem::path& path, std::string_view content);
+// Writes `content` to "<path>.tmp" and renames it over `path`, without syncing: for files whose
+// loss or tearing on a power cut is detected (by a checksum) and harmless.
+Status WriteFileReplace(const std::filesystem::path& path, std::string_view content);
 
 }  // namespace lifeboat::snapshot

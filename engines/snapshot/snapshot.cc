@@ -35,6 +35,76 @@ constexpr uint64_t kRestoreJobBytes = 32ull << 20;
 // Materialize reads and writes runs of consecutive blocks of up to this many bytes at once.
 constexpr uint64_t kRestoreRunBytes = 1ull << 20;
 constexpr char kManifestExt[] = ".snap";
+constexpr char kFingerprintExt[] = ".fp";
+constexpr char kFingerprintMagic[8] = {'L', 'B', 'S', 'N', 'F', 'P', '1', '\n'};
+
+std::string KeyToHex(const FingerprintKey& key) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (uint8_t b : key) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+bool ParseKey(const std::string& hex, FingerprintKey& key) {
+  if (hex.size() != key.size() * 2) {
+    return false;
+  }
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') {
+      return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+      return c - 'a' + 10;
+    }
+    return -1;
+  };
+  for (size_t i = 0; i < key.size(); ++i) {
+    int hi = nibble(hex[2 * i]);
+    int lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) {
+      return false;
+    }
+    key[i] = static_cast<uint8_t>(hi * 16 + lo);
+  }
+  return true;
+}
+
+// <id>.fp: magic | u64 count | count fingerprints | SHA-256 of everything before.
+std::string EncodeFingerprints(const std::vector<Fingerprint>& fps) {
+  std::string out(kFingerprintMagic, sizeof(kFingerprintMagic));
+  uint64_t count = fps.size();
+  out.append(reinterpret_cast<const char*>(&count), sizeof(count));
+  for (const Fingerprint& fp : fps) {
+    out.append(reinterpret_cast<const char*>(fp.data()), fp.size());
+  }
+  BlockHash sum = HashBlock({reinterpret_cast<const uint8_t*>(out.data()), out.size()});
+  out.append(reinterpret_cast<const char*>(sum.data()), sum.size());
+  return out;
+}
+
+// The fingerprints of a snapshot with `count` blocks; empty when the file is missing, damaged
+// or of another length (the caller then hashes every block, which is always correct).
+std::vector<Fingerprint> ReadFingerprints(const std::filesystem::path& path, uint64_t count) {
+  auto raw = ReadWholeFile(path);
+  constexpr size_t kHead = sizeof(kFingerprintMagic) + sizeof(uint64_t);
+  if (!raw.ok() || raw->size() != kHead + count * sizeof(Fingerprint) + sizeof(BlockHash) ||
+      std::memcmp(raw->data(), kFingerprintMagic, sizeof(kFingerprintMagic)) != 0) {
+    return {};
+  }
+  size_t body = raw->size() - sizeof(BlockHash);
+  BlockHash sum = HashBlock({reinterpret_cast<const uint8_t*>(raw->data()), body});
+  uint64_t stored_count = 0;
+  std::memcpy(&stored_count, raw->data() + sizeof(kFingerprintMagic), sizeof(stored_count));
+  if (std::memcmp(sum.data(), raw->data() + body, sum.size()) != 0 || stored_count != count) {
+    return {};
+  }
+  std::vector<Fingerprint> fps(count);
+  std::memcpy(fps.data(), raw->data() + kHead, count * sizeof(Fingerprint));
+  return fps;
+}
 
 int Threads(int requested) {
   if (requested > 0) {
@@ -208,12 +278,26 @@ struct SnapshotStore::Impl {
     return out;
   }
 
+  // Temp files, and fingerprint files whose snapshot was never written or was deleted (a run
+  // killed between the two files).
   static void RemoveTempManifests(SnapshotStore& store) {
     std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator(store.dir_ / "snapshots", ec)) {
-      if (entry.path().filename().string().ends_with(".tmp")) {
-        std::filesystem::remove(entry.path(), ec);
+    std::filesystem::path dir = store.dir_ / "snapshots";
+    std::vector<std::filesystem::path> doomed;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      std::string name = entry.path().filename().string();
+      if (name.ends_with(".tmp")) {
+        doomed.push_back(entry.path());
+      } else if (name.ends_with(kFingerprintExt)) {
+        std::string id = name.substr(0, name.size() - std::strlen(kFingerprintExt));
+        std::error_code exists_ec;
+        if (!std::filesystem::exists(dir / (id + kManifestExt), exists_ec) && !exists_ec) {
+          doomed.push_back(entry.path());
+        }
       }
+    }
+    for (const auto& path : doomed) {
+      std::filesystem::remove(path, ec);
     }
   }
 
@@ -388,12 +472,21 @@ struct SnapshotStore::Impl {
     BlockStore::Writer& writer;
     Manifest& m;
     CreateResult& result;
+    std::vector<Fingerprint>& fingerprints;  // parallel to m.blocks
     uint64_t total = 0;
     uint64_t done = 0;
   };
 
-  // Reads one file into blocks; `e.size` etc. are refreshed from the open file.
-  static Status ScanOne(CreateState& cs, const std::filesystem::path& full, Entry& e) {
+  // The same file in the previous snapshot of the volume: its block keys and fingerprints.
+  struct PreviousFile {
+    std::span<const uint64_t> blocks;
+    std::span<const Fingerprint> fingerprints;  // empty: unknown
+  };
+
+  // Reads one file into blocks; `e.size` etc. are refreshed from the open file. A block whose
+  // fingerprint equals the previous snapshot's at the same index shares that block.
+  static Status ScanOne(CreateState& cs, const std::filesystem::path& full, Entry& e,
+                        const PreviousFile& prev = {}) {
     auto fd_or = OpenFile(full, O_RDONLY | O_NOFOLLOW);
     if (!fd_or.ok()) {
       if (IsNotFound(fd_or.status())) {
@@ -419,6 +512,18 @@ struct SnapshotStore::Impl {
     ScanOptions scan;
     scan.block_size = cs.store.block_size_;
     scan.threads = cs.options.threads;
+    scan.fingerprint_key = &cs.store.fingerprint_key_;
+    // Fingerprints of holes in the previous snapshot stay unknown (a hole has no block to share).
+    std::vector<Fingerprint> known;
+    if (!prev.fingerprints.empty()) {
+      known.assign(prev.fingerprints.begin(), prev.fingerprints.end());
+      for (size_t i = 0; i < known.size(); ++i) {
+        if (prev.blocks[i] == 0) {
+          known[i] = Fingerprint{};
+        }
+      }
+      scan.previous = known;
+    }
     uint64_t base = cs.done;
     if (cs.options.progress) {
       scan.progress = [&](uint64_t done, uint64_t) {
@@ -430,9 +535,16 @@ struct SnapshotStore::Impl {
                         [&](const BlockInfo& block, std::span<const uint8_t> data) -> Status {
                           if (block.zero) {
                             cs.m.blocks.push_back(0);
+                            cs.fingerprints.push_back({});
                             return OkStatus();
                           }
                           cs.result.bytes_read += block.length;
+                          cs.fingerprints.push_back(block.fingerprint);
+                          if (block.unchanged) {
+                            cs.m.blocks.push_back(prev.blocks[block.index]);
+                            ++cs.result.blocks_unchanged;
+                            return OkStatus();
+                          }
                           ASSIGN_OR_RETURN(BlockAddress a, cs.writer.Put(block.hash, data));
                           cs.m.blocks.push_back(a.Key());
                           return OkStatus();
@@ -516,7 +628,24 @@ struct SnapshotStore::Impl {
 
     CreateResult result;
     ASSIGN_OR_RETURN(std::unique_ptr<BlockStore::Writer> writer, store.blocks_->NewWriter());
-    CreateState cs{store, options, *writer, m, result};
+    std::vector<Fingerprint> fingerprints;
+    CreateState cs{store, options, *writer, m, result, fingerprints};
+    std::vector<Fingerprint> parent_fingerprints;
+    if (parent != nullptr) {
+      parent_fingerprints = ReadFingerprints(
+          store.dir_ / "snapshots" / (parent->id + kFingerprintExt), parent->blocks.size());
+    }
+    // The previous snapshot's blocks and fingerprints of one of its files.
+    auto previous_of = [&](const Entry& pe) {
+      uint64_t n = BlockCount(pe.size, store.block_size_);
+      PreviousFile prev;
+      prev.blocks = std::span<const uint64_t>(parent->blocks).subspan(pe.first_block, n);
+      if (!parent_fingerprints.empty()) {
+        prev.fingerprints =
+            std::span<const Fingerprint>(parent_fingerprints).subspan(pe.first_block, n);
+      }
+      return prev;
+    };
 
     if (kind == VolumeKind::kImage) {
       Entry e;
@@ -524,7 +653,12 @@ struct SnapshotStore::Impl {
       e.uid = src.st_uid;
       e.gid = src.st_gid;
       cs.total = static_cast<uint64_t>(src.st_size);
-      RETURN_IF_ERROR(ScanOne(cs, source, e));
+      PreviousFile prev;
+      if (parent != nullptr && !parent->entries.empty() &&
+          parent->entries.front().type == EntryType::kFile) {
+        prev = previous_of(parent->entries.front());
+      }
+      RETURN_IF_ERROR(ScanOne(cs, source, e, prev));
       m.provisioned = e.size;
       m.entries.push_back(std::move(e));
     } else {
@@ -565,11 +699,19 @@ struct SnapshotStore::Impl {
             e.first_block = m.blocks.size();
             m.blocks.insert(m.blocks.end(), parent->blocks.begin() + pe->first_block,
                             parent->blocks.begin() + pe->first_block + n);
+            PreviousFile prev = previous_of(*pe);
+            if (prev.fingerprints.empty()) {
+              fingerprints.resize(m.blocks.size());
+            } else {
+              fingerprints.insert(fingerprints.end(), prev.fingerprints.begin(),
+                                  prev.fingerprints.end());
+            }
             e.ctime_ns = pe->ctime_ns;
             ++result.files_reused;
             cs.done += e.size;
           } else {
-            RETURN_IF_ERROR(ScanOne(cs, source / e.path, e));
+            RETURN_IF_ERROR(ScanOne(cs, source / e.path, e,
+                                    pe != nullptr ? previous_of(*pe) : PreviousFile{}));
           }
           m.provisioned += e.size;
         }
@@ -582,16 +724,27 @@ struct SnapshotStore::Impl {
     m.created_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
+    if (fingerprints.size() != m.blocks.size()) {
+      return InternalError("fingerprint table does not match the block table");
+    }
     std::string encoded = EncodeManifest(m);
     Status written;
     if (WriteFaultFn fault = store.write_fault_) {
       written = fault(encoded.size()).WithPrefix("writing snapshot manifest");
     }
     if (written.ok()) {
+      // Before the manifest, so a snapshot never lacks it; not synced (losing it only makes the
+      // next snapshot hash every block; its checksum catches a torn file).
+      written = WriteFileReplace(store.dir_ / "snapshots" / (m.id + kFingerprintExt),
+                                 EncodeFingerprints(fingerprints));
+    }
+    if (written.ok()) {
       written = WriteFileAtomic(store.dir_ / "snapshots" / (m.id + kManifestExt), encoded);
     }
     if (!written.ok()) {
       // No snapshot: give the space of its new blocks back now rather than at the next run.
+      std::error_code fp_ec;
+      std::filesystem::remove(store.dir_ / "snapshots" / (m.id + kFingerprintExt), fp_ec);
       store.blocks_->Sweep(LiveKeys(loaded.manifests)).status().IgnoreError();
       return written;
     }
@@ -899,6 +1052,8 @@ StatusOr<std::unique_ptr<SnapshotStore>> SnapshotStore::Open(const std::filesyst
   ASSIGN_OR_RETURN(StoreLock lock, StoreLock::Acquire(abs, /*exclusive=*/true));
   std::filesystem::path config = abs / "store.json";
   uint32_t block_size = options.block_size;
+  FingerprintKey key{};
+  bool have_key = false;
   if (std::filesystem::exists(config, ec)) {
     ASSIGN_OR_RETURN(std::string raw, ReadWholeFile(config));
     try {
@@ -908,6 +1063,12 @@ StatusOr<std::unique_ptr<SnapshotStore>> SnapshotStore::Open(const std::filesyst
                                        j.at("format").dump());
       }
       block_size = j.at("blockSize").get<uint32_t>();
+      if (j.contains("fingerprintKey")) {
+        if (!ParseKey(j.at("fingerprintKey").get<std::string>(), key)) {
+          return DataLossError(config.string() + " has an invalid fingerprintKey");
+        }
+        have_key = true;
+      }
     } catch (const std::exception& e) {
       return DataLossError(config.string() + " is damaged: " + e.what());
     }
@@ -919,15 +1080,22 @@ StatusOr<std::unique_ptr<SnapshotStore>> SnapshotStore::Open(const std::filesyst
                                      std::to_string(block_size) + ", not " +
                                      std::to_string(options.block_size));
     }
-  } else {
-    RETURN_IF_ERROR(
-        WriteFileAtomic(config, Json{{"format", 1}, {"blockSize", block_size}}.dump() + "\n"));
+  }
+  if (!have_key) {
+    // A new store, or one made before change tracking: the format stays 1 (readers that do not
+    // know the key ignore it).
+    key = NewFingerprintKey();
+    RETURN_IF_ERROR(WriteFileAtomic(config, Json{{"format", 1},
+                                                 {"blockSize", block_size},
+                                                 {"fingerprintKey", KeyToHex(key)}}
+                                                    .dump() +
+                                                "\n"));
   }
   ASSIGN_OR_RETURN(std::unique_ptr<BlockStore> blocks,
                    BlockStore::Open(abs / "blocks", block_size));
   blocks->set_write_fault(options.write_fault);
   auto store =
-      std::unique_ptr<SnapshotStore>(new SnapshotStore(abs, block_size, std::move(blocks)));
+      std::unique_ptr<SnapshotStore>(new SnapshotStore(abs, block_size, key, std::move(blocks)));
   store->write_fault_ = options.write_fault;
   return store;
 }
@@ -972,6 +1140,9 @@ StatusOr<DeleteResult> SnapshotStore::Delete(const std::string& id) {
     return ErrnoStatus("removing " + path.string());
   }
   RETURN_IF_ERROR(FsyncDir(path.parent_path()));
+  // Only an optimisation of the next snapshot; a leftover is removed by the next Create.
+  std::error_code fp_ec;
+  std::filesystem::remove(dir_ / "snapshots" / (resolved + kFingerprintExt), fp_ec);
   ASSIGN_OR_RETURN(Loaded loaded, Impl::LoadAll(*this));
   Status damaged = Impl::RefuseDamaged(loaded);
   if (!damaged.ok()) {

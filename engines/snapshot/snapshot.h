@@ -9,10 +9,16 @@
 // blocks that changed; holes and all-zero blocks are recorded as holes and cost nothing.
 //
 // Store layout (`dir`):
-//   store.json             {"format":1,"blockSize":N}
+//   store.json             {"format":1,"blockSize":N,"fingerprintKey":"<32 hex>"} (the key is
+//                          added when missing; older readers ignore it)
 //   blocks/<n>.data|.idx   packs of blocks (BlockStore)
 //   snapshots/<id>.snap    one manifest per snapshot, checksummed, written last (temp + fsync +
 //                          rename), so a snapshot exists only once all its blocks are durable
+//   snapshots/<id>.fp      the keyed fingerprint of every block of that snapshot (checksummed;
+//                          written before the manifest). The next snapshot of the volume reads
+//                          each block, compares its fingerprint with this one at the same index
+//                          and shares the previous block without computing its SHA-256 when they
+//                          match. Optional: missing or damaged, the next snapshot hashes all.
 //   lock                   flock: Create/Delete exclusive, List/Verify/Materialize shared
 //
 // Crash safety: a killed Create leaves an unreferenced pack that the next Create or Delete
@@ -84,6 +90,8 @@ struct CreateResult {
   uint64_t bytes_stored = 0;  // new block bytes written to the store
   uint64_t blocks_stored = 0;
   uint64_t files_reused = 0;         // unchanged files taken from the parent without reading
+  // Blocks read and found equal to the previous snapshot's by fingerprint (no SHA-256).
+  uint64_t blocks_unchanged = 0;
   std::vector<std::string> skipped;  // sockets, fifos, devices: "path: reason"
 };
 
@@ -147,11 +155,14 @@ class SnapshotStore {
   StatusOr<SweepStats> CollectGarbage();
 
  private:
-  SnapshotStore(std::filesystem::path dir, uint32_t block_size, std::unique_ptr<BlockStore> blocks)
-      : dir_(std::move(dir)), block_size_(block_size), blocks_(std::move(blocks)) {}
+  SnapshotStore(std::filesystem::path dir, uint32_t block_size, const FingerprintKey& key,
+                std::unique_ptr<BlockStore> blocks)
+      : dir_(std::move(dir)), block_size_(block_size), fingerprint_key_(key),
+        blocks_(std::move(blocks)) {}
   struct Impl;
   std::filesystem::path dir_;
   uint32_t block_size_;
+  FingerprintKey fingerprint_key_;
   std::unique_ptr<BlockStore> blocks_;
   WriteFaultFn write_fault_;
 };
