@@ -838,6 +838,7 @@ StatusOr<std::unique_ptr<BlockStore::Writer>> BlockStore::NewWriter() {
 }
 
 BlockStore::Writer::~Writer() {
+  WaitForWrite().IgnoreError();
   if (fd_ >= 0) {
     ::close(fd_);
   }
@@ -875,11 +876,14 @@ StatusOr<BlockAddress> BlockStore::Writer::Put(const BlockHash& hash,
     if (fd_ < 0) {
       return ErrnoStatus("creating " + path.string());
     }
-    void* buf = nullptr;
-    if (::posix_memalign(&buf, kDirectAlign, kWriteRun + store_.block_size_ + kDirectAlign) != 0) {
-      return ResourceExhaustedError("no memory for the pack write buffer");
+    for (auto* buffer : {&pending_, &writing_}) {
+      void* buf = nullptr;
+      if (::posix_memalign(&buf, kDirectAlign, kWriteRun + store_.block_size_ + kDirectAlign) !=
+          0) {
+        return ResourceExhaustedError("no memory for the pack write buffer");
+      }
+      buffer->reset(static_cast<uint8_t*>(buf));
     }
-    pending_.reset(static_cast<uint8_t*>(buf));
   }
   uint32_t slot = static_cast<uint32_t>(slots_.size());
   uint64_t offset = uint64_t{slot} * store_.block_size_;
@@ -921,16 +925,34 @@ Status BlockStore::Writer::Flush() {
   if (store_.write_fault_) {
     RETURN_IF_ERROR(store_.write_fault_(pending_size_).WithPrefix("writing " + path.string()));
   }
-  RETURN_IF_ERROR(PwriteFull(fd_, pending_.get(), size, pending_offset_, path));
-  uint64_t end = pending_offset_ + size;
-  pending_size_ = 0;
+  RETURN_IF_ERROR(WaitForWrite());
+  uint64_t offset = pending_offset_;
+  uint64_t end = offset + size;
+  uint64_t writeback_from = end;
   if (!direct_ && end - synced_until_ >= kWritebackStep) {
     // Start writeback now (asynchronously) so the fsync in Seal has little left to do.
-    ::sync_file_range(fd_, static_cast<off_t>(synced_until_),
-                      static_cast<off_t>(end - synced_until_), SYNC_FILE_RANGE_WRITE);
+    writeback_from = synced_until_;
     synced_until_ = end;
   }
+  std::swap(pending_, writing_);
+  pending_size_ = 0;
+  write_ = std::async(std::launch::async, [fd = fd_, buf = writing_.get(), size, offset, end,
+                                           writeback_from, path = std::move(path)] {
+    Status s = PwriteFull(fd, buf, size, offset, path);
+    if (s.ok() && writeback_from < end) {
+      ::sync_file_range(fd, static_cast<off_t>(writeback_from),
+                        static_cast<off_t>(end - writeback_from), SYNC_FILE_RANGE_WRITE);
+    }
+    return s;
+  });
   return OkStatus();
+}
+
+Status BlockStore::Writer::WaitForWrite() {
+  if (!write_.valid()) {
+    return OkStatus();
+  }
+  return write_.get();
 }
 
 Status BlockStore::Writer::Seal() {
@@ -938,6 +960,7 @@ Status BlockStore::Writer::Seal() {
     return OkStatus();
   }
   RETURN_IF_ERROR(Flush());
+  RETURN_IF_ERROR(WaitForWrite());
   if (slots_.empty()) {
     sealed_ = true;
     return OkStatus();

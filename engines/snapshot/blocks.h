@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -176,8 +177,12 @@ class BlockStore {
    private:
     friend class BlockStore;
     Writer(BlockStore& store, uint32_t pack, int fd) : store_(store), pack_(pack), fd_(fd) {}
-    // Writes the buffered run of consecutive full blocks with one pwrite.
+    // Starts writing the buffered run of consecutive blocks with one pwrite on a background
+    // thread (after the previous run's write finished), so the disk writes while the caller
+    // reads and hashes the next run.
     Status Flush();
+    // Waits for the background write, if any; its error if it failed.
+    Status WaitForWrite();
     BlockStore& store_;
     uint32_t pack_;
     int fd_;
@@ -188,8 +193,11 @@ class BlockStore {
     struct FreeAligned {
       void operator()(uint8_t* p) const;
     };
-    // Consecutive new blocks not yet written, in a buffer aligned for O_DIRECT.
+    // Consecutive new blocks not yet written, in a buffer aligned for O_DIRECT; `writing_` is
+    // the buffer of the run being written in the background by `write_`.
     std::unique_ptr<uint8_t, FreeAligned> pending_;
+    std::unique_ptr<uint8_t, FreeAligned> writing_;
+    std::future<Status> write_;
     uint64_t pending_size_ = 0;
     uint64_t pending_offset_ = 0;
     bool direct_ = false;  // the pack is written with O_DIRECT (no page-cache copy)
