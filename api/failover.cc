@@ -25,6 +25,7 @@ void Fields(C& c, T& v) {
     c.Optional("output", v.output);
     c.Optional("recoveryPoint", v.recovery_point);
     c.Optional("pointTime", v.point_time);
+    c.Optional("bytesSent", v.bytes_sent);
     c.Optional("message", v.message);
   } else if constexpr (std::is_same_v<V, FailoverStatus>) {
     StatusCommonFields(c, v);

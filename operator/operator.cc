@@ -3,6 +3,7 @@
 #include <system_error>
 
 #include "reconcilers/backup/register.h"
+#include "reconcilers/recovery/register.h"
 #include "reconcilers/replication/register.h"
 #include "reconcilers/snapshot/snapshot_reconciler.h"
 
@@ -19,6 +20,7 @@ reconcilers::ReconcilerOverrides EngineReconcilers(const reconcilers::EngineEnv&
   add(reconcilers::backup::BackupReconcilerFactories(env));
   add(reconcilers::snapshot::SnapshotReconcilerFactories(env));
   add(reconcilers::replication::ReplicationReconcilerFactories(env));
+  add(reconcilers::recovery::RecoveryReconcilerFactories(env));
   return table;
 }
 

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "api/site.h"
@@ -120,6 +121,10 @@ std::string ReasonFor(const Status& status) {
 }
 
 std::string LocalSiteId(const EngineEnv& env) {
+  // The first cycles of several policies ask at once: one of them makes the id, the others
+  // must read it (two ids would split the replicas at the target into two sites).
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
   fs::path file = env.data_dir / "replication" / "site-id";
   auto existing = lifeboat::replication::ReadWholeFile(file);
   if (existing.ok() && !existing->empty()) {
@@ -178,6 +183,23 @@ std::optional<CycleOutcome> Shared::TakeCycle(const std::string& key) {
   CycleOutcome o = std::move(it->second);
   cycles_.erase(it);
   return o;
+}
+
+std::optional<CycleOutcome> Shared::PeekCycle(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = cycles_.find(key);
+  if (it == cycles_.end()) {
+    return std::nullopt;
+  }
+  return it->second;
+}
+
+void Shared::ForgetCycle(const std::string& key, Clock::TimePoint finished) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = cycles_.find(key);
+  if (it != cycles_.end() && it->second.finished == finished) {
+    cycles_.erase(it);
+  }
 }
 
 void Shared::PutProgress(const std::string& key, Json progress) {
