@@ -72,6 +72,14 @@ bool ParseKey(const std::string& hex, FingerprintKey& key) {
   return true;
 }
 
+// A key whose GHASH key AES_K(0^128) is zero (chance 2^-128) would give every block one tag.
+bool DegenerateKey(const FingerprintKey& key) {
+  Fingerprinter fp(key);
+  const uint8_t a = 0;
+  const uint8_t b = 1;
+  return fp.Of({&a, 1}) == fp.Of({&b, 1});
+}
+
 // <id>.fp: magic | u64 count | count fingerprints | SHA-256 of everything before.
 std::string EncodeFingerprints(const std::vector<Fingerprint>& fps) {
   std::string out(kFingerprintMagic, sizeof(kFingerprintMagic));
@@ -1084,12 +1092,17 @@ StatusOr<std::unique_ptr<SnapshotStore>> SnapshotStore::Open(const std::filesyst
   if (!have_key) {
     // A new store, or one made before change tracking: the format stays 1 (readers that do not
     // know the key ignore it).
-    key = NewFingerprintKey();
+    do {
+      key = NewFingerprintKey();
+    } while (DegenerateKey(key));
     RETURN_IF_ERROR(WriteFileAtomic(config, Json{{"format", 1},
                                                  {"blockSize", block_size},
                                                  {"fingerprintKey", KeyToHex(key)}}
                                                     .dump() +
                                                 "\n"));
+  }
+  if (DegenerateKey(key)) {
+    return DataLossError(config.string() + " has a degenerate fingerprintKey");
   }
   ASSIGN_OR_RETURN(std::unique_ptr<BlockStore> blocks,
                    BlockStore::Open(abs / "blocks", block_size));
