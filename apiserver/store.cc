@@ -4,10 +4,21 @@
 
 #include <algorithm>
 
+#include "spdlog/spdlog.h"
+
 namespace lifeboat::apiserver {
 namespace {
 
 std::string MapKey(const ObjectKey& key) { return key.ns + "/" + key.name; }
+
+std::string OverlayKey(const std::string& resource, const std::string& map_key) {
+  return resource + "\n" + map_key;
+}
+
+// Beyond this many WAL pages a checkpoint waits for the committing writer (RESTART) so the WAL
+// starts over; below it checkpoints never block writers (PASSIVE).
+constexpr int kRestartCheckpointFactor = 8;
+constexpr int64_t kWalSizeLimitBytes = 64LL << 20;
 
 Status SqliteError(sqlite3* db, const std::string& what) {
   return InternalError(what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
@@ -69,6 +80,15 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
 }
 
 Store::~Store() {
+  {
+    std::lock_guard<std::mutex> lock(checkpoint_mu_);
+    stopping_ = true;
+  }
+  checkpoint_cv_.notify_all();
+  if (checkpointer_.joinable()) {
+    checkpointer_.join();
+  }
+  sqlite3_close(checkpoint_db_);
   for (sqlite3_stmt* s : {upsert_, delete_, set_revision_, begin_, commit_, rollback_}) {
     sqlite3_finalize(s);
   }
@@ -82,7 +102,10 @@ Status Store::Init(const StoreOptions& options) {
   }
   sqlite3_busy_timeout(db_, 5000);
   char* err = nullptr;
-  std::string setup = std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;") + kSchema;
+  std::string setup =
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+      "PRAGMA journal_size_limit=" +
+      std::to_string(kWalSizeLimitBytes) + ";" + kSchema;
   if (sqlite3_exec(db_, setup.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
@@ -107,7 +130,57 @@ Status Store::Init(const StoreOptions& options) {
       return SqliteError(db_, std::string("preparing ") + p.sql);
     }
   }
-  return LoadAll();
+  RETURN_IF_ERROR(LoadAll());
+  assigned_ = revision_;
+  // Checkpoints move off the write path: the WAL hook (which replaces SQLite's automatic
+  // checkpoint) only wakes the checkpoint thread.
+  if (sqlite3_open_v2(options.db_path.c_str(), &checkpoint_db_, SQLITE_OPEN_READWRITE, nullptr) !=
+      SQLITE_OK) {
+    return SqliteError(checkpoint_db_, "opening " + options.db_path.string() + " to checkpoint");
+  }
+  sqlite3_busy_timeout(checkpoint_db_, 5000);
+  checkpoint_pages_ = std::max(options.checkpoint_pages, 1);
+  sqlite3_wal_hook(
+      db_,
+      [](void* self, sqlite3*, const char*, int pages) {
+        auto* store = static_cast<Store*>(self);
+        if (pages >= store->checkpoint_pages_) {
+          std::lock_guard<std::mutex> lock(store->checkpoint_mu_);
+          store->checkpoint_wanted_ = true;
+          store->checkpoint_cv_.notify_one();
+        }
+        return SQLITE_OK;
+      },
+      this);
+  checkpointer_ = std::thread([this] { CheckpointLoop(); });
+  return OkStatus();
+}
+
+void Store::CheckpointLoop() {
+  std::unique_lock<std::mutex> lock(checkpoint_mu_);
+  while (true) {
+    checkpoint_cv_.wait(lock, [this] { return stopping_ || checkpoint_wanted_; });
+    if (stopping_) {
+      return;
+    }
+    checkpoint_wanted_ = false;
+    lock.unlock();
+    int wal_pages = 0;
+    int backfilled = 0;
+    int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_, nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                       &wal_pages, &backfilled);
+    if (rc == SQLITE_OK && wal_pages >= kRestartCheckpointFactor * checkpoint_pages_) {
+      // Writers kept appending during every passive checkpoint: wait for a gap so the WAL
+      // restarts from its beginning instead of growing.
+      rc = sqlite3_wal_checkpoint_v2(checkpoint_db_, nullptr, SQLITE_CHECKPOINT_RESTART, &wal_pages,
+                                     &backfilled);
+    }
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      spdlog::warn("Failed checkpointing the API server's database error={}",
+                   sqlite3_errmsg(checkpoint_db_));
+    }
+    lock.lock();
+  }
 }
 
 Status Store::LoadAll() {
@@ -120,8 +193,8 @@ Status Store::LoadAll() {
     revision_ = sqlite3_column_int64(stmt, 0);
   }
   sqlite3_finalize(stmt);
-  if (sqlite3_prepare_v2(db_, "SELECT resource, namespace, name, rv, data FROM objects", -1,
-                         &stmt, nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(db_, "SELECT resource, namespace, name, rv, data FROM objects", -1, &stmt,
+                         nullptr) != SQLITE_OK) {
     return SqliteError(db_, "reading objects");
   }
   int rc;
@@ -163,47 +236,6 @@ int64_t Store::revision() const {
   return revision_;
 }
 
-Status Store::Persist(const ObjectKey& key, const std::string* json, int64_t rv) {
-  if (json) {
-    // One statement, one implicit transaction: the row's rv records the revision (LoadAll takes
-    // the maximum of the rows and the meta table, which only deletes need to advance).
-    sqlite3_bind_text(upsert_, 1, key.resource.data(), static_cast<int>(key.resource.size()),
-                      SQLITE_STATIC);
-    sqlite3_bind_text(upsert_, 2, key.ns.data(), static_cast<int>(key.ns.size()), SQLITE_STATIC);
-    sqlite3_bind_text(upsert_, 3, key.name.data(), static_cast<int>(key.name.size()),
-                      SQLITE_STATIC);
-    sqlite3_bind_int64(upsert_, 4, rv);
-    sqlite3_bind_text(upsert_, 5, json->data(), static_cast<int>(json->size()), SQLITE_STATIC);
-    return Step(db_, upsert_, "writing an object");
-  }
-  RETURN_IF_ERROR(Step(db_, begin_, "beginning a transaction"));
-  auto fail = [&](const char* what) {
-    Status s = SqliteError(db_, what);
-    Step(db_, rollback_, "rolling back").IgnoreError();
-    return s;
-  };
-  sqlite3_stmt* stmt = json ? upsert_ : delete_;
-  sqlite3_bind_text(stmt, 1, key.resource.data(), static_cast<int>(key.resource.size()),
-                    SQLITE_STATIC);
-  sqlite3_bind_text(stmt, 2, key.ns.data(), static_cast<int>(key.ns.size()), SQLITE_STATIC);
-  sqlite3_bind_text(stmt, 3, key.name.data(), static_cast<int>(key.name.size()), SQLITE_STATIC);
-  if (json) {
-    sqlite3_bind_int64(stmt, 4, rv);
-    sqlite3_bind_text(stmt, 5, json->data(), static_cast<int>(json->size()), SQLITE_STATIC);
-  }
-  if (!Step(db_, stmt, "writing an object").ok()) {
-    return fail("writing an object");
-  }
-  sqlite3_bind_int64(set_revision_, 1, rv);
-  if (!Step(db_, set_revision_, "writing the revision").ok()) {
-    return fail("writing the revision");
-  }
-  if (!Step(db_, commit_, "committing").ok()) {
-    return fail("committing");
-  }
-  return OkStatus();
-}
-
 StoredObject Store::Stamp(Json& object, int64_t rv) const {
   object["metadata"]["resourceVersion"] = std::to_string(rv);
   StoredObject stored;
@@ -225,64 +257,189 @@ void Store::Publish(Event event) {
   }
 }
 
+const Store::Entry* Store::Current(const ObjectKey& key, const std::string& map_key) const {
+  if (!overlay_.empty()) {
+    auto o = overlay_.find(OverlayKey(key.resource, map_key));
+    if (o != overlay_.end()) {
+      return o->second.entry ? &*o->second.entry : nullptr;
+    }
+  }
+  auto r = objects_.find(key.resource);
+  if (r == objects_.end()) {
+    return nullptr;
+  }
+  auto it = r->second.find(map_key);
+  return it == r->second.end() ? nullptr : &it->second;
+}
+
+StatusOr<const Store::Entry*> Store::EntryForWrite(const ObjectKey& key, const std::string& map_key,
+                                                   int64_t expected_rv) const {
+  const Entry* entry = Current(key, map_key);
+  if (entry == nullptr) {
+    return NotFoundError(key.name + " not found");
+  }
+  if (expected_rv != 0 && expected_rv != entry->object.rv) {
+    return AbortedError("the object has been modified");
+  }
+  return entry;
+}
+
 StatusOr<StoredObject> Store::Create(const ObjectKey& key, Json object) {
   std::string uid = object["metadata"].value("uid", "");
-  std::lock_guard<std::mutex> lock(mu_);
-  auto& objects = objects_[key.resource];
   std::string map_key = MapKey(key);
-  if (objects.count(map_key) != 0) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (Current(key, map_key) != nullptr) {
     return AlreadyExistsError(key.name + " already exists");
   }
-  int64_t rv = revision_ + 1;
-  StoredObject stored = Stamp(object, rv);
-  RETURN_IF_ERROR(Persist(key, stored.json.get(), rv));
-  revision_ = rv;
-  objects[map_key] = Entry{stored, uid};
-  if (!uid.empty()) {
-    by_uid_[uid] = key;
-  }
-  Publish(Event{EventType::kAdded, key, stored});
+  StoredObject stored = Stamp(object, assigned_ + 1);
+  Ticket ticket;
+  RETURN_IF_ERROR(
+      Commit(lock, PendingWrite{EventType::kAdded, key, stored, uid, &ticket}, Entry{stored, uid}));
   return stored;
 }
 
-StatusOr<std::map<std::string, Store::Entry>::iterator> Store::EntryForWrite(
-    const ObjectKey& key, int64_t expected_rv) {
-  auto& objects = objects_[key.resource];
-  auto it = objects.find(MapKey(key));
-  if (it == objects.end()) {
-    return NotFoundError(key.name + " not found");
-  }
-  if (expected_rv != 0 && expected_rv != it->second.object.rv) {
-    return AbortedError("the object has been modified");
-  }
-  return it;
-}
-
 StatusOr<StoredObject> Store::Update(const ObjectKey& key, Json object, int64_t expected_rv) {
-  std::lock_guard<std::mutex> lock(mu_);
-  ASSIGN_OR_RETURN(auto it, EntryForWrite(key, expected_rv));
-  int64_t rv = revision_ + 1;
-  StoredObject stored = Stamp(object, rv);
-  RETURN_IF_ERROR(Persist(key, stored.json.get(), rv));
-  revision_ = rv;
-  it->second.object = stored;
-  Publish(Event{EventType::kModified, key, stored});
+  std::string map_key = MapKey(key);
+  std::unique_lock<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(const Entry* current, EntryForWrite(key, map_key, expected_rv));
+  std::string uid = current->uid;
+  StoredObject stored = Stamp(object, assigned_ + 1);
+  Ticket ticket;
+  RETURN_IF_ERROR(Commit(lock, PendingWrite{EventType::kModified, key, stored, uid, &ticket},
+                         Entry{stored, uid}));
   return stored;
 }
 
 StatusOr<StoredObject> Store::Delete(const ObjectKey& key, Json last_state, int64_t expected_rv) {
-  std::lock_guard<std::mutex> lock(mu_);
-  ASSIGN_OR_RETURN(auto it, EntryForWrite(key, expected_rv));
-  int64_t rv = revision_ + 1;
-  RETURN_IF_ERROR(Persist(key, nullptr, rv));
-  revision_ = rv;
-  StoredObject stored = Stamp(last_state, rv);
-  if (!it->second.uid.empty()) {
-    by_uid_.erase(it->second.uid);
-  }
-  objects_[key.resource].erase(it);
-  Publish(Event{EventType::kDeleted, key, stored});
+  std::string map_key = MapKey(key);
+  std::unique_lock<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(const Entry* current, EntryForWrite(key, map_key, expected_rv));
+  std::string uid = current->uid;
+  StoredObject stored = Stamp(last_state, assigned_ + 1);
+  Ticket ticket;
+  RETURN_IF_ERROR(
+      Commit(lock, PendingWrite{EventType::kDeleted, key, stored, uid, &ticket}, std::nullopt));
   return stored;
+}
+
+Status Store::Commit(std::unique_lock<std::mutex>& lock, PendingWrite write,
+                     std::optional<Entry> next) {
+  Ticket& ticket = *write.ticket;
+  assigned_ = write.stored.rv;
+  overlay_[OverlayKey(write.key.resource, MapKey(write.key))] =
+      Overlay{std::move(next), write.stored.rv};
+  queue_.push_back(std::move(write));
+  while (!ticket.done) {
+    if (committing_) {
+      committed_.wait(lock);
+    } else {
+      // Not done and no commit running: this write is still queued; commit the group.
+      CommitQueued(lock);
+    }
+  }
+  return ticket.status;
+}
+
+void Store::CommitQueued(std::unique_lock<std::mutex>& lock) {
+  committing_ = true;
+  std::vector<PendingWrite> batch;
+  batch.swap(queue_);
+  lock.unlock();
+  Status persisted = PersistBatch(batch);
+  lock.lock();
+  if (persisted.ok()) {
+    for (PendingWrite& w : batch) {
+      std::string map_key = MapKey(w.key);
+      auto& objects = objects_[w.key.resource];
+      if (w.type == EventType::kDeleted) {
+        objects.erase(map_key);
+        if (!w.uid.empty()) {
+          by_uid_.erase(w.uid);
+        }
+      } else {
+        objects[map_key] = Entry{w.stored, w.uid};
+        if (!w.uid.empty()) {
+          by_uid_[w.uid] = w.key;
+        }
+      }
+      auto o = overlay_.find(OverlayKey(w.key.resource, map_key));
+      if (o != overlay_.end() && o->second.rv == w.stored.rv) {
+        overlay_.erase(o);
+      }
+      revision_ = w.stored.rv;
+      w.ticket->done = true;
+      Publish(Event{w.type, std::move(w.key), std::move(w.stored)});
+    }
+  } else {
+    // Writes queued meanwhile were checked against the failed ones: they fail too, and the
+    // revisions handed out are handed out again (none was ever visible).
+    for (PendingWrite& w : batch) {
+      w.ticket->status = persisted;
+      w.ticket->done = true;
+    }
+    for (PendingWrite& w : queue_) {
+      w.ticket->status =
+          AbortedError("an earlier write could not be committed: " + persisted.message());
+      w.ticket->done = true;
+    }
+    queue_.clear();
+    overlay_.clear();
+    assigned_ = revision_;
+  }
+  committing_ = false;
+  committed_.notify_all();
+}
+
+Status Store::PersistBatch(const std::vector<PendingWrite>& batch) {
+  auto bind_key = [](sqlite3_stmt* stmt, const ObjectKey& key) {
+    sqlite3_bind_text(stmt, 1, key.resource.data(), static_cast<int>(key.resource.size()),
+                      SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, key.ns.data(), static_cast<int>(key.ns.size()), SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, key.name.data(), static_cast<int>(key.name.size()), SQLITE_STATIC);
+  };
+  auto bind_upsert = [&](const PendingWrite& w) {
+    bind_key(upsert_, w.key);
+    sqlite3_bind_int64(upsert_, 4, w.stored.rv);
+    sqlite3_bind_text(upsert_, 5, w.stored.json->data(), static_cast<int>(w.stored.json->size()),
+                      SQLITE_STATIC);
+  };
+  if (batch.size() == 1 && batch[0].type != EventType::kDeleted) {
+    // One statement, one implicit transaction: the row's rv records the revision (LoadAll takes
+    // the maximum of the rows and the meta table, which only deletions need to advance).
+    bind_upsert(batch[0]);
+    return Step(db_, upsert_, "writing an object");
+  }
+  RETURN_IF_ERROR(Step(db_, begin_, "beginning a transaction"));
+  auto fail = [&](const char* what) {
+    Status s = SqliteError(db_, what);
+    Step(db_, rollback_, "rolling back").IgnoreError();
+    return s;
+  };
+  bool deletes = false;
+  for (const PendingWrite& w : batch) {
+    if (w.type == EventType::kDeleted) {
+      deletes = true;
+      bind_key(delete_, w.key);
+      if (!Step(db_, delete_, "deleting an object").ok()) {
+        return fail("deleting an object");
+      }
+    } else {
+      bind_upsert(w);
+      if (!Step(db_, upsert_, "writing an object").ok()) {
+        return fail("writing an object");
+      }
+    }
+  }
+  if (deletes) {
+    sqlite3_bind_int64(set_revision_, 1, batch.back().stored.rv);
+    if (!Step(db_, set_revision_, "writing the revision").ok()) {
+      return fail("writing the revision");
+    }
+  }
+  if (!Step(db_, commit_, "committing").ok()) {
+    return fail("committing");
+  }
+  return OkStatus();
 }
 
 StatusOr<StoredObject> Store::Get(const ObjectKey& key) const {
@@ -346,9 +503,8 @@ StatusOr<uint64_t> Store::Watch(const std::string& resource, int64_t from_rv, Si
                              std::to_string(log_.empty() ? revision_ : log_.front().object.rv - 1) +
                              ")");
     }
-    auto first = std::upper_bound(
-        log_.begin(), log_.end(), from_rv,
-        [](int64_t rv, const Event& e) { return rv < e.object.rv; });
+    auto first = std::upper_bound(log_.begin(), log_.end(), from_rv,
+                                  [](int64_t rv, const Event& e) { return rv < e.object.rv; });
     for (auto it = first; it != log_.end(); ++it) {
       if (resource.empty() || it->key.resource == resource) {
         sink(*it);

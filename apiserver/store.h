@@ -3,6 +3,15 @@
 // The object store of the embedded API server: every object as JSON text in SQLite (WAL), a
 // global revision used as resourceVersion (persisted), an in-memory copy of the serialised
 // objects for reads, and a bounded in-memory event log that watches replay from.
+//
+// Writes are group-committed: each write is checked and stamped with the next revision under the
+// store's lock, queued, and returns only once the SQLite transaction holding it has committed.
+// Whichever writer finds no commit running commits everything queued so far in one transaction,
+// outside the lock, so writes arriving meanwhile form the next group. Reads, lists and watches
+// see committed writes only; revisions are committed and published in order. A write that
+// returned has reached the WAL file (synchronous=NORMAL: it survives the process being killed).
+// WAL checkpoints run on a background thread with their own connection, off the write path.
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <filesystem>
@@ -12,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -51,8 +61,9 @@ struct Event {
 };
 
 struct StoreOptions {
-  std::filesystem::path db_path;        // created when missing
-  size_t event_log_capacity = 10'000;   // watches older than this window get 410 Gone
+  std::filesystem::path db_path;       // created when missing
+  size_t event_log_capacity = 10'000;  // watches older than this window get 410 Gone
+  int checkpoint_pages = 1000;         // WAL size (pages) that wakes the background checkpoint
 };
 
 class Store {
@@ -64,9 +75,11 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
+  // The revision of the last committed write.
   int64_t revision() const;
 
-  // Writes stamp metadata.resourceVersion with the next revision and return the stored version.
+  // Writes stamp metadata.resourceVersion with the next revision and return the stored version
+  // once it is committed (kInternal when SQLite fails: nothing of that write is visible).
   // kAlreadyExists when present.
   StatusOr<StoredObject> Create(const ObjectKey& key, Json object);
   // kNotFound when absent; kAborted when expected_rv (if not 0) is not the current version.
@@ -112,33 +125,75 @@ class Store {
     std::string resource;
     Sink sink;
   };
+  // A writer waiting for the commit of its write.
+  struct Ticket {
+    bool done = false;
+    Status status;
+  };
+  // A checked, stamped write waiting to be committed.
+  struct PendingWrite {
+    EventType type = EventType::kAdded;
+    ObjectKey key;
+    StoredObject stored;
+    std::string uid;  // the object's uid (added to, or for kDeleted removed from, by_uid_)
+    Ticket* ticket = nullptr;
+  };
+  // The newest uncommitted state of a key (nullopt: deleted) and the revision that wrote it.
+  struct Overlay {
+    std::optional<Entry> entry;
+    int64_t rv = 0;
+  };
   Store() = default;
   Status Init(const StoreOptions& options);
   Status LoadAll();
-  Status Persist(const ObjectKey& key, const std::string* json, int64_t rv);
   StoredObject Stamp(Json& object, int64_t rv) const;
   void Publish(Event event);
+  // The current state of `key` for a writer: the newest queued write, else the committed entry;
+  // nullptr when absent. Called with mu_ held.
+  const Entry* Current(const ObjectKey& key, const std::string& map_key) const;
   // The entry a write to `key` expecting `expected_rv` (0 = any) applies to; kNotFound, or
   // kAborted when the object has moved on. Called with mu_ held.
-  StatusOr<std::map<std::string, Entry>::iterator> EntryForWrite(const ObjectKey& key,
-                                                                 int64_t expected_rv);
+  StatusOr<const Entry*> EntryForWrite(const ObjectKey& key, const std::string& map_key,
+                                       int64_t expected_rv) const;
+  // Queues a write (mu_ held), waits until a group commit holding it ends and returns its result.
+  Status Commit(std::unique_lock<std::mutex>& lock, PendingWrite write, std::optional<Entry> next);
+  // Commits every queued write in one transaction; called with mu_ held, releases it meanwhile.
+  void CommitQueued(std::unique_lock<std::mutex>& lock);
+  Status PersistBatch(const std::vector<PendingWrite>& batch);
+  void CheckpointLoop();
 
   mutable std::mutex mu_;
-  sqlite3* db_ = nullptr;
+  sqlite3* db_ = nullptr;  // used by the committing writer only (and by Init)
   sqlite3_stmt* upsert_ = nullptr;
   sqlite3_stmt* delete_ = nullptr;
   sqlite3_stmt* set_revision_ = nullptr;
   sqlite3_stmt* begin_ = nullptr;
   sqlite3_stmt* commit_ = nullptr;
   sqlite3_stmt* rollback_ = nullptr;
-  int64_t revision_ = 0;
-  // resource → "ns/name" → entry
+  int64_t revision_ = 0;  // last committed
+  int64_t assigned_ = 0;  // last handed to a write (committed or queued)
+  // resource → "ns/name" → entry (committed state)
   std::map<std::string, std::map<std::string, Entry>> objects_;
   std::unordered_map<std::string, ObjectKey> by_uid_;
   std::deque<Event> log_;
   size_t log_capacity_ = 0;
   std::map<uint64_t, Watcher> watchers_;
   uint64_t next_watcher_ = 1;
+  // Group commit: writes queued for the next transaction, the uncommitted state they leave
+  // (resource + '\n' + "ns/name" → overlay), and whether a writer is committing.
+  std::vector<PendingWrite> queue_;
+  std::unordered_map<std::string, Overlay> overlay_;
+  bool committing_ = false;
+  std::condition_variable committed_;
+
+  // Background WAL checkpoints (own connection); woken by the WAL hook of db_.
+  sqlite3* checkpoint_db_ = nullptr;
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_wanted_ = false;
+  bool stopping_ = false;
+  int checkpoint_pages_ = 1000;
+  std::thread checkpointer_;
 };
 
 // Extracts metadata.labels as a sorted list of pairs.

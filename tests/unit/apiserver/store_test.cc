@@ -1,6 +1,15 @@
 #include "apiserver/store.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <numeric>
+#include <set>
+#include <thread>
 
 #include "tests/support/temp_dir.h"
 
@@ -113,6 +122,178 @@ TEST(StoreTest, WatchReplaysFromRevisionAndReportsGone) {
   });
   ASSERT_TRUE(from_zero.ok());
   EXPECT_EQ(initial.size(), 11u);
+}
+
+TEST(StoreTest, ConcurrentWritesCommitInRevisionOrderAndWatchSeesEveryOne) {
+  testing::TempDir dir;
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 150;
+  std::vector<int64_t> returned;
+  std::vector<int64_t> watched;
+  {
+    auto store = OpenStore(dir);
+    std::mutex mu;
+    auto id = store->Watch("/configmaps", 0, [&](const Event& e) { watched.push_back(e.object.rv); });
+    ASSERT_TRUE(id.ok());
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kPerThread; ++i) {
+          std::string name = "o" + std::to_string(t) + "-" + std::to_string(i);
+          ObjectKey key{"/configmaps", "ns", name};
+          auto created = store->Create(key, Object(name));
+          ASSERT_TRUE(created.ok()) << created.status();
+          // What a writer got back is committed: reads see it at once.
+          ASSERT_TRUE(store->Get(key).ok());
+          ASSERT_GE(store->revision(), created->rv);
+          auto updated = store->Update(key, Object(name, "db"), created->rv);
+          ASSERT_TRUE(updated.ok()) << updated.status();
+          std::lock_guard<std::mutex> lock(mu);
+          returned.push_back(created->rv);
+          returned.push_back(updated->rv);
+        }
+      });
+    }
+    for (auto& t : threads) {
+      t.join();
+    }
+    store->Unwatch(*id);
+  }
+  std::sort(returned.begin(), returned.end());
+  std::vector<int64_t> expected(2 * kThreads * kPerThread);
+  std::iota(expected.begin(), expected.end(), 1);
+  EXPECT_EQ(returned, expected);  // every revision handed out once, none skipped
+  EXPECT_EQ(watched, expected);   // and published in order
+
+  auto reopened = OpenStore(dir);
+  EXPECT_EQ(reopened->revision(), 2 * kThreads * kPerThread);
+  EXPECT_EQ(reopened->Count("/configmaps", "ns"), static_cast<size_t>(kThreads * kPerThread));
+  auto one = reopened->Get({"/configmaps", "ns", "o3-7"});
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ((*one->labels)[0].second, "db");
+}
+
+TEST(StoreTest, QueuedWritesSeeEachOtherAndConflictsStayConflicts) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir);
+  constexpr int kThreads = 6;
+  std::atomic<int> created{0};
+  std::atomic<int> exists{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 100; ++i) {
+        std::string name = "same-" + std::to_string(i);
+        auto r = store->Create({"/configmaps", "ns", name}, Object(name));
+        if (r.ok()) {
+          ++created;
+        } else {
+          EXPECT_EQ(r.status().code(), StatusCode::kAlreadyExists);
+          ++exists;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ(created.load(), 100);
+  EXPECT_EQ(exists.load(), 100 * (kThreads - 1));
+  EXPECT_EQ(store->revision(), 100);
+}
+
+TEST(StoreTest, AFailedCommitLeavesNoTraceAndLaterWritesReuseTheRevision) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir);
+  ASSERT_TRUE(store->Create({"/configmaps", "ns", "a"}, Object("a")).ok());
+  {
+    // Another connection makes SQLite refuse one name.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir / "state.db").c_str(), &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "CREATE TRIGGER refuse BEFORE INSERT ON objects WHEN NEW.name = 'bad' "
+                           "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  std::vector<int64_t> watched;
+  auto id = store->Watch("/configmaps", 0, [&](const Event& e) { watched.push_back(e.object.rv); });
+  ASSERT_TRUE(id.ok());
+  auto bad = store->Create({"/configmaps", "ns", "bad"}, Object("bad"));
+  EXPECT_EQ(bad.status().code(), StatusCode::kInternal);
+  EXPECT_NE(bad.status().message().find("refused by the test"), std::string::npos)
+      << bad.status();
+  EXPECT_TRUE(IsNotFound(store->Get({"/configmaps", "ns", "bad"}).status()));
+  EXPECT_FALSE(store->FindByUid("uid-bad").has_value());
+  EXPECT_EQ(store->revision(), 1);
+  auto good = store->Create({"/configmaps", "ns", "good"}, Object("good"));
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_EQ(good->rv, 2);
+  EXPECT_EQ(watched, (std::vector<int64_t>{1, 2}));
+  store->Unwatch(*id);
+}
+
+TEST(StoreTest, EveryReturnedWriteSurvivesKill9) {
+  testing::TempDir dir;
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // The child writes from four threads and reports each write once Create returned.
+    close(fds[0]);
+    auto store = Store::Open(StoreOptions{dir / "state.db", 10'000, /*checkpoint_pages=*/50});
+    if (!store.ok()) {
+      _exit(3);
+    }
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0;; ++i) {
+          std::string name = "k" + std::to_string(t) + "-" + std::to_string(i);
+          if (!(*store)->Create({"/configmaps", "ns", name}, Object(name)).ok()) {
+            _exit(4);
+          }
+          std::string line = name + "\n";
+          if (write(fds[1], line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+            _exit(5);
+          }
+        }
+      });
+    }
+    for (auto& t : threads) {
+      t.join();
+    }
+    _exit(0);
+  }
+  close(fds[1]);
+  std::set<std::string> acknowledged;
+  std::string pending;
+  char buf[4096];
+  while (acknowledged.size() < 2000) {
+    ssize_t n = read(fds[0], buf, sizeof(buf));
+    ASSERT_GT(n, 0) << "the writer process stopped early";
+    pending.append(buf, static_cast<size_t>(n));
+    size_t nl;
+    while ((nl = pending.find('\n')) != std::string::npos) {
+      acknowledged.insert(pending.substr(0, nl));
+      pending.erase(0, nl + 1);
+    }
+  }
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  close(fds[0]);
+  ASSERT_TRUE(WIFSIGNALED(status));
+
+  auto store = OpenStore(dir);
+  for (const std::string& name : acknowledged) {
+    EXPECT_TRUE(store->Get({"/configmaps", "ns", name}).ok()) << name << " was lost";
+  }
+  EXPECT_GE(store->revision(), static_cast<int64_t>(acknowledged.size()));
+  EXPECT_EQ(static_cast<int64_t>(store->Count("/configmaps", "ns")), store->revision());
 }
 
 }  // namespace
