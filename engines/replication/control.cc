@@ -45,8 +45,7 @@ StatusOr<ControlState> Post(const TargetEndpoint& site, const std::string& ns,
   RETURN_IF_ERROR(ValidatePolicy(ns, policy, op));
   ASSIGN_OR_RETURN(std::unique_ptr<HttpsClient> client, ConnectTarget(site, nullptr));
   std::string target = "/v1/control/" + ns + "/" + policy + "/" + op;
-  ASSIGN_OR_RETURN(HttpResponse resp,
-                   client->Do("POST", target, body.dump(), "application/json"));
+  ASSIGN_OR_RETURN(HttpResponse resp, client->Do("POST", target, body.dump(), "application/json"));
   std::string what = std::string(op) + " of " + ns + "/" + policy + " at " + site.endpoint;
   if (resp.status != 200) {
     return StatusFromResponse(resp.status, resp.body, what);
@@ -189,8 +188,8 @@ StatusOr<ControlState> AwaitControl(const std::function<StatusOr<ControlState>()
       if (cancel != nullptr && cancel->load()) {
         return CancelledError("control call cancelled");
       }
-      std::this_thread::sleep_for(
-          std::min<std::chrono::steady_clock::duration>(kCancelCheck, wake - std::chrono::steady_clock::now()));
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+          kCancelCheck, wake - std::chrono::steady_clock::now()));
     }
     if (std::chrono::steady_clock::now() >= deadline) {
       return DeadlineExceededError(

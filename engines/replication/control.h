@@ -31,7 +31,7 @@ std::string_view ControlPhaseName(ControlPhase phase);  // "Running" / "Succeede
 
 struct ControlState {
   ControlPhase phase = ControlPhase::kRunning;
-  std::string point;          // handover: the final (or last) point replicated; seed: the seed point
+  std::string point;  // handover: the final (or last) point replicated; seed: the seed point
   int64_t point_time_ms = 0;  // when that point's data was captured
   std::string site_id;        // the answering site's id (its LocalSiteId)
   std::string message;        // what is happening, or why it failed (a person can act on it)

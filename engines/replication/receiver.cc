@@ -73,8 +73,8 @@ HttpResponse Receiver::HandleControl(const HttpRequest& req,
   const std::string& policy = parts[3];
   const std::string& op = parts[4];
   if (op != "handover" && op != "seed" && op != "failback") {
-    return Error(NotFoundError("no such control operation \"" + op +
-                               "\" (handover, seed or failback)"));
+    return Error(
+        NotFoundError("no such control operation \"" + op + "\" (handover, seed or failback)"));
   }
   Status names = ValidateRepoName("namespace", ns);
   if (names.ok()) {
@@ -127,8 +127,7 @@ std::string Receiver::endpoint() const {
 
 HttpResponse Receiver::Handle(const HttpRequest& req) {
   auto auth = req.headers.find("authorization");
-  bool loopback =
-      auth != req.headers.end() && TokenMatches(auth->second, loopback_token_);
+  bool loopback = auth != req.headers.end() && TokenMatches(auth->second, loopback_token_);
   if (!options_.token.empty() && !loopback &&
       (auth == req.headers.end() || !TokenMatches(auth->second, options_.token))) {
     return Error(UnauthenticatedError("bearer token missing or not accepted"));
@@ -212,9 +211,10 @@ HttpResponse Receiver::Handle(const HttpRequest& req) {
           spdlog::warn("Failed replication retention policy={} error={}", parts[4],
                        gc.status().ToString());
         } else if (gc->deferred) {
-          spdlog::info("Deferred replication retention site={} ns={} policy={}: a point is being "
-                       "materialised",
-                       parts[2], parts[3], parts[4]);
+          spdlog::info(
+              "Deferred replication retention site={} ns={} policy={}: a point is being "
+              "materialised",
+              parts[2], parts[3], parts[4]);
         } else {
           j["pointsExpired"] = gc->points_deleted;
           j["bytesFreed"] = gc->bytes_freed;

@@ -76,6 +76,14 @@ class RepoLock {
   UniqueFd fd_;  // closing it releases the lock
 };
 
+bool IsOlderThan(const fs::path& path, std::chrono::system_clock::time_point cutoff) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return false;
+  }
+  return std::chrono::system_clock::time_point(std::chrono::seconds(st.st_mtim.tv_sec)) <= cutoff;
+}
+
 bool InVolume(const std::string& path, const std::string& volume) {
   return volume.empty() || path == volume ||
          (path.size() > volume.size() && path.starts_with(volume) && path[volume.size()] == '/');
@@ -131,7 +139,12 @@ Status Repo::Load() {
   for (const auto& de : fs::directory_iterator(dir_ / "packs", ec)) {
     std::string name = de.path().filename().string();
     if (name.starts_with(".tmp-")) {
-      fs::remove(de.path(), ec);  // an upload cut off before its rename
+      // An upload cut off before its rename, unless it is young: then it may be one in flight
+      // through another Repo object on this directory (the receiver's, while failover lists or
+      // materialises points).
+      if (IsOlderThan(de.path(), clock_.Now() - options_.gc_grace)) {
+        fs::remove(de.path(), ec);
+      }
       continue;
     }
     if (!name.ends_with(".pack")) {
@@ -145,7 +158,9 @@ Status Repo::Load() {
   for (const auto& de : fs::directory_iterator(dir_ / "points", ec)) {
     std::string name = de.path().filename().string();
     if (name.starts_with(".tmp-")) {
-      fs::remove(de.path(), ec);
+      if (IsOlderThan(de.path(), clock_.Now() - options_.gc_grace)) {
+        fs::remove(de.path(), ec);
+      }
       continue;
     }
     if (!name.ends_with(".point")) {

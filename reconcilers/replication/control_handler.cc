@@ -6,8 +6,9 @@
 
 #include <cerrno>
 #include <cstring>
-#include <stop_token>
 #include <filesystem>
+#include <optional>
+#include <stop_token>
 #include <thread>
 
 #include "api/duration.h"
@@ -28,6 +29,7 @@ using rep::ControlState;
 
 constexpr auto kPollEvery = std::chrono::milliseconds(20);
 constexpr char kStagingSuffix[] = ".lifeboat-failback";
+constexpr int kPatchAttempts = 5;
 
 std::string OpJobKey(const std::string& key) { return "replicationcontrol/" + key; }
 
@@ -105,7 +107,23 @@ struct PolicyControlHandler::Ops {
   struct Op {
     std::string request;
     ControlState state;
+    bool failure_reported = false;
   };
+  // The state of `request` on `key` when it is the one known: Running and Succeeded every time,
+  // Failed once (the next identical call starts it again). Requires `mu`.
+  std::optional<ControlState> Answer(const std::string& key, const std::string& request) {
+    auto it = by_policy.find(key);
+    if (it == by_policy.end() || it->second.request != request) {
+      return std::nullopt;
+    }
+    if (it->second.state.phase == ControlPhase::kFailed) {
+      if (it->second.failure_reported) {
+        return std::nullopt;
+      }
+      it->second.failure_reported = true;
+    }
+    return it->second.state;
+  }
   std::mutex mu;
   std::map<std::string, Op> by_policy;  // "ns/policy"
 };
@@ -145,11 +163,11 @@ StatusOr<ControlState> PolicyControlHandler::StartOrAnswer(
     const std::string& key, const std::string& request,
     std::function<ControlState(std::stop_token)> job) {
   std::lock_guard<std::mutex> lock(ops_->mu);
+  if (std::optional<ControlState> known = ops_->Answer(key, request)) {
+    return *known;
+  }
   auto it = ops_->by_policy.find(key);
   if (it != ops_->by_policy.end()) {
-    if (it->second.request == request && it->second.state.phase != ControlPhase::kFailed) {
-      return it->second.state;
-    }
     if (it->second.state.phase == ControlPhase::kRunning) {
       return FailedPreconditionError(it->second.request + " of ReplicationPolicy " + key +
                                      " is running: wait until it ends, then ask again");
@@ -210,6 +228,13 @@ Status PatchAnnotations(controller::KubeClient& client, const std::string& ns,
   Json patch = {{"metadata", {{"annotations", annotations}}}};
   auto patched =
       client.Patch(kReplicationPolicies, {ns, name}, controller::PatchType::kMerge, patch);
+  // A merge patch carries no resourceVersion, but a server may still answer 409 when the
+  // controllers' status writes race it: try again a few times.
+  for (int attempt = 1;
+       !patched.ok() && patched.status().code() == StatusCode::kAborted && attempt < kPatchAttempts;
+       ++attempt) {
+    patched = client.Patch(kReplicationPolicies, {ns, name}, controller::PatchType::kMerge, patch);
+  }
   if (!patched.ok()) {
     return Status(patched.status().code(), "annotating ReplicationPolicy " + ns + "/" + name +
                                                ": " + patched.status().message());
@@ -251,8 +276,7 @@ StatusOr<ControlState> PolicyControlHandler::Handover(const rep::HandoverRequest
   std::string to = HandedOverTo(*shared_, key, read.object);
   if (!to.empty() && to != request.to_site) {
     return FailedPreconditionError("ReplicationPolicy " + key + " is handed over to site " + to +
-                                   ": fail back from it before handing over to " +
-                                   request.to_site);
+                                   ": fail back from it before handing over to " + request.to_site);
   }
   // Handed over before this process started (its answer survives in the annotations).
   std::string persisted = Annotation(read.object, kHandoverPointAnnotation);
@@ -262,14 +286,9 @@ StatusOr<ControlState> PolicyControlHandler::Handover(const rep::HandoverRequest
       ControlState done;
       done.phase = ControlPhase::kSucceeded;
       done.point = persisted;
-      done.point_time_ms = TimeFromPointId(persisted);
-      if (read.object.value("/status/lastReplicatedPoint"_json_pointer, "") == persisted) {
-        Clock::TimePoint t;
-        if (ParseRfc3339(read.object.value("/status/lastReplicatedTime"_json_pointer, ""), &t)) {
-          done.point_time_ms =
-              std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-        }
-      }
+      const std::string time_ms = Annotation(read.object, kHandoverPointTimeAnnotation);
+      done.point_time_ms =
+          time_ms.empty() ? TimeFromPointId(persisted) : std::atoll(time_ms.c_str());
       done.site_id = site_id;
       done.message = "handed over to site " + request.to_site + " (point " + persisted + ")";
       ops_->by_policy[key] = Ops::Op{description, done};
@@ -277,113 +296,121 @@ StatusOr<ControlState> PolicyControlHandler::Handover(const rep::HandoverRequest
     }
   }
   std::shared_ptr<Shared> shared = shared_;
-  auto state = StartOrAnswer(key, description, [this, request, key, site_id, shared](
-                                                   std::stop_token stop) -> ControlState {
-    const std::string& ns = request.ns;
-    const std::string& name = request.policy;
-    controller::ObjectKey object_key{ns, name};
-    auto poke = [&] {
-      if (shared->env().enqueue) {
-        shared->env().enqueue(kReplicationPolicyController, object_key);
-      }
-    };
-    // Lifts a handover that could not complete: the policy replicates as before.
-    auto give_up = [&](const std::string& why) {
-      Status lifted = PatchAnnotations(
-          client_, ns, name,
-          {{kFailedOverToAnnotation, nullptr}, {kHandoverPointAnnotation, nullptr}});
-      shared->Unfence(key);
-      poke();
-      return Failed(site_id, why + (lifted.ok() ? "; the policy replicates again, repeat the "
-                                                  "handover once that is fixed"
-                                                : "; lifting the handover failed too: " +
-                                                      lifted.message()));
-    };
-    shared->Fence(key, request.to_site);
-    if (Status s = PatchAnnotations(
-            client_, ns, name,
-            {{kFailedOverToAnnotation, request.to_site}, {kHandoverPointAnnotation, nullptr}});
-        !s.ok()) {
-      shared->Unfence(key);
-      poke();
-      return Failed(site_id, "handover: " + s.message());
-    }
-    poke();
-    JobRunner& jobs = *shared->env().jobs;
-    rep::PointInfo point;
-    std::string how;
-    if (request.final_sync) {
-      if (!WaitIdle(jobs, CycleJobKey(key), stop)) {
-        return Failed(site_id, "handover interrupted: this site is shutting down; repeat it");
-      }
-      auto read = ReadPolicy(client_, ns, name, site_id);
-      if (!read.ok()) {
-        return give_up("final sync: " + read.status().message());
-      }
-      auto retention = api::ParseDuration(read->policy.spec.recovery_point_retention.value_or(
-          std::string(api::kDefaultRecoveryPointRetention)));
-      bool app = read->policy.spec.hooks.has_value() &&
-                 read->policy.spec.app_consistent_frequency.has_value();
-      SiteProblem problem;
-      std::optional<CyclePlan> plan =
-          PlanCycle(client_, shared->env(), object_key, read->policy,
-                    std::chrono::duration_cast<std::chrono::seconds>(
-                        retention.ok() ? *retention : std::chrono::milliseconds(0)),
-                    app, clock_, &problem);
-      if (!plan) {
-        return give_up("final sync: " + problem.message);
-      }
-      CycleOutcome outcome = RunCycle(*shared, object_key, std::move(*plan), clock_, stop);
-      Status cycle = outcome.status;
-      point = outcome.result.point;
-      shared->PutCycle(key, std::move(outcome));
-      poke();
-      if (!cycle.ok()) {
-        if (stop.stop_requested()) {
-          return Failed(site_id, "handover interrupted: this site is shutting down; repeat it");
+  auto state = StartOrAnswer(
+      key, description,
+      [this, request, key, site_id, shared](std::stop_token stop) -> ControlState {
+        const std::string& ns = request.ns;
+        const std::string& name = request.policy;
+        controller::ObjectKey object_key{ns, name};
+        auto poke = [&] {
+          if (shared->env().enqueue) {
+            shared->env().enqueue(kReplicationPolicyController, object_key);
+          }
+        };
+        // Lifts a handover that could not complete: the policy replicates as before.
+        auto give_up = [&](const std::string& why) {
+          Status lifted = PatchAnnotations(client_, ns, name,
+                                           {{kFailedOverToAnnotation, nullptr},
+                                            {kHandoverPointAnnotation, nullptr},
+                                            {kHandoverPointTimeAnnotation, nullptr}});
+          shared->Unfence(key);
+          poke();
+          return Failed(site_id, why + (lifted.ok() ? "; the policy replicates again, repeat the "
+                                                      "handover once that is fixed"
+                                                    : "; lifting the handover failed too: " +
+                                                          lifted.message()));
+        };
+        shared->Fence(key, request.to_site);
+        if (Status s = PatchAnnotations(client_, ns, name,
+                                        {{kFailedOverToAnnotation, request.to_site},
+                                         {kHandoverPointAnnotation, nullptr},
+                                         {kHandoverPointTimeAnnotation, nullptr}});
+            !s.ok()) {
+          shared->Unfence(key);
+          poke();
+          return Failed(site_id, "handover: " + s.message());
         }
-        return give_up("final sync to site " + request.to_site + " failed: " + cycle.message());
-      }
-      how = " after a final sync";
-    } else {
-      jobs.Cancel(CycleJobKey(key));
-      if (!WaitIdle(jobs, CycleJobKey(key), stop)) {
-        return Failed(site_id, "handover interrupted: this site is shutting down; repeat it");
-      }
-      if (std::optional<rep::PointInfo> last = shared->LastPoint(key)) {
-        point = *last;
-      } else if (auto read = ReadPolicy(client_, ns, name, site_id); read.ok()) {
-        point.id = read->object.value("/status/lastReplicatedPoint"_json_pointer, "");
-        Clock::TimePoint t;
-        if (ParseRfc3339(read->object.value("/status/lastReplicatedTime"_json_pointer, ""), &t)) {
-          point.time_ms =
-              std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+        poke();
+        JobRunner& jobs = *shared->env().jobs;
+        rep::PointInfo point;
+        std::string how;
+        if (request.final_sync) {
+          if (!WaitIdle(jobs, CycleJobKey(key), stop)) {
+            return Failed(site_id, "handover interrupted: this site is shutting down; repeat it");
+          }
+          auto read = ReadPolicy(client_, ns, name, site_id);
+          if (!read.ok()) {
+            return give_up("final sync: " + read.status().message());
+          }
+          auto retention = api::ParseDuration(read->policy.spec.recovery_point_retention.value_or(
+              std::string(api::kDefaultRecoveryPointRetention)));
+          bool app = read->policy.spec.hooks.has_value() &&
+                     read->policy.spec.app_consistent_frequency.has_value();
+          SiteProblem problem;
+          std::optional<CyclePlan> plan =
+              PlanCycle(client_, shared->env(), object_key, read->policy,
+                        std::chrono::duration_cast<std::chrono::seconds>(
+                            retention.ok() ? *retention : std::chrono::milliseconds(0)),
+                        app, clock_, &problem);
+          if (!plan) {
+            return give_up("final sync: " + problem.message);
+          }
+          CycleOutcome outcome = RunCycle(*shared, object_key, std::move(*plan), clock_, stop);
+          Status cycle = outcome.status;
+          point = outcome.result.point;
+          shared->PutCycle(key, std::move(outcome));
+          poke();
+          if (!cycle.ok()) {
+            if (stop.stop_requested()) {
+              return Failed(site_id, "handover interrupted: this site is shutting down; repeat it");
+            }
+            return give_up("final sync to site " + request.to_site + " failed: " + cycle.message());
+          }
+          how = " after a final sync";
         } else {
-          point.time_ms = TimeFromPointId(point.id);
+          jobs.Cancel(CycleJobKey(key));
+          if (!WaitIdle(jobs, CycleJobKey(key), stop)) {
+            return Failed(site_id, "handover interrupted: this site is shutting down; repeat it");
+          }
+          if (std::optional<rep::PointInfo> last = shared->LastPoint(key)) {
+            point = *last;
+          } else if (auto read = ReadPolicy(client_, ns, name, site_id); read.ok()) {
+            point.id = read->object.value("/status/lastReplicatedPoint"_json_pointer, "");
+            Clock::TimePoint t;
+            if (ParseRfc3339(read->object.value("/status/lastReplicatedTime"_json_pointer, ""),
+                             &t)) {
+              point.time_ms =
+                  std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch())
+                      .count();
+            } else {
+              point.time_ms = TimeFromPointId(point.id);
+            }
+          }
+          how = point.id.empty() ? " (no point was ever replicated)" : "";
         }
-      }
-      how = point.id.empty() ? " (no point was ever replicated)" : "";
-    }
-    if (!point.id.empty()) {
-      if (Status s = PatchAnnotations(client_, ns, name, {{kHandoverPointAnnotation, point.id}});
-          !s.ok()) {
-        // The fence stands (the annotation above); a repeated call finds no recorded point and
-        // runs the handover again.
-        return Failed(site_id, "handover: " + s.message());
-      }
-    }
-    poke();
-    ControlState done;
-    done.phase = ControlPhase::kSucceeded;
-    done.point = point.id;
-    done.point_time_ms = point.time_ms;
-    done.site_id = site_id;
-    done.message = "handed over to site " + request.to_site + how +
-                   (point.id.empty() ? "" : ": last point " + point.id);
-    spdlog::info("Handed over ReplicationPolicy ns={} name={} to_site={} point={}", ns, name,
-                 request.to_site, point.id);
-    return done;
-  });
+        if (!point.id.empty()) {
+          if (Status s =
+                  PatchAnnotations(client_, ns, name,
+                                   {{kHandoverPointAnnotation, point.id},
+                                    {kHandoverPointTimeAnnotation, std::to_string(point.time_ms)}});
+              !s.ok()) {
+            // The fence stands (the annotation above); a repeated call finds no recorded point and
+            // runs the handover again.
+            return Failed(site_id, "handover: " + s.message());
+          }
+        }
+        poke();
+        ControlState done;
+        done.phase = ControlPhase::kSucceeded;
+        done.point = point.id;
+        done.point_time_ms = point.time_ms;
+        done.site_id = site_id;
+        done.message = "handed over to site " + request.to_site + how +
+                       (point.id.empty() ? "" : ": last point " + point.id);
+        spdlog::info("Handed over ReplicationPolicy ns={} name={} to_site={} point={}", ns, name,
+                     request.to_site, point.id);
+        return done;
+      });
   if (state.ok() && state->phase == ControlPhase::kRunning) {
     shared_->Fence(key, request.to_site);
   }
@@ -397,54 +424,54 @@ StatusOr<ControlState> PolicyControlHandler::Seed(const rep::SeedRequest& reques
   ASSIGN_OR_RETURN(PolicyRead read, ReadPolicy(client_, request.ns, request.policy, site_id));
   {
     std::lock_guard<std::mutex> lock(ops_->mu);
-    auto it = ops_->by_policy.find(key);
-    if (it != ops_->by_policy.end() && it->second.request == description &&
-        it->second.state.phase != ControlPhase::kFailed) {
-      return it->second.state;
+    if (std::optional<ControlState> known = ops_->Answer(key, description)) {
+      return *known;
     }
   }
   RETURN_IF_ERROR(RequireHandover(*shared_, key, read.object, request.site, "seed"));
   std::shared_ptr<Shared> shared = shared_;
-  return StartOrAnswer(key, description, [this, request, key, site_id, shared](
-                                             std::stop_token stop) -> ControlState {
-    auto read = ReadPolicy(client_, request.ns, request.policy, site_id);
-    if (!read.ok()) {
-      return Failed(site_id, "seed: " + read.status().message());
-    }
-    std::atomic<bool> cancel{false};
-    std::stop_callback on_stop(stop, [&cancel] { cancel = true; });
-    // A state directory of its own, empty: every hash is negotiated, so the seed is complete
-    // whatever the replica held before.
-    fs::path state_dir = shared->env().data_dir / "replication" / "seed" / request.site /
-                         request.ns / request.policy;
-    std::error_code ec;
-    fs::remove_all(state_dir, ec);
-    rep::ReplicateOptions o;
-    o.site = request.site;
-    o.ns = request.ns;
-    o.policy = request.policy;
-    o.state_dir = state_dir;
-    o.consistency = rep::Consistency::kCrash;
-    o.cancel = &cancel;
-    o.clock = &clock_;
-    auto r = rep::Replicate(PolicyVolumes(read->policy), receiver_.LoopbackEndpoint(), o);
-    fs::remove_all(state_dir, ec);
-    if (!r.ok()) {
-      return Failed(site_id, "seed of the replica of site " + request.site + " failed: " +
-                                 r.status().message());
-    }
-    ControlState done;
-    done.phase = ControlPhase::kSucceeded;
-    done.point = r->point.id;
-    done.point_time_ms = r->point.time_ms;
-    done.site_id = site_id;
-    done.message = "seeded the replica of site " + request.site + " from the local volumes: " +
-                   std::to_string(r->files) + " files, " + std::to_string(r->bytes_scanned) +
-                   " bytes";
-    spdlog::info("Seeded reverse replica ReplicationPolicy ns={} name={} site={} point={} bytes={}",
-                 request.ns, request.policy, request.site, r->point.id, r->bytes_scanned);
-    return done;
-  });
+  return StartOrAnswer(
+      key, description,
+      [this, request, key, site_id, shared](std::stop_token stop) -> ControlState {
+        auto read = ReadPolicy(client_, request.ns, request.policy, site_id);
+        if (!read.ok()) {
+          return Failed(site_id, "seed: " + read.status().message());
+        }
+        std::atomic<bool> cancel{false};
+        std::stop_callback on_stop(stop, [&cancel] { cancel = true; });
+        // A state directory of its own, empty: every hash is negotiated, so the seed is complete
+        // whatever the replica held before.
+        fs::path state_dir = shared->env().data_dir / "replication" / "seed" / request.site /
+                             request.ns / request.policy;
+        std::error_code ec;
+        fs::remove_all(state_dir, ec);
+        rep::ReplicateOptions o;
+        o.site = request.site;
+        o.ns = request.ns;
+        o.policy = request.policy;
+        o.state_dir = state_dir;
+        o.consistency = rep::Consistency::kCrash;
+        o.cancel = &cancel;
+        o.clock = &clock_;
+        auto r = rep::Replicate(PolicyVolumes(read->policy), receiver_.LoopbackEndpoint(), o);
+        fs::remove_all(state_dir, ec);
+        if (!r.ok()) {
+          return Failed(site_id, "seed of the replica of site " + request.site +
+                                     " failed: " + r.status().message());
+        }
+        ControlState done;
+        done.phase = ControlPhase::kSucceeded;
+        done.point = r->point.id;
+        done.point_time_ms = r->point.time_ms;
+        done.site_id = site_id;
+        done.message = "seeded the replica of site " + request.site +
+                       " from the local volumes: " + std::to_string(r->files) + " files, " +
+                       std::to_string(r->bytes_scanned) + " bytes";
+        spdlog::info(
+            "Seeded reverse replica ReplicationPolicy ns={} name={} site={} point={} bytes={}",
+            request.ns, request.policy, request.site, r->point.id, r->bytes_scanned);
+        return done;
+      });
 }
 
 StatusOr<ControlState> PolicyControlHandler::Failback(const rep::FailbackRequest& request) {
@@ -454,10 +481,8 @@ StatusOr<ControlState> PolicyControlHandler::Failback(const rep::FailbackRequest
       "failback from site " + request.site + " to point " + request.point;
   {
     std::lock_guard<std::mutex> lock(ops_->mu);
-    auto it = ops_->by_policy.find(key);
-    if (it != ops_->by_policy.end() && it->second.request == description &&
-        it->second.state.phase != ControlPhase::kFailed) {
-      return it->second.state;
+    if (std::optional<ControlState> known = ops_->Answer(key, description)) {
+      return *known;
     }
   }
   ASSIGN_OR_RETURN(PolicyRead read, ReadPolicy(client_, request.ns, request.policy, site_id));
@@ -483,73 +508,77 @@ StatusOr<ControlState> PolicyControlHandler::Failback(const rep::FailbackRequest
   }
   const int64_t point_time = found->time_ms;
   std::shared_ptr<Shared> shared = shared_;
-  return StartOrAnswer(key, description, [this, request, key, site_id, shared, point_time](
-                                             std::stop_token stop) -> ControlState {
-    auto read = ReadPolicy(client_, request.ns, request.policy, site_id);
-    if (!read.ok()) {
-      return Failed(site_id, "failback: " + read.status().message());
-    }
-    auto repo = receiver_.repos().Share(request.site, request.ns, request.policy);
-    if (!repo.ok()) {
-      return Failed(site_id, "failback: " + repo.status().message());
-    }
-    std::vector<rep::Volume> volumes = PolicyVolumes(read->policy);
-    for (const rep::Volume& v : volumes) {
-      if (stop.stop_requested()) {
-        return Failed(site_id, "failback interrupted: this site is shutting down; repeat it");
-      }
-      const std::string name = v.name.empty() ? v.path.filename().string() : v.name;
-      const fs::path path = v.path.lexically_normal();
-      // Beside the volume: the same filesystem, so the swap is a rename.
-      const fs::path staging =
-          path.parent_path() / ("." + path.filename().string() + kStagingSuffix);
-      std::error_code ec;
-      fs::remove_all(staging, ec);
-      rep::MaterializeOptions options;
-      options.volume = name;
-      auto made = (*repo)->Materialize(request.point, staging, options);
-      if (!made.ok()) {
-        fs::remove_all(staging, ec);
-        return Failed(site_id, "failback: materialising volume " + name + " of point " +
-                                   request.point + ": " + made.status().message());
-      }
-      Status swapped = SwapIn(staging / name, path, staging / ".previous");
-      if (!swapped.ok()) {
-        return Failed(site_id, "failback: volume " + name + ": " + swapped.message());
-      }
-      fs::remove_all(staging, ec);
-      if (Status synced = rep::SyncDir(path.parent_path()); !synced.ok()) {
-        return Failed(site_id, "failback: volume " + name + ": " + synced.message());
-      }
-      spdlog::info("Failed back volume ReplicationPolicy={} volume={} path={} point={} bytes={}",
-                   key, name, path.string(), request.point, made->bytes);
-    }
-    if (Status s = PatchAnnotations(
-            client_, request.ns, request.policy,
-            {{kFailedOverToAnnotation, nullptr}, {kHandoverPointAnnotation, nullptr}});
-        !s.ok()) {
-      return Failed(site_id, "failback: the volumes hold point " + request.point +
-                                 " but lifting the handover failed: " + s.message());
-    }
-    shared->Unfence(key);
-    if (shared->env().enqueue) {
-      shared->env().enqueue(kReplicationPolicyController, controller::ObjectKey{request.ns, request.policy});
-    }
-    std::string cleanup;
-    if (Status removed = receiver_.repos().Remove(request.site, request.ns, request.policy);
-        !removed.ok()) {
-      cleanup = " (deleting the reverse replica failed: " + removed.message() + ")";
-    }
-    ControlState done;
-    done.phase = ControlPhase::kSucceeded;
-    done.point = request.point;
-    done.point_time_ms = point_time;
-    done.site_id = site_id;
-    done.message = "failed back from site " + request.site + ": " +
-                   std::to_string(volumes.size()) + " volumes hold point " + request.point +
-                   "; replication resumes" + cleanup;
-    return done;
-  });
+  return StartOrAnswer(
+      key, description,
+      [this, request, key, site_id, shared, point_time](std::stop_token stop) -> ControlState {
+        auto read = ReadPolicy(client_, request.ns, request.policy, site_id);
+        if (!read.ok()) {
+          return Failed(site_id, "failback: " + read.status().message());
+        }
+        auto repo = receiver_.repos().Share(request.site, request.ns, request.policy);
+        if (!repo.ok()) {
+          return Failed(site_id, "failback: " + repo.status().message());
+        }
+        std::vector<rep::Volume> volumes = PolicyVolumes(read->policy);
+        for (const rep::Volume& v : volumes) {
+          if (stop.stop_requested()) {
+            return Failed(site_id, "failback interrupted: this site is shutting down; repeat it");
+          }
+          const std::string name = v.name.empty() ? v.path.filename().string() : v.name;
+          const fs::path path = v.path.lexically_normal();
+          // Beside the volume: the same filesystem, so the swap is a rename.
+          const fs::path staging =
+              path.parent_path() / ("." + path.filename().string() + kStagingSuffix);
+          std::error_code ec;
+          fs::remove_all(staging, ec);
+          rep::MaterializeOptions options;
+          options.volume = name;
+          auto made = (*repo)->Materialize(request.point, staging, options);
+          if (!made.ok()) {
+            fs::remove_all(staging, ec);
+            return Failed(site_id, "failback: materialising volume " + name + " of point " +
+                                       request.point + ": " + made.status().message());
+          }
+          Status swapped = SwapIn(staging / name, path, staging / ".previous");
+          if (!swapped.ok()) {
+            return Failed(site_id, "failback: volume " + name + ": " + swapped.message());
+          }
+          fs::remove_all(staging, ec);
+          if (Status synced = rep::SyncDir(path.parent_path()); !synced.ok()) {
+            return Failed(site_id, "failback: volume " + name + ": " + synced.message());
+          }
+          spdlog::info(
+              "Failed back volume ReplicationPolicy={} volume={} path={} point={} bytes={}", key,
+              name, path.string(), request.point, made->bytes);
+        }
+        if (Status s = PatchAnnotations(client_, request.ns, request.policy,
+                                        {{kFailedOverToAnnotation, nullptr},
+                                         {kHandoverPointAnnotation, nullptr},
+                                         {kHandoverPointTimeAnnotation, nullptr}});
+            !s.ok()) {
+          return Failed(site_id, "failback: the volumes hold point " + request.point +
+                                     " but lifting the handover failed: " + s.message());
+        }
+        shared->Unfence(key);
+        if (shared->env().enqueue) {
+          shared->env().enqueue(kReplicationPolicyController,
+                                controller::ObjectKey{request.ns, request.policy});
+        }
+        std::string cleanup;
+        if (Status removed = receiver_.repos().Remove(request.site, request.ns, request.policy);
+            !removed.ok()) {
+          cleanup = " (deleting the reverse replica failed: " + removed.message() + ")";
+        }
+        ControlState done;
+        done.phase = ControlPhase::kSucceeded;
+        done.point = request.point;
+        done.point_time_ms = point_time;
+        done.site_id = site_id;
+        done.message = "failed back from site " + request.site + ": " +
+                       std::to_string(volumes.size()) + " volumes hold point " + request.point +
+                       "; replication resumes" + cleanup;
+        return done;
+      });
 }
 
 }  // namespace lifeboat::reconcilers::replication

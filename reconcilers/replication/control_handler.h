@@ -12,8 +12,9 @@
 //   Failback  materialises each volume of a point of that replica beside the volume, swaps it
 //             in (rename exchange), lifts the handover and deletes the replica.
 // Each operation runs on the job runner under "replicationcontrol/<ns>/<policy>"; its state is
-// kept in memory and answers repeated calls. A Failed operation is started again by the next
-// identical call; a Succeeded one keeps answering until a different request replaces it.
+// kept in memory and answers repeated calls: Running and Succeeded every time (until a different
+// request replaces it), Failed once (AwaitControl stops there), so the next identical call — a
+// retry — starts the operation again.
 #include <map>
 #include <memory>
 #include <mutex>

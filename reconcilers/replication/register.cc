@@ -37,8 +37,8 @@ ReconcilerOverrides ReplicationReconcilerFactories(const EngineEnv& env) {
       return reconciler;
     }
     return std::make_unique<WithControlHandler>(
-        std::move(reconciler), std::make_unique<PolicyControlHandler>(
-                                   ctx.client, shared, ctx.clock, *shared->env().receiver));
+        std::move(reconciler), std::make_unique<PolicyControlHandler>(ctx.client, shared, ctx.clock,
+                                                                      *shared->env().receiver));
   };
   return table;
 }

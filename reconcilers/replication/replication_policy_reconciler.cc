@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-
 #include "api/duration.h"
 #include "api/manifest.h"
 #include "api/replication_policy.h"
@@ -22,7 +21,6 @@ constexpr auto kRetryFailed = std::chrono::seconds(15);
 constexpr auto kFencedRecheck = std::chrono::seconds(1);
 
 std::string JobKey(const ObjectKey& key) { return CycleJobKey(key.ToString()); }
-
 
 Clock::TimePoint FromMs(int64_t ms) { return Clock::TimePoint(milliseconds(ms)); }
 
@@ -102,7 +100,8 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
                               ? "spec.recoveryPointRetention: " + retention.status().message()
                               : "spec.rpo: must be positive";
     if (SetStatusCondition(
-            status, MakeCondition(api::kConditionReady, false, kReasonInvalidSpec, message, generation),
+            status,
+            MakeCondition(api::kConditionReady, false, kReasonInvalidSpec, message, generation),
             now)) {
       recorder_.Record(object, controller::EventType::kWarning, kReasonInvalidSpec, message);
     }
@@ -120,9 +119,8 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
 
   // Handed over to another site (control_handler.h): the annotation persists it, the in-memory
   // fence covers a cache that has not caught up with it yet.
-  std::string failed_over_to =
-      object.value("/metadata/annotations"_json_pointer, Json::object())
-          .value(kFailedOverToAnnotation, "");
+  std::string failed_over_to = object.value("/metadata/annotations"_json_pointer, Json::object())
+                                   .value(kFailedOverToAnnotation, "");
   if (std::optional<std::string> fenced = shared_->FencedTo(key.ToString())) {
     failed_over_to = *fenced;
   }
@@ -141,7 +139,8 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
 
   // A finished cycle: publish it.
   bool published_event = false;
-  if (std::optional<CycleOutcome> done = shared_->TakeCycle(key.ToString())) {
+  std::optional<CycleOutcome> done = shared_->PeekCycle(key.ToString());
+  if (done) {
     shared_->ClearProgress(key.ToString());
     if (done->status.ok()) {
       const rep::ReplicateResult& r = done->result;
@@ -207,11 +206,11 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
       metrics->rpo().Remove(labels);
       metrics->replication().RemovePolicy(key.ns, key.name);
     }
-    SetStatusCondition(status,
-                       MakeCondition(api::kConditionRpoMet, true, "FailedOver",
-                                     "not measured: failed over to site " + failed_over_to,
-                                     generation),
-                       now);
+    SetStatusCondition(
+        status,
+        MakeCondition(api::kConditionRpoMet, true, "FailedOver",
+                      "not measured: failed over to site " + failed_over_to, generation),
+        now);
   } else if (last) {
     double current = std::max(0.0, std::chrono::duration<double>(now - *last).count());
     status["currentRPOSeconds"] = std::round(current * 1000.0) / 1000.0;
@@ -244,12 +243,11 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
   const std::string site = policy.spec.target_site_ref.name;
   std::optional<Clock::Duration> requeue;
   if (failed_over) {
-    std::string message = "failed over to site " + failed_over_to +
-                          ": no replication until it fails back";
-    SetStatusCondition(status,
-                       MakeCondition(api::kConditionSynchronizing, false, "FailedOver", message,
-                                     generation),
-                       now);
+    std::string message =
+        "failed over to site " + failed_over_to + ": no replication until it fails back";
+    SetStatusCondition(
+        status,
+        MakeCondition(api::kConditionSynchronizing, false, "FailedOver", message, generation), now);
     SetStatusCondition(
         status, MakeCondition(api::kConditionReady, true, "FailedOver", message, generation), now);
     if (!active) {
@@ -260,12 +258,12 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
         failover_owned ? "phase " + phase + " is owned by the failover controller" : "suspended";
     SetStatusCondition(status,
                        MakeCondition(api::kConditionSynchronizing, false,
-                                 failover_owned ? phase : "Suspended", why, generation),
+                                     failover_owned ? phase : "Suspended", why, generation),
                        now);
     if (!failover_owned) {
       SetStatusCondition(status,
                          MakeCondition(api::kConditionReady, last.has_value(), "Suspended",
-                                   "replication is suspended", generation),
+                                       "replication is suspended", generation),
                          now);
     }
   } else if (active) {
@@ -289,17 +287,16 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
       }
       bool app = app_every && policy.spec.hooks && (!last_app || now - *last_app >= *app_every);
       SiteProblem problem;
-      std::optional<CyclePlan> plan =
-          PlanCycle(client_, shared_->env(), key, policy,
-                    std::chrono::duration_cast<std::chrono::seconds>(*retention), app, clock_,
-                    &problem);
+      std::optional<CyclePlan> plan = PlanCycle(
+          client_, shared_->env(), key, policy,
+          std::chrono::duration_cast<std::chrono::seconds>(*retention), app, clock_, &problem);
       if (!plan) {
         status["phase"] = last ? "Degraded" : status.value("phase", "InitialReplication");
         status["message"] = problem.message;
-        if (SetStatusCondition(
-                status,
-                MakeCondition(api::kConditionReady, false, problem.reason, problem.message, generation),
-                now)) {
+        if (SetStatusCondition(status,
+                               MakeCondition(api::kConditionReady, false, problem.reason,
+                                             problem.message, generation),
+                               now)) {
           recorder_.Record(object, controller::EventType::kWarning, problem.reason,
                            problem.message);
         }
@@ -311,7 +308,8 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
         std::shared_ptr<Shared> shared = shared_;
         const Clock& clock = clock_;
         bool submitted = shared->SubmitCycle(
-            key.ToString(), [shared, key, p = std::move(*plan), &clock](std::stop_token stop) mutable {
+            key.ToString(),
+            [shared, key, p = std::move(*plan), &clock](std::stop_token stop) mutable {
               CycleOutcome outcome = RunCycle(*shared, key, std::move(p), clock, stop);
               shared->PutCycle(key.ToString(), std::move(outcome));
               if (shared->env().enqueue) {
@@ -329,39 +327,42 @@ StatusOr<Result> ReplicationPolicyReconciler::Reconcile(const ObjectKey& key) {
         }
         if (submitted) {
           SetStatusCondition(status,
-                           MakeCondition(api::kConditionSynchronizing, true, "CycleRunning",
-                                     std::string(app ? "application" : "crash") +
-                                         "-consistent cycle to Site " + site,
-                                     generation),
-                           now);
+                             MakeCondition(api::kConditionSynchronizing, true, "CycleRunning",
+                                           std::string(app ? "application" : "crash") +
+                                               "-consistent cycle to Site " + site,
+                                           generation),
+                             now);
         }
       }
     } else {
       requeue = due - now;
       SetStatusCondition(status,
                          MakeCondition(api::kConditionSynchronizing, false, "Idle",
-                                   "next cycle at " + FormatRfc3339(due), generation),
+                                       "next cycle at " + FormatRfc3339(due), generation),
                          now);
     }
   }
   if (last && status.value("phase", "") == "Protected") {
     SetStatusCondition(status,
                        MakeCondition(api::kConditionReady, true, "Protected",
-                                 "replicating to Site " + site, generation),
+                                     "replicating to Site " + site, generation),
                        now);
   } else if (!last && !active && !status.contains("conditions")) {
     SetStatusCondition(status,
                        MakeCondition(api::kConditionReady, false, "InitialReplication",
-                                 "initial replication to Site " + site, generation),
+                                     "initial replication to Site " + site, generation),
                        now);
   } else if (!last && status.value("phase", "") == "InitialReplication") {
     SetStatusCondition(status,
                        MakeCondition(api::kConditionReady, false, "InitialReplication",
-                                 "initial replication to Site " + site, generation),
+                                     "initial replication to Site " + site, generation),
                        now);
   }
   (void)published_event;
   RETURN_IF_ERROR(UpdateStatusIfChanged(client_, resource_, object, status));
+  if (done) {
+    shared_->ForgetCycle(key.ToString(), done->finished);
+  }
   Result result;
   if (requeue) {
     result.requeue_after = std::max(milliseconds(1), duration_cast<milliseconds>(*requeue));

@@ -32,7 +32,6 @@ class ReplicationPolicyReconciler final : public Reconciler {
   StatusOr<Result> Reconcile(const ObjectKey& key) override;
 
  private:
-
   controller::KubeClient& client_;
   const controller::Store& store_;
   controller::EventRecorder& recorder_;

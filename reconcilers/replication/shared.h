@@ -27,6 +27,8 @@ inline constexpr char kReplicationPolicyController[] = "replicationpolicy";
 inline constexpr char kFailedOverToAnnotation[] = "lifeboat.dev/failed-over-to";
 // The point the handover ended with (its final sync, or the last one replicated before).
 inline constexpr char kHandoverPointAnnotation[] = "lifeboat.dev/handover-point";
+// When that point's data was captured, in milliseconds since the epoch.
+inline constexpr char kHandoverPointTimeAnnotation[] = "lifeboat.dev/handover-point-time-ms";
 
 // The job runner key of a policy's replication cycles (normal ones and a handover's final sync).
 std::string CycleJobKey(const std::string& policy_key);
@@ -75,6 +77,10 @@ class Shared {
   std::optional<PingOutcome> TakePing(const std::string& key);
   void PutCycle(const std::string& key, CycleOutcome o);
   std::optional<CycleOutcome> TakeCycle(const std::string& key);
+  // The finished cycle without removing it; ForgetCycle removes it once its status is written
+  // (a status update lost to a conflict must not lose the outcome), unless a newer one replaced it.
+  std::optional<CycleOutcome> PeekCycle(const std::string& key);
+  void ForgetCycle(const std::string& key, Clock::TimePoint finished);
   void PutProgress(const std::string& key, Json progress);
   std::optional<Json> Progress(const std::string& key);
   void ClearProgress(const std::string& key);

@@ -11,7 +11,6 @@ namespace {
 
 std::string JobKey(const ObjectKey& key) { return "site/" + key.ToString(); }
 
-
 }  // namespace
 
 SiteReconciler::SiteReconciler(const controller::ControllerContext& ctx,
@@ -38,8 +37,10 @@ StatusOr<Result> SiteReconciler::Reconcile(const ObjectKey& key) {
     std::string message = JoinFieldErrors(errors);
     status["reachable"] = false;
     status["message"] = message;
-    if (SetStatusCondition(status, MakeCondition(api::kConditionReady, false, kReasonInvalidSpec, message, generation),
-                           clock_.Now())) {
+    if (SetStatusCondition(
+            status,
+            MakeCondition(api::kConditionReady, false, kReasonInvalidSpec, message, generation),
+            clock_.Now())) {
       recorder_.Record(object, controller::EventType::kWarning, kReasonInvalidSpec, message);
     }
     RETURN_IF_ERROR(UpdateStatusIfChanged(client_, resource_, object, status));
@@ -63,7 +64,9 @@ StatusOr<Result> SiteReconciler::Reconcile(const ObjectKey& key) {
       message = ping->status.message();
     }
     status["message"] = message;
-    SetStatusCondition(status, MakeCondition(api::kConditionReady, reachable, reason, message, generation), clock_.Now());
+    SetStatusCondition(status,
+                       MakeCondition(api::kConditionReady, reachable, reason, message, generation),
+                       clock_.Now());
     Status written = UpdateStatusIfChanged(client_, resource_, object, status);
     if (!written.ok()) {
       shared_->PutPing(key.ToString(), std::move(*ping));  // published on the retry
@@ -89,8 +92,10 @@ StatusOr<Result> SiteReconciler::Reconcile(const ObjectKey& key) {
   if (!target) {
     status["reachable"] = false;
     status["message"] = problem.message;
-    if (SetStatusCondition(status, MakeCondition(api::kConditionReady, false, problem.reason, problem.message, generation),
-                           clock_.Now())) {
+    if (SetStatusCondition(
+            status,
+            MakeCondition(api::kConditionReady, false, problem.reason, problem.message, generation),
+            clock_.Now())) {
       recorder_.Record(object, controller::EventType::kWarning, problem.reason, problem.message);
     }
     RETURN_IF_ERROR(UpdateStatusIfChanged(client_, resource_, object, status));
@@ -116,7 +121,9 @@ StatusOr<Result> SiteReconciler::Reconcile(const ObjectKey& key) {
     }
   });
   if (!object.contains("status") || !status.contains("conditions")) {
-    SetStatusCondition(status, MakeCondition(api::kConditionReady, false, "Contacting", "contacting " + endpoint, generation),
+    SetStatusCondition(status,
+                       MakeCondition(api::kConditionReady, false, "Contacting",
+                                     "contacting " + endpoint, generation),
                        clock_.Now());
     RETURN_IF_ERROR(UpdateStatusIfChanged(client_, resource_, object, status));
   }

@@ -20,7 +20,6 @@ class SiteReconciler final : public Reconciler {
   StatusOr<Result> Reconcile(const ObjectKey& key) override;
 
  private:
-
   controller::KubeClient& client_;
   const controller::Store& store_;
   controller::EventRecorder& recorder_;

@@ -1,6 +1,8 @@
 // The failover control channel over a real receiver (HTTPS on 127.0.0.1:0): routing to the
 // attached handler, authentication, 503 without a handler, errors carried across, AwaitControl;
 // and the replica store's lock between materialise and retention / point deletion.
+#include "engines/replication/control.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/file.h>
@@ -12,7 +14,6 @@
 #include <random>
 
 #include "common/clock.h"
-#include "engines/replication/control.h"
 #include "engines/replication/https.h"
 #include "engines/replication/receiver.h"
 #include "engines/replication/sender.h"
@@ -222,8 +223,8 @@ TEST_F(ControlTest, AwaitControlRepeatsWhileRunningAndStopsOnOutcomeDeadlineOrCa
     EXPECT_EQ(handler.seeds.size(), 3u);
     handler.answers = {State(ControlPhase::kRunning)};
   }
-  auto late = AwaitControl(call, std::chrono::milliseconds(10), std::chrono::milliseconds(200),
-                           nullptr);
+  auto late =
+      AwaitControl(call, std::chrono::milliseconds(10), std::chrono::milliseconds(200), nullptr);
   EXPECT_EQ(late.status().code(), StatusCode::kDeadlineExceeded) << late.status();
   std::atomic<bool> cancel{true};
   auto cancelled =
@@ -234,7 +235,8 @@ TEST_F(ControlTest, AwaitControlRepeatsWhileRunningAndStopsOnOutcomeDeadlineOrCa
     std::lock_guard<std::mutex> lock(handler.mu);
     handler.answers = {FailedPreconditionError("wrong state")};
   }
-  auto refused = AwaitControl(call, std::chrono::milliseconds(10), std::chrono::seconds(20), nullptr);
+  auto refused =
+      AwaitControl(call, std::chrono::milliseconds(10), std::chrono::seconds(20), nullptr);
   EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
   receiver_->SetControlHandler(nullptr);
   // Unavailable (no handler) is retried until the deadline, which names the last error.

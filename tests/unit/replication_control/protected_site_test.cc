@@ -95,13 +95,23 @@ class ProtectedSiteTest : public ApiServerFixture {
         }
       }
     };
+    StartManager();
+    site_a_id_ = LocalSiteId(env_);
+  }
+
+  void StartManager() {
     controller::ManagerOptions options;
     options.workers = 2;
     auto m = NewLifeboatManager(*client_, options, ReplicationReconcilerFactories(env_));
     ASSERT_TRUE(m.ok()) << m.status();
     manager_ = std::move(*m);
     ASSERT_TRUE(manager_->Start().ok());
-    site_a_id_ = LocalSiteId(env_);
+  }
+
+  void RestartManager() {
+    manager_->Stop();
+    manager_.reset();
+    StartManager();
   }
 
   void TearDown() override {
@@ -183,14 +193,26 @@ TEST_F(ProtectedSiteTest, WrongStateAndUnknownPolicyAreRefusedWithWhatToDo) {
   EXPECT_NE(unknown.status().message().find(std::string(kNs) + "/nope"), std::string::npos);
   auto seed = rep::RequestSeed(site_a_, {kNs, "app", kSiteB});
   EXPECT_EQ(seed.status().code(), StatusCode::kFailedPrecondition) << seed.status();
-  EXPECT_NE(seed.status().message().find("request a handover"), std::string::npos)
-      << seed.status();
+  EXPECT_NE(seed.status().message().find("request a handover"), std::string::npos) << seed.status();
   auto failback = rep::RequestFailback(site_a_, {kNs, "app", kSiteB, "0000000000001-abcd"});
   EXPECT_EQ(failback.status().code(), StatusCode::kFailedPrecondition) << failback.status();
-  // Handed over to B: another site cannot take it, and failback needs a point B sent back.
   ASSERT_TRUE(WaitFor([&] { return Phase() == "Protected"; }, kDeadline)) << Policy().dump();
-  auto handover =
-      Await([&] { return rep::RequestHandover(site_a_, {kNs, "app", kSiteB, false}); });
+  // A final sync that cannot reach B fails the handover and lifts the fence again.
+  receiver_b_->Stop();
+  auto unreachable = Await([&] {
+    return rep::RequestHandover(site_a_, {kNs, "app", kSiteB, true});
+  });
+  ASSERT_TRUE(unreachable.ok()) << unreachable.status();
+  EXPECT_EQ(unreachable->phase, rep::ControlPhase::kFailed);
+  EXPECT_NE(unreachable->message.find("final sync"), std::string::npos) << unreachable->message;
+  EXPECT_NE(unreachable->message.find("repeat the handover"), std::string::npos)
+      << unreachable->message;
+  EXPECT_EQ(Annotation(kFailedOverToAnnotation), "");
+  ASSERT_TRUE(WaitFor([&] { return Phase() != "FailedOver"; }, kDeadline)) << Policy().dump();
+
+  // Handed over to B (without a sync: B is gone): another site cannot take it, and failback
+  // needs a point B sent back.
+  auto handover = Await([&] { return rep::RequestHandover(site_a_, {kNs, "app", kSiteB, false}); });
   ASSERT_TRUE(handover.ok()) << handover.status();
   EXPECT_EQ(handover->phase, rep::ControlPhase::kSucceeded) << handover->message;
   auto other = rep::RequestHandover(site_a_, {kNs, "app", "site-c", true});
@@ -208,8 +230,7 @@ TEST_F(ProtectedSiteTest, HandoverSeedReverseReplicationAndFailback) {
 
   // Planned failover: the final sync carries a change made just before.
   Write(volumes_ / "app" / "config" / "app.conf", "listen = 9090\n");
-  auto handover =
-      Await([&] { return rep::RequestHandover(site_a_, {kNs, "app", kSiteB, true}); });
+  auto handover = Await([&] { return rep::RequestHandover(site_a_, {kNs, "app", kSiteB, true}); });
   ASSERT_TRUE(handover.ok()) << handover.status();
   ASSERT_EQ(handover->phase, rep::ControlPhase::kSucceeded) << handover->message;
   EXPECT_EQ(handover->site_id, site_a_id_);
@@ -238,6 +259,7 @@ TEST_F(ProtectedSiteTest, HandoverSeedReverseReplicationAndFailback) {
   EXPECT_FALSE(failed_over["status"].contains("currentRPOSeconds"));
   EXPECT_EQ(Annotation(kFailedOverToAnnotation), kSiteB);
   EXPECT_EQ(Annotation(kHandoverPointAnnotation), handover->point);
+  EXPECT_EQ(failed_over["status"].value("lastReplicatedPoint", ""), handover->point);
   std::string exposition = metrics_.Exposition();
   for (const char* series : {"lifeboat_rpo_target_seconds{", "lifeboat_replication_lag_seconds{"}) {
     size_t at = exposition.find(series);
@@ -257,6 +279,17 @@ TEST_F(ProtectedSiteTest, HandoverSeedReverseReplicationAndFailback) {
   EXPECT_EQ(again->phase, rep::ControlPhase::kSucceeded);
   EXPECT_EQ(again->point, handover->point);
 
+  // A restart of the controllers keeps the handover (the annotation) and its answer.
+  RestartManager();
+  auto after_restart = rep::RequestHandover(site_a_, {kNs, "app", kSiteB, true});
+  ASSERT_TRUE(after_restart.ok()) << after_restart.status();
+  EXPECT_EQ(after_restart->phase, rep::ControlPhase::kSucceeded);
+  EXPECT_EQ(after_restart->point, handover->point);
+  EXPECT_EQ(after_restart->point_time_ms, handover->point_time_ms);
+  EXPECT_FALSE(WaitFor([&] { return rep::ListPoints(AtB())->size() > at_b->size(); },
+                       std::chrono::milliseconds(2500)));
+  EXPECT_EQ(Phase(), "FailedOver");
+
   // Reprotect: A seeds B's reverse replica locally, then B replicates back only what changed.
   auto seed = Await([&] { return rep::RequestSeed(site_a_, {kNs, "app", kSiteB}); });
   ASSERT_TRUE(seed.ok()) << seed.status();
@@ -275,8 +308,8 @@ TEST_F(ProtectedSiteTest, HandoverSeedReverseReplicationAndFailback) {
   back.ns = kNs;
   back.policy = "app";
   back.state_dir = dir_.path() / "site-b" / "reverse-state";
-  auto sent = rep::Replicate({{"disk", b_volumes / "disk"}, {"app", b_volumes / "app"}},
-                             site_a_, back);
+  auto sent =
+      rep::Replicate({{"disk", b_volumes / "disk"}, {"app", b_volumes / "app"}}, site_a_, back);
   ASSERT_TRUE(sent.ok()) << sent.status();
   EXPECT_GE(sent->data_bytes_sent, kChanged);
   EXPECT_LT(sent->data_bytes_sent, 2 * kChanged) << "the seed should have spared the rest";
@@ -286,12 +319,18 @@ TEST_F(ProtectedSiteTest, HandoverSeedReverseReplicationAndFailback) {
 
   // Failback: A's volumes become the reverse point, the handover lifts, replication resumes.
   const int64_t bytes_before = Policy().value("/status/bytesSent"_json_pointer, int64_t{0});
-  auto failback = Await(
-      [&] { return rep::RequestFailback(site_a_, {kNs, "app", kSiteB, sent->point.id}); });
+  const size_t points_before = rep::ListPoints(AtB())->size();
+  auto failback = Await([&] {
+    return rep::RequestFailback(site_a_, {kNs, "app", kSiteB, sent->point.id});
+  });
   ASSERT_TRUE(failback.ok()) << failback.status();
   ASSERT_EQ(failback->phase, rep::ControlPhase::kSucceeded) << failback->message;
   EXPECT_EQ(failback->point, sent->point.id);
+  EXPECT_EQ(failback->point_time_ms, sent->point.time_ms);
   EXPECT_EQ(rep::testing::CompareTrees(b_volumes, volumes_), "");
+  auto repeated = rep::RequestFailback(site_a_, {kNs, "app", kSiteB, sent->point.id});
+  ASSERT_TRUE(repeated.ok()) << repeated.status();
+  EXPECT_EQ(repeated->phase, rep::ControlPhase::kSucceeded);
   for (const auto& entry : fs::directory_iterator(volumes_)) {
     EXPECT_TRUE(entry.path().filename() == "disk" || entry.path().filename() == "app")
         << entry.path();
@@ -302,12 +341,15 @@ TEST_F(ProtectedSiteTest, HandoverSeedReverseReplicationAndFailback) {
   ASSERT_TRUE(WaitFor(
       [&] {
         Json p = Policy();
-        return p.value("/status/phase"_json_pointer, "") == "Protected" &&
-               p.value("/status/lastReplicatedPoint"_json_pointer, "") != handover->point;
+        auto now_at_b = rep::ListPoints(AtB());
+        return p.value("/status/phase"_json_pointer, "") == "Protected" && now_at_b.ok() &&
+               now_at_b->size() > points_before &&
+               p.value("/status/lastReplicatedPoint"_json_pointer, "") == now_at_b->back().id;
       },
       kDeadline))
       << Policy().dump();
-  const int64_t resumed = Policy().value("/status/bytesSent"_json_pointer, int64_t{0}) - bytes_before;
+  const int64_t resumed =
+      Policy().value("/status/bytesSent"_json_pointer, int64_t{0}) - bytes_before;
   EXPECT_LT(resumed, static_cast<int64_t>(3 * kChanged)) << "resumed replication is differential";
   std::cout << "first cycle after failback: bytes_sent=" << resumed << "\n";
   auto latest = rep::ListPoints(AtB());
