@@ -23,9 +23,9 @@ namespace {
 constexpr char kIndexMagic[8] = {'L', 'B', 'B', 'I', 'D', 'X', '1', '\n'};
 constexpr size_t kIndexHeader = sizeof(kIndexMagic) + 2 * sizeof(uint32_t);
 constexpr size_t kIndexRecord = sizeof(BlockHash) + sizeof(uint32_t);
-// Bytes read per step of a scan. Each hashing thread reads its own chunks, so a chunk that fits
-// in the core's cache is hashed from there (8 MiB chunks read by a separate thread went through
-// memory twice more and cost 20-30 % more time on the benchmark image).
+// Blocks of file address space per step of a scan. Each hashing thread reads its own chunks, so
+// a chunk that fits in the core's cache is hashed from there (8 MiB chunks read by a separate
+// thread went through memory twice more; 4 MiB chunks measured no better than 1 MiB).
 constexpr uint64_t kScanChunk = 1ull << 20;
 // Start writeback of a pack every this many bytes so Seal's fsync has little left to do.
 constexpr uint64_t kWritebackStep = 32ull << 20;
@@ -228,9 +228,18 @@ class ScanPipeline {
   }
 
  private:
+  // A run of data blocks inside a chunk: blocks [first, first + count) relative to the chunk.
+  struct Segment {
+    uint64_t first = 0;
+    uint64_t count = 0;
+  };
+  // A chunk: blocks [first, first + count) of the file, of which only `segments` hold data (the
+  // rest are holes, neither read nor hashed). Several small data runs share one chunk, so the
+  // threads hand over few chunks however fragmented the file is.
   struct Buffer {
     std::vector<uint8_t> data;
     std::vector<BlockInfo> infos;
+    std::vector<Segment> segments;
     uint64_t first = 0;
     uint64_t count = 0;
     bool hashed = false;
@@ -244,28 +253,38 @@ class ScanPipeline {
   // Zero test, fingerprint (when keyed) and, unless the fingerprint shows the block unchanged,
   // SHA-256 of every block of the chunk. `fp` is the calling thread's own fingerprinter.
   void HashChunk(Buffer& buf, Fingerprinter* fp) {
-    static const Fingerprint kUnknown{};
     for (uint64_t i = 0; i < buf.count; ++i) {
       BlockInfo& info = buf.infos[i];
       info.index = buf.first + i;
       info.length = LengthOf(buf.first + i);
       info.unchanged = false;
       info.fingerprint = {};
-      std::span<const uint8_t> data(buf.data.data() + i * bs_, info.length);
-      info.zero = IsZero(data);
-      if (info.zero) {
-        continue;
-      }
-      if (fp != nullptr) {
-        info.fingerprint = fp->Of(data);
-        if (info.index < previous_.size() && previous_[info.index] != kUnknown &&
-            previous_[info.index] == info.fingerprint) {
-          info.unchanged = true;
-          continue;
-        }
-      }
-      info.hash = HashBlock(data);
+      info.zero = true;  // a hole unless a segment covers it
     }
+    for (const Segment& seg : buf.segments) {
+      for (uint64_t i = seg.first; i < seg.first + seg.count; ++i) {
+        HashBlockOf(buf, i, fp);
+      }
+    }
+  }
+
+  void HashBlockOf(Buffer& buf, uint64_t i, Fingerprinter* fp) {
+    static const Fingerprint kUnknown{};
+    BlockInfo& info = buf.infos[i];
+    std::span<const uint8_t> data(buf.data.data() + i * bs_, info.length);
+    info.zero = IsZero(data);
+    if (info.zero) {
+      return;
+    }
+    if (fp != nullptr) {
+      info.fingerprint = fp->Of(data);
+      if (info.index < previous_.size() && previous_[info.index] != kUnknown &&
+          previous_[info.index] == info.fingerprint) {
+        info.unchanged = true;
+        return;
+      }
+    }
+    info.hash = HashBlock(data);
   }
 
   std::unique_ptr<Fingerprinter> NewFingerprinter() const {
@@ -336,29 +355,42 @@ class ScanPipeline {
     Push(std::move(end), -1);
   }
 
+  // The next data run at or after block `b`, in whole blocks ({nblocks_, nblocks_}: none).
+  struct DataRun {
+    uint64_t first = 0;
+    uint64_t end = 0;
+  };
+  DataRun NextRun(uint64_t b) {
+    if (b >= nblocks_) {
+      return {nblocks_, nblocks_};
+    }
+    if (!seek_supported_) {
+      return {b, nblocks_};
+    }
+    off_t data = ::lseek(fd_, static_cast<off_t>(b * bs_), SEEK_DATA);
+    if (data < 0 && errno == ENXIO) {
+      return {nblocks_, nblocks_};  // only a hole up to the end
+    }
+    if (data < 0) {
+      seek_supported_ = false;  // no hole support: read everything
+      return {b, nblocks_};
+    }
+    off_t hole = ::lseek(fd_, data, SEEK_HOLE);
+    if (hole < 0) {
+      hole = static_cast<off_t>(size_);
+    }
+    uint64_t first = std::min<uint64_t>(nblocks_, static_cast<uint64_t>(data) / bs_);
+    uint64_t end = std::min<uint64_t>(nblocks_, (static_cast<uint64_t>(hole) + bs_ - 1) / bs_);
+    return {first, std::min(std::max(end, first + 1), nblocks_)};
+  }
+
+  // Plans the chunks in file order: holes of a chunk or more become zero items; the data runs
+  // are packed into chunks of up to chunk_blocks_ blocks.
   Status ProduceAll(bool parallel) {
     uint64_t b = 0;
-    bool seek_supported = true;
+    DataRun run = NextRun(0);
     while (b < nblocks_) {
-      uint64_t data_first = b;
-      uint64_t data_end = nblocks_;
-      if (seek_supported) {
-        off_t pos = static_cast<off_t>(b * bs_);
-        off_t data = ::lseek(fd_, pos, SEEK_DATA);
-        if (data < 0 && errno == ENXIO) {
-          data_first = nblocks_;  // only a hole up to the end
-        } else if (data < 0) {
-          seek_supported = false;  // no hole support: read everything
-        } else {
-          off_t hole = ::lseek(fd_, data, SEEK_HOLE);
-          if (hole < 0) {
-            hole = static_cast<off_t>(size_);
-          }
-          data_first = std::min<uint64_t>(nblocks_, static_cast<uint64_t>(data) / bs_);
-          data_end = std::min<uint64_t>(nblocks_, (static_cast<uint64_t>(hole) + bs_ - 1) / bs_);
-          data_end = std::min(std::max(data_end, data_first + 1), nblocks_);
-        }
-      }
+      uint64_t data_first = std::max(run.first, b);
       if (data_first > b) {
         ScanItem zero;
         zero.kind = ScanItem::Kind::kZero;
@@ -368,39 +400,54 @@ class ScanPipeline {
           return OkStatus();
         }
         b = data_first;
+        if (b >= nblocks_) {
+          break;
+        }
       }
-      while (b < data_end) {
-        int index = Acquire();
-        if (index < 0) {
-          return OkStatus();  // stopped by the consumer
-        }
-        Buffer& buf = buffers_[index];
-        uint64_t count = std::min(chunk_blocks_, data_end - b);
-        buf.first = b;
-        buf.count = count;
-        buf.hashed = false;
-        if (!parallel) {
-          Status read = ReadChunk(buf);
-          if (!read.ok()) {
-            Release(index);
-            return read;
-          }
-          if (inline_fp_ == nullptr) {
-            inline_fp_ = NewFingerprinter();
-          }
-          HashChunk(buf, inline_fp_.get());
-          buf.hashed = true;
-        }
-        ScanItem item;
-        item.kind = ScanItem::Kind::kData;
-        item.first = b;
-        item.count = count;
-        item.buffer = index;
-        if (!Push(std::move(item), parallel ? index : -1)) {
-          return OkStatus();
-        }
-        b += count;
+      int index = Acquire();
+      if (index < 0) {
+        return OkStatus();  // stopped by the consumer
       }
+      Buffer& buf = buffers_[index];
+      buf.first = b;
+      buf.segments.clear();
+      const uint64_t limit = std::min(nblocks_, b + chunk_blocks_);
+      uint64_t end = b;
+      while (run.first < limit) {
+        uint64_t seg_first = std::max(run.first, end);
+        uint64_t seg_end = std::min(run.end, limit);
+        if (seg_end > seg_first) {
+          buf.segments.push_back({seg_first - b, seg_end - seg_first});
+          end = seg_end;
+        }
+        if (run.end > limit) {
+          break;  // the run goes on in the next chunk
+        }
+        run = NextRun(run.end);
+      }
+      buf.count = end - b;
+      buf.hashed = false;
+      if (!parallel) {
+        Status read = ReadChunk(buf);
+        if (!read.ok()) {
+          Release(index);
+          return read;
+        }
+        if (inline_fp_ == nullptr) {
+          inline_fp_ = NewFingerprinter();
+        }
+        HashChunk(buf, inline_fp_.get());
+        buf.hashed = true;
+      }
+      ScanItem item;
+      item.kind = ScanItem::Kind::kData;
+      item.first = b;
+      item.count = buf.count;
+      item.buffer = index;
+      if (!Push(std::move(item), parallel ? index : -1)) {
+        return OkStatus();
+      }
+      b = end;
     }
     return OkStatus();
   }
@@ -408,24 +455,26 @@ class ScanPipeline {
   // Reads the chunk's bytes (the part beyond a file that shrank meanwhile reads as zeros; the
   // caller's stat check reports the change).
   Status ReadChunk(Buffer& buf) {
-    uint64_t offset = buf.first * bs_;
-    uint64_t want = std::min(buf.count * bs_, size_ - offset);
-    uint64_t got = 0;
-    while (got < want) {
-      ssize_t n =
-          ::pread(fd_, buf.data.data() + got, want - got, static_cast<off_t>(offset + got));
-      if (n < 0 && errno == EINTR) {
-        continue;
+    for (const Segment& seg : buf.segments) {
+      uint64_t offset = (buf.first + seg.first) * bs_;
+      uint8_t* dest = buf.data.data() + seg.first * bs_;
+      uint64_t want = std::min(seg.count * bs_, size_ - offset);
+      uint64_t got = 0;
+      while (got < want) {
+        ssize_t n = ::pread(fd_, dest + got, want - got, static_cast<off_t>(offset + got));
+        if (n < 0 && errno == EINTR) {
+          continue;
+        }
+        if (n < 0) {
+          return ErrnoStatus("reading at offset " + std::to_string(offset + got));
+        }
+        if (n == 0) {
+          break;
+        }
+        got += static_cast<uint64_t>(n);
       }
-      if (n < 0) {
-        return ErrnoStatus("reading at offset " + std::to_string(offset + got));
-      }
-      if (n == 0) {
-        break;
-      }
-      got += static_cast<uint64_t>(n);
+      std::memset(dest + got, 0, want - got);
     }
-    std::memset(buf.data.data() + got, 0, want - got);
     return OkStatus();
   }
 
@@ -507,6 +556,7 @@ class ScanPipeline {
   std::deque<ScanItem> items_;
   std::deque<int> hash_queue_;
   std::deque<int> free_;
+  bool seek_supported_ = true;  // planning thread only
   bool produced_all_ = false;
   bool stopped_ = false;
 };

@@ -74,7 +74,7 @@ struct BlockInfo {
   bool zero = false;    // a hole or all-zero bytes: not hashed, never stored
   // Its fingerprint equals ScanOptions::previous[index]: `hash` was not computed.
   bool unchanged = false;
-  BlockHash hash{};          // valid when !zero && !unchanged
+  BlockHash hash{};           // valid when !zero && !unchanged
   Fingerprint fingerprint{};  // valid when !zero and ScanOptions::fingerprint_key is set
 };
 

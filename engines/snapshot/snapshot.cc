@@ -718,8 +718,8 @@ struct SnapshotStore::Impl {
             ++result.files_reused;
             cs.done += e.size;
           } else {
-            RETURN_IF_ERROR(ScanOne(cs, source / e.path, e,
-                                    pe != nullptr ? previous_of(*pe) : PreviousFile{}));
+            RETURN_IF_ERROR(
+                ScanOne(cs, source / e.path, e, pe != nullptr ? previous_of(*pe) : PreviousFile{}));
           }
           m.provisioned += e.size;
         }
@@ -1095,11 +1095,10 @@ StatusOr<std::unique_ptr<SnapshotStore>> SnapshotStore::Open(const std::filesyst
     do {
       key = NewFingerprintKey();
     } while (DegenerateKey(key));
-    RETURN_IF_ERROR(WriteFileAtomic(config, Json{{"format", 1},
-                                                 {"blockSize", block_size},
-                                                 {"fingerprintKey", KeyToHex(key)}}
-                                                    .dump() +
-                                                "\n"));
+    RETURN_IF_ERROR(WriteFileAtomic(
+        config,
+        Json{{"format", 1}, {"blockSize", block_size}, {"fingerprintKey", KeyToHex(key)}}.dump() +
+            "\n"));
   }
   if (DegenerateKey(key)) {
     return DataLossError(config.string() + " has a degenerate fingerprintKey");

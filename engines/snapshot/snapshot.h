@@ -89,7 +89,7 @@ struct CreateResult {
   uint64_t bytes_read = 0;    // source bytes read (holes and reused files are not read)
   uint64_t bytes_stored = 0;  // new block bytes written to the store
   uint64_t blocks_stored = 0;
-  uint64_t files_reused = 0;         // unchanged files taken from the parent without reading
+  uint64_t files_reused = 0;  // unchanged files taken from the parent without reading
   // Blocks read and found equal to the previous snapshot's by fingerprint (no SHA-256).
   uint64_t blocks_unchanged = 0;
   std::vector<std::string> skipped;  // sockets, fifos, devices: "path: reason"
@@ -157,7 +157,9 @@ class SnapshotStore {
  private:
   SnapshotStore(std::filesystem::path dir, uint32_t block_size, const FingerprintKey& key,
                 std::unique_ptr<BlockStore> blocks)
-      : dir_(std::move(dir)), block_size_(block_size), fingerprint_key_(key),
+      : dir_(std::move(dir)),
+        block_size_(block_size),
+        fingerprint_key_(key),
         blocks_(std::move(blocks)) {}
   struct Impl;
   std::filesystem::path dir_;
