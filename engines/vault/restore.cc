@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <tuple>
 
 #include "engines/vault/compress.h"
 #include "engines/vault/vault.h"
@@ -41,8 +42,14 @@ constexpr auto kProgressEvery = std::chrono::milliseconds(200);
 constexpr uint64_t kDirectMinSize = 1 << 20;
 constexpr uint64_t kWindow = 8 << 20;
 constexpr uint64_t kBlock = 4096;  // O_DIRECT alignment of offsets, lengths and memory
-// Consecutive blobs of a pack are fetched with one request of at most this many bytes.
+// Blobs of a pack that lie close together are fetched with one request of at most this many
+// bytes, reading over gaps of up to kMaxGap bytes (other blobs) rather than issuing another.
 constexpr uint64_t kMaxRead = 16 << 20;
+constexpr uint64_t kMaxGap = 256 << 10;
+// Small files (restored in one window) are grouped into batches of about this many bytes, or
+// this many files: a batch reads each range of its packs once for all of its files.
+constexpr uint64_t kBatchBytes = 8 << 20;
+constexpr size_t kBatchFiles = 512;
 
 uint64_t AlignDown(uint64_t v) { return v / kBlock * kBlock; }
 uint64_t AlignUp(uint64_t v) { return (v + kBlock - 1) / kBlock * kBlock; }
@@ -77,6 +84,59 @@ struct Placed {
   uint64_t end() const { return offset + loc.entry.raw_length; }
 };
 
+// One read of a pack: the sealed bytes of [begin, end), or why they could not be read.
+struct Fetched {
+  Digest pack{};
+  uint64_t begin = 0;
+  uint64_t end = 0;
+  std::string data;
+  std::string error;  // "pack file is missing", ...; empty when `data` holds the range
+};
+
+// Reads every blob `chunks` name, each pack range once: blobs are sorted by pack and offset and
+// neighbours less than kMaxGap apart share a request. Sorted by (pack, begin) for FindFetched.
+std::vector<Fetched> FetchBlobs(storage::BlobStore& store, std::vector<const Placed*> chunks) {
+  std::sort(chunks.begin(), chunks.end(), [](const Placed* a, const Placed* b) {
+    return std::tie(a->loc.pack, a->loc.entry.offset) < std::tie(b->loc.pack, b->loc.entry.offset);
+  });
+  std::vector<Fetched> reads;
+  for (const Placed* p : chunks) {
+    const uint64_t begin = p->loc.entry.offset;
+    const uint64_t end = begin + p->loc.entry.length;
+    if (!reads.empty() && reads.back().pack == p->loc.pack && begin <= reads.back().end + kMaxGap &&
+        std::max(end, reads.back().end) - reads.back().begin <= kMaxRead) {
+      reads.back().end = std::max(end, reads.back().end);
+      continue;
+    }
+    Fetched f;
+    f.pack = p->loc.pack;
+    f.begin = begin;
+    f.end = end;
+    reads.push_back(std::move(f));
+  }
+  for (Fetched& f : reads) {
+    auto got = store.Get(PackName(f.pack), {f.begin, f.end - f.begin});
+    if (got.ok()) {
+      f.data = std::move(got).value();
+    } else if (IsNotFound(got.status())) {
+      f.error = "pack file is missing";
+    } else if (got.status().code() == StatusCode::kOutOfRange) {
+      f.error = "pack file is truncated (" + got.status().message() + ")";
+    } else {
+      f.error = got.status().message();
+    }
+  }
+  return reads;
+}
+
+// The read holding the blob of `p` (FetchBlobs read every blob it was given).
+const Fetched& FindFetched(const std::vector<Fetched>& reads, const Placed& p) {
+  auto it = std::upper_bound(reads.begin(), reads.end(), p, [](const Placed& a, const Fetched& f) {
+    return std::tie(a.loc.pack, a.loc.entry.offset) < std::tie(f.pack, f.begin);
+  });
+  return *std::prev(it);
+}
+
 struct timespec FromNs(int64_t ns) {
   struct timespec ts {};
   ts.tv_sec = ns / 1'000'000'000;
@@ -96,6 +156,14 @@ struct RestoreFile {
   std::atomic<int> pending{1};
   std::mutex mu;
   std::string error;
+};
+
+// A window of one file: [begin, end) and the chunks that overlap it.
+struct Window {
+  std::shared_ptr<RestoreFile> file;
+  uint64_t begin = 0;
+  uint64_t end = 0;
+  std::vector<Placed> chunks;
 };
 
 class RestoreRun {
@@ -119,8 +187,15 @@ class RestoreRun {
   std::string CreateTmp(RestoreFile& f);
   void SubmitWindow(const std::shared_ptr<RestoreFile>& f, uint64_t begin, uint64_t end,
                     std::vector<Placed> chunks);
+  // Queues the window of a small file into the current batch; FlushBatch submits the batch as
+  // one task (its packs' ranges read once for all of its files).
+  void AddToBatch(const std::shared_ptr<RestoreFile>& f, uint64_t begin, uint64_t end,
+                  std::vector<Placed> chunks);
+  void FlushBatch();
+  // Fetches the windows' blobs, then restores each window; updates progress, finishes files.
+  void RunWindows(std::vector<Window>& windows);
   std::string RunWindow(RestoreFile& f, uint64_t begin, uint64_t end,
-                        const std::vector<Placed>& chunks);
+                        const std::vector<Placed>& chunks, const std::vector<Fetched>& reads);
   void DoneFile(const std::shared_ptr<RestoreFile>& f);
   void AddError(const std::string& path, const std::string& error);
   void MaybeReportProgress(bool force);
@@ -134,6 +209,10 @@ class RestoreRun {
   const RestoreOptions& options_;
   ByteBudget budget_;
   bool is_root_ = ::geteuid() == 0;
+  const std::string tmp_prefix_ = ".lifeboat-tmp-" + std::to_string(::getpid()) + "-";
+  // Small files waiting to be submitted as one task (the walk runs on one thread).
+  std::vector<Window> batch_;
+  uint64_t batch_bytes_ = 0;
   std::atomic<uint64_t> tmp_counter_{0};
   std::mutex mu_;
   RestoreResult result_;
@@ -281,9 +360,7 @@ void RestoreRun::StartFile(const Node& n, const std::string& rel, const std::str
   f->rel = rel;
   f->final_path = out;
   f->node = n;
-  f->tmp = (fs::path(out).parent_path() /
-            (".lifeboat-tmp-" + std::to_string(::getpid()) + "-" + std::to_string(tmp_counter_++)))
-               .string();
+  f->tmp = (fs::path(out).parent_path() / (tmp_prefix_ + std::to_string(tmp_counter_++))).string();
   // A file restored in one window is created by that window's task, so that both workers
   // create files (inode allocation is a large part of restoring many small files); larger
   // files, and files without data, are created here.
@@ -333,8 +410,12 @@ void RestoreRun::StartFile(const Node& n, const std::string& rel, const std::str
     MaybeReportProgress(false);
   }
   if (!chunks.empty()) {
-    SubmitWindow(f, window_begin, std::min(window_begin + window, std::max(n.size, offset)),
-                 std::move(chunks));
+    const uint64_t end = std::min(window_begin + window, std::max(n.size, offset));
+    if (one_window) {
+      AddToBatch(f, window_begin, end, std::move(chunks));
+    } else {
+      SubmitWindow(f, window_begin, end, std::move(chunks));
+    }
   }
   if (offset != n.size) {
     std::lock_guard lock(f->mu);
@@ -351,7 +432,12 @@ std::string RestoreRun::CreateTmp(RestoreFile& f) {
   if (f.fd < 0) {
     return std::string("creating ") + f.tmp + ": " + std::strerror(errno);
   }
-  if (::ftruncate(f.fd, static_cast<off_t>(f.node.size)) != 0) {
+  // A file whose data reaches its end gets its size from the writes; one that ends in a hole,
+  // or is written in several windows (concurrent writes past the end would serialise), is
+  // sized first.
+  const bool data_to_end =
+      f.node.size < kDirectMinSize && !f.node.content.empty() && !f.node.content.back().is_hole();
+  if (!data_to_end && ::ftruncate(f.fd, static_cast<off_t>(f.node.size)) != 0) {
     std::string err = std::string("sizing: ") + std::strerror(errno);
     ::close(f.fd);
     f.fd = -1;
@@ -372,31 +458,73 @@ void RestoreRun::SubmitWindow(const std::shared_ptr<RestoreFile>& f, uint64_t be
   uint64_t cost = end - begin;
   budget_.Acquire(cost);
   f->pending++;
-  pool_.Submit([this, f, begin, end, cost, chunks = std::move(chunks)] {
-    bool failed;
-    {
-      std::lock_guard lock(f->mu);
-      failed = !f->error.empty();
-    }
-    if (!failed) {
-      std::string err = RunWindow(*f, begin, end, chunks);
-      if (!err.empty()) {
-        std::lock_guard lock(f->mu);
-        if (f->error.empty()) f->error = err;
-      }
-    }
-    uint64_t data = 0;
-    for (const Placed& p : chunks) {
-      data += std::min(p.end(), end) - std::max(p.offset, begin);
-    }
-    bytes_done_ += data;
+  std::vector<Window> windows;
+  windows.push_back(Window{f, begin, end, std::move(chunks)});
+  pool_.Submit([this, cost, windows = std::move(windows)]() mutable {
+    RunWindows(windows);
     budget_.Release(cost);
-    DoneFile(f);
   });
 }
 
+void RestoreRun::AddToBatch(const std::shared_ptr<RestoreFile>& f, uint64_t begin, uint64_t end,
+                            std::vector<Placed> chunks) {
+  f->pending++;
+  batch_bytes_ += end - begin;
+  batch_.push_back(Window{f, begin, end, std::move(chunks)});
+  if (batch_bytes_ >= kBatchBytes || batch_.size() >= kBatchFiles) {
+    FlushBatch();
+  }
+}
+
+void RestoreRun::FlushBatch() {
+  if (batch_.empty()) {
+    return;
+  }
+  const uint64_t cost = batch_bytes_;
+  budget_.Acquire(cost);
+  pool_.Submit([this, cost, windows = std::move(batch_)]() mutable {
+    RunWindows(windows);
+    budget_.Release(cost);
+  });
+  batch_.clear();
+  batch_bytes_ = 0;
+}
+
+void RestoreRun::RunWindows(std::vector<Window>& windows) {
+  std::vector<const Placed*> wanted;
+  for (const Window& w : windows) {
+    std::lock_guard lock(w.file->mu);
+    if (w.file->error.empty()) {
+      for (const Placed& p : w.chunks) wanted.push_back(&p);
+    }
+  }
+  const std::vector<Fetched> reads = FetchBlobs(repo_.store(), std::move(wanted));
+  for (Window& w : windows) {
+    RestoreFile& f = *w.file;
+    bool failed;
+    {
+      std::lock_guard lock(f.mu);
+      failed = !f.error.empty();
+    }
+    if (!failed) {
+      std::string err = RunWindow(f, w.begin, w.end, w.chunks, reads);
+      if (!err.empty()) {
+        std::lock_guard lock(f.mu);
+        if (f.error.empty()) f.error = err;
+      }
+    }
+    uint64_t data = 0;
+    for (const Placed& p : w.chunks) {
+      data += std::min(p.end(), w.end) - std::max(p.offset, w.begin);
+    }
+    bytes_done_ += data;
+    DoneFile(w.file);
+  }
+}
+
 std::string RestoreRun::RunWindow(RestoreFile& f, uint64_t begin, uint64_t end,
-                                  const std::vector<Placed>& chunks) {
+                                  const std::vector<Placed>& chunks,
+                                  const std::vector<Fetched>& reads) {
   if (f.fd < 0) {
     if (std::string err = CreateTmp(f); !err.empty()) {
       return err;
@@ -443,63 +571,43 @@ std::string RestoreRun::RunWindow(RestoreFile& f, uint64_t begin, uint64_t end,
     }
   }
 
-  // Fetch runs of consecutive blobs of one pack with one request each, then decode every blob
-  // into place (straight into the window when it lies wholly inside it).
-  size_t i = 0;
-  while (i < chunks.size()) {
-    size_t j = i + 1;
-    uint64_t run_begin = chunks[i].loc.entry.offset;
-    uint64_t run_end = run_begin + chunks[i].loc.entry.length;
-    while (j < chunks.size() && chunks[j].loc.pack == chunks[i].loc.pack &&
-           chunks[j].loc.entry.offset == run_end &&
-           run_end + chunks[j].loc.entry.length - run_begin <= kMaxRead) {
-      run_end += chunks[j].loc.entry.length;
-      ++j;
+  // Decode every blob into place (straight into the window when it lies wholly inside it).
+  for (const Placed& p : chunks) {
+    const PackEntry& e = p.loc.entry;
+    const Fetched& read = FindFetched(reads, p);
+    auto where = [&] {
+      return "pack " + PackName(p.loc.pack) + " data blob " + ToHex(p.id) + ": ";
+    };
+    if (!read.error.empty()) {
+      return where() + read.error;
     }
-    const std::string pack_name = PackName(chunks[i].loc.pack);
-    auto sealed_run = repo_.store().Get(pack_name, {run_begin, run_end - run_begin});
-    if (!sealed_run.ok()) {
-      std::string what = "pack " + pack_name + " data blob " + ToHex(chunks[i].id) + ": ";
-      if (IsNotFound(sealed_run.status())) return what + "pack file is missing";
-      if (sealed_run.status().code() == StatusCode::kOutOfRange) {
-        return what + "pack file is truncated (" + sealed_run.status().message() + ")";
-      }
-      return what + sealed_run.status().message();
+    std::string_view sealed = std::string_view(read.data).substr(e.offset - read.begin, e.length);
+    const bool inside = p.offset >= begin && p.end() <= end;
+    char* raw = inside ? buf + (p.offset - begin) : raw_buffer.Reserve(e.raw_length);
+    if (sealed.size() < kSealOverhead) {
+      return where() + "encrypted blob is too short";
     }
-    for (size_t k = i; k < j; ++k) {
-      const Placed& p = chunks[k];
-      const PackEntry& e = p.loc.entry;
-      std::string_view sealed =
-          std::string_view(*sealed_run).substr(e.offset - run_begin, e.length);
-      const bool inside = p.offset >= begin && p.end() <= end;
-      char* raw = inside ? buf + (p.offset - begin) : raw_buffer.Reserve(e.raw_length);
-      auto where = [&] { return "pack " + pack_name + " data blob " + ToHex(p.id) + ": "; };
-      if (sealed.size() < kSealOverhead) {
-        return where() + "encrypted blob is too short";
-      }
-      const size_t plain_size = sealed.size() - kSealOverhead;
-      if (!e.compressed && plain_size != e.raw_length) {
-        return where() + "content does not match its ID";
-      }
-      char* plain = e.compressed ? plain_buffer.Reserve(plain_size) : raw;
-      Status s = OpenTo(repo_.key().encryption, sealed,
-                        std::string_view(reinterpret_cast<const char*>(p.id.data()), p.id.size()),
-                        reinterpret_cast<uint8_t*>(plain));
+    const size_t plain_size = sealed.size() - kSealOverhead;
+    if (!e.compressed && plain_size != e.raw_length) {
+      return where() + "content does not match its ID";
+    }
+    char* plain = e.compressed ? plain_buffer.Reserve(plain_size) : raw;
+    Status s = OpenTo(repo_.key().encryption, sealed,
+                      std::string_view(reinterpret_cast<const char*>(p.id.data()), p.id.size()),
+                      reinterpret_cast<uint8_t*>(plain));
+    if (!s.ok()) return where() + s.message();
+    if (e.compressed) {
+      s = DecompressTo(std::string_view(plain, plain_size), raw, e.raw_length);
       if (!s.ok()) return where() + s.message();
-      if (e.compressed) {
-        s = DecompressTo(std::string_view(plain, plain_size), raw, e.raw_length);
-        if (!s.ok()) return where() + s.message();
-      }
-      if (repo_.hmac().Sum(std::string_view(raw, e.raw_length)) != p.id) {
-        return where() + "content does not match its ID";
-      }
-      if (!inside) {
-        uint64_t a = std::max(p.offset, begin);
-        uint64_t b = std::min(p.end(), end);
-        std::memcpy(buf + (a - begin), raw + (a - p.offset), b - a);
-      }
     }
-    i = j;
+    if (repo_.hmac().Sum(std::string_view(raw, e.raw_length)) != p.id) {
+      return where() + "content does not match its ID";
+    }
+    if (!inside) {
+      uint64_t a = std::max(p.offset, begin);
+      uint64_t b = std::min(p.end(), end);
+      std::memcpy(buf + (a - begin), raw + (a - p.offset), b - a);
+    }
   }
 
   for (const auto& [a, b] : ranges) {
@@ -531,9 +639,7 @@ void RestoreRun::RestoreNode(const Node& n, const std::string& rel, const std::s
       return;
     case NodeType::kSymlink: {
       std::string tmp =
-          (fs::path(out).parent_path() /
-           (".lifeboat-tmp-" + std::to_string(::getpid()) + "-" + std::to_string(tmp_counter_++)))
-              .string();
+          (fs::path(out).parent_path() / (tmp_prefix_ + std::to_string(tmp_counter_++))).string();
       if (::symlink(n.target.c_str(), tmp.c_str()) != 0) {
         AddError(rel, std::string("symlink: ") + std::strerror(errno));
         return;
@@ -629,6 +735,7 @@ StatusOr<RestoreResult> RestoreRun::Run() {
   std::string target = fs::absolute(options_.target).lexically_normal().string();
   while (target.size() > 1 && target.back() == '/') target.pop_back();
   RETURN_IF_ERROR(WalkTree(point.tree, "", target, false));
+  FlushBatch();
   pool_.Drain();
   for (const auto& [path, key] : link_later_) {
     const std::string& first = link_first_[key];

@@ -9,6 +9,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 
 #include "engines/storage/faulty_blob_store.h"
 #include "engines/storage/local_blob_store.h"
@@ -250,6 +252,53 @@ TEST_F(VaultTest, FlippedByteIsReportedByCheckAndRestoreNamingPackAndBlob) {
     fs::path rel = fs::relative(e.path(), dir_.path() / "out");
     EXPECT_EQ(ReadFile(e.path()), ReadFile(dir_.path() / rel)) << rel;
   }
+}
+
+// Small files are restored in batches that read each pack range once for many files: a pack
+// that is gone fails exactly the files with a blob in it, names the pack and blob, leaves no
+// temporary file behind, and every other file of the batch is restored byte for byte.
+TEST_F(VaultTest, MissingPackFailsOnlyItsFilesWhenSmallFilesAreBatched) {
+  fs::path many = dir_.path() / "many";
+  for (int i = 0; i < 600; ++i) {
+    WriteFile(many / ("d" + std::to_string(i % 6)) / ("f" + std::to_string(i) + ".bin"),
+              RandomBytes(3000 + 37 * static_cast<size_t>(i), 1000 + static_cast<uint64_t>(i)));
+  }
+  BackupOptions o;
+  o.paths = {many.string()};
+  ASSERT_TRUE(Backup(*repo_, o).ok());
+  // Drop the data pack holding the fewest blobs (a tree pack would fail whole directories).
+  auto packs = store_->List("data/");
+  ASSERT_TRUE(packs.ok());
+  std::map<Digest, std::set<Digest>> blobs_of;
+  repo_->ForEachBlob([&](const Digest& id, const BlobLocation& loc) {
+    if (loc.entry.type == BlobType::kData) blobs_of[loc.pack].insert(id);
+  });
+  ASSERT_GE(blobs_of.size(), 2u) << "the files should span several data packs";
+  auto victim = std::min_element(blobs_of.begin(), blobs_of.end(), [](auto& a, auto& b) {
+    return a.second.size() < b.second.size();
+  });
+  ASSERT_TRUE(store_->Delete(PackName(victim->first)).ok());
+
+  auto r = DoRestore("latest", dir_.path() / "out");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_FALSE(r->errors.empty());
+  EXPECT_EQ(r->files + r->errors.size(), 600u);
+  for (const FileError& e : r->errors) {
+    EXPECT_NE(e.error.find(PackName(victim->first)), std::string::npos) << e.error;
+    EXPECT_NE(e.error.find("pack file is missing"), std::string::npos) << e.error;
+    EXPECT_FALSE(fs::exists(dir_.path() / "out" / e.path)) << e.path;
+  }
+  size_t restored = 0;
+  for (auto& e : fs::recursive_directory_iterator(dir_.path() / "out")) {
+    EXPECT_EQ(e.path().filename().string().rfind(".lifeboat-tmp-", 0), std::string::npos)
+        << e.path();
+    if (!e.is_regular_file()) continue;
+    fs::path rel = fs::relative(e.path(), dir_.path() / "out");
+    EXPECT_EQ(ReadFile(e.path()), ReadFile(dir_.path() / rel)) << rel;
+    ++restored;
+  }
+  EXPECT_EQ(restored, r->files);
+  EXPECT_GT(restored, 0u);
 }
 
 TEST_F(VaultTest, TruncatedPackIsReportedByStructuralCheck) {
