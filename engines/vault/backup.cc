@@ -37,8 +37,11 @@ namespace fs = std::filesystem;
 constexpr size_t kReadBlock = 4 << 20;
 // Files (or data segments of sparse files) are read and chunked in parts of about this size.
 constexpr uint64_t kPartBytes = 8 << 20;
-// A part holding a small file counts at least this much against the in-flight budget.
-constexpr uint64_t kMinPartCost = 64 << 10;
+// Every queued part counts this much against the budget, whatever its size: a part holds no
+// file data until a worker reads it into that worker's own buffers, so the budget bounds the
+// queue (its FileState and DirState records), not bytes. Charging a large part its size made
+// the walk wait behind a large file's parts and walk the rest of the tree only after it, alone.
+constexpr uint64_t kQueuedPartCost = 64 << 10;
 constexpr auto kProgressEvery = std::chrono::milliseconds(200);
 
 std::string HostName() {
@@ -446,9 +449,7 @@ void BackupRun::BackupFile(const std::string& path, int fd, const struct stat& s
   file->parts.resize(parts.size());
   file->pending += static_cast<int>(parts.size());
   for (size_t i = 0; i < parts.size(); ++i) {
-    uint64_t bytes = 0;
-    for (const Piece& p : parts[i]) bytes += p.end - p.begin;
-    uint64_t cost = std::max(bytes, kMinPartCost);
+    const uint64_t cost = kQueuedPartCost;
     budget_.Acquire(cost);
     pool_.Submit([this, file, i, cost, pieces = std::move(parts[i])] {
       RunPart(file, i, pieces);

@@ -35,7 +35,9 @@ struct BackupOptions {
   std::string parent;
   bool no_parent = false;
   int threads = 0;                    // 0: hardware concurrency
-  uint64_t memory_budget = 32 << 20;  // bytes of chunks in flight
+  // Bounds the work queued ahead of the workers: each queued part of a file counts 64 KiB
+  // (32 MiB: 512 parts). Each worker also holds its own read buffer (2 × chunker max + 4 MiB).
+  uint64_t memory_budget = 32 << 20;
   ProgressFn progress;
   const Clock* clock = nullptr;  // default SystemClock()
 };
