@@ -6,7 +6,9 @@
 #   4. start `lifeboat up` (API server + controllers + /metrics) with these manifests
 #   5. the controllers take over: the vault is initialised, an on-demand backup runs, a file is
 #      restored and compared; `kubectl get lifeboat` shows it all
-#   6. the policy's own run at the next minute, then the RPO metrics and the vault through the CLI
+#   6. replication to a second `lifeboat up` (the DR site), and a test failover of the recovery
+#      plan there: runbook actions, a manual approval, the copies compared, then cleaned up
+#   7. the policy's own run at the next minute, then the RPO metrics and the vault through the CLI
 # On a terminal it keeps running until Ctrl-C so you can use kubectl yourself; otherwise it
 # stops once it has shown everything.
 set -euo pipefail
@@ -65,10 +67,15 @@ stop_up() {
 }
 
 start_up() {
-  step "lifeboat up --data-dir $STATE_DIR -f $EXAMPLES/   (log: $UP_LOG)"
+  # Everything but the recovery plan and its failover, which belong to the DR site.
+  local files=() file
+  for file in "$EXAMPLES"/*.yaml; do
+    case "$(basename "$file")" in 80-* | 90-*) ;; *) files+=(-f "$file") ;; esac
+  done
+  step "lifeboat up --data-dir $STATE_DIR -f $EXAMPLES/{00..70}-*.yaml   (log: $UP_LOG)"
   mkdir -p "$STATE_DIR"
   "$LIFEBOAT" up --data-dir "$STATE_DIR" --port 0 --metrics-bind-address 127.0.0.1:0 \
-    -f "$EXAMPLES/" >"$UP_LOG" 2>&1 &
+    "${files[@]}" >"$UP_LOG" 2>&1 &
   UP_PID=$!
   trap stop_up EXIT
   local i
@@ -96,27 +103,66 @@ reset_demo_state() {
   rm -rf "$STATE_DIR" "$demo/vault" "$demo/restore" "$demo/dr-site"
 }
 
-# The disaster-recovery site of examples/60-site.yaml: a replication endpoint on 127.0.0.1:8443
-# (in real life `lifeboat up --replication-port` or `lifeboat receiver` on another machine).
+# The disaster-recovery site of examples/60-site.yaml: a second `lifeboat up` whose replication
+# endpoint listens on 127.0.0.1:8443 (in real life, another machine or cluster). The recovery
+# plan lives there, next to the replicas it brings up (examples/80-recoveryplan.yaml).
 DR_PID=""
+DR_LOG=${LIFEBOAT_DEMO_DIR:-/tmp/lifeboat-demo}/dr-site.log
 start_dr_site() {
   local demo=${LIFEBOAT_DEMO_DIR:-/tmp/lifeboat-demo}
-  step "lifeboat receiver --root $demo/dr-site --port 8443   (the DR site of examples/60-site.yaml)"
+  step "lifeboat up --data-dir $demo/dr-site --replication-port 8443 -f 00-namespace-and-secret.yaml -f 80-recoveryplan.yaml   (the DR site)"
   mkdir -p "$demo/dr-site"
   printf '%s' demo-replication-token >"$demo/dr-site.token"
-  "$LIFEBOAT" receiver --root "$demo/dr-site" --address 127.0.0.1 --port 8443 \
-    --token-file "$demo/dr-site.token" >"$demo/dr-site.log" 2>&1 &
+  "$LIFEBOAT" up --data-dir "$demo/dr-site" --port 0 --metrics-bind-address 127.0.0.1:0 \
+    --replication-port 8443 --replication-token-file "$demo/dr-site.token" \
+    -f "$EXAMPLES/00-namespace-and-secret.yaml" -f "$EXAMPLES/80-recoveryplan.yaml" \
+    >"$DR_LOG" 2>&1 &
   DR_PID=$!
   trap stop_up EXIT
   local i
-  for i in $(seq 1 100); do
-    grep -q 'listening on' "$demo/dr-site.log" && break
+  for i in $(seq 1 300); do
+    grep -q '^export KUBECONFIG=' "$DR_LOG" && break
+    kill -0 "$DR_PID" 2>/dev/null || break
     sleep 0.1
   done
-  grep 'listening on' "$demo/dr-site.log" || {
+  grep -E '^(Replication endpoint|kubeconfig)' "$DR_LOG" || {
     echo "the DR site did not start (port 8443 busy?); replication will show Degraded:" >&2
-    cat "$demo/dr-site.log" >&2
+    cat "$DR_LOG" >&2
   }
+  DR_KUBECONFIG="$demo/dr-site/kubeconfig"
+}
+
+# A test failover at the DR site: the plan's groups come up from the latest replicated points in
+# an isolated place, with the runbook actions, while production and replication carry on.
+show_test_failover() {
+  local dr=(--kubeconfig "$DR_KUBECONFIG" -n "$DEMO_NS")
+  step "the recovery plan at the DR site: Ready once every policy has a replica there"
+  KUBECONFIG=$DR_KUBECONFIG kubectl -n "$DEMO_NS" wait --for=condition=Ready recoveryplan/demo-plan --timeout=120s
+  KUBECONFIG=$DR_KUBECONFIG kubectl -n "$DEMO_NS" get recoveryplans
+  step "lifeboat failover demo-plan --type Test --name drill-1   (examples/90-failover-test.yaml does the same with kubectl)"
+  "$LIFEBOAT" failover demo-plan --type Test --name drill-1 --timeout 5m "${dr[@]}" &
+  local follow=$! i phase=""
+  for i in $(seq 1 600); do
+    phase=$(KUBECONFIG=$DR_KUBECONFIG kubectl -n "$DEMO_NS" get failover drill-1 -o jsonpath='{.status.phase}' 2>/dev/null || true)
+    [[ "$phase" == WaitingForApproval || "$phase" == Succeeded || "$phase" == Failed ]] && break
+    sleep 0.2
+  done
+  if [[ "$phase" == WaitingForApproval ]]; then
+    step "a person approves the manual step: lifeboat failover approve drill-1 approve-dns-switch"
+    "$LIFEBOAT" failover approve drill-1 approve-dns-switch "${dr[@]}"
+  fi
+  wait "$follow" || true
+  local target
+  target=$(KUBECONFIG=$DR_KUBECONFIG kubectl -n "$DEMO_NS" get failover drill-1 -o jsonpath='{.status.targetDir}')
+  step "the test copies in $target, compared with production"
+  ls "$target"
+  diff -r "$VOLUMES_DIR/app" "$target/app-replication/app" >/dev/null &&
+    echo "app volume: identical to production at the recovery point"
+  cmp "$VOLUMES_DIR/disk.img" "$target/web-replication/disk" &&
+    echo "disk image: identical to production at the recovery point"
+  step "lifeboat failover demo-plan --type CleanupTest   (removes everything the test made)"
+  "$LIFEBOAT" failover demo-plan --type CleanupTest --name drill-1-cleanup --timeout 2m "${dr[@]}"
+  KUBECONFIG=$DR_KUBECONFIG kubectl -n "$DEMO_NS" get failovers
 }
 
 show_replication() {
@@ -193,6 +239,7 @@ main() {
   start_up
   show_backups
   show_replication
+  show_test_failover
   wait_for_scheduled_run
   show_metrics
   show_vault_with_cli

@@ -632,11 +632,11 @@ void Run::Fail(const StepFailure& failure) {
   fo_.status.completion_time = now;
   fo_.status.message = failure.message;
   SetReady(false, failure.reason, failure.message);
-  PatchFailover();
-  ctx_.recorder.Record(object_, controller::EventType::kWarning, failure.reason, failure.message);
   PatchPlan({{"lastOperation",
               Operation(api::FailoverPhase::kFailed)},
              {"message", "Failover " + fo_.metadata.name + " failed: " + failure.message}});
+  PatchFailover();
+  ctx_.recorder.Record(object_, controller::EventType::kWarning, failure.reason, failure.message);
   spdlog::warn("Failover ns={} name={} type={} failed reason={}: {}", ctx_.key.ns,
                ctx_.key.name, api::EnumName(fo_.spec.type), failure.reason, failure.message);
 }
@@ -684,13 +684,7 @@ void Run::Finish() {
   }
   fo_.status.message = done;
   SetReady(true, "Succeeded", done);
-  PatchFailover();
-  if (env_.metrics != nullptr && HasActions(type)) {
-    env_.metrics->replication().ObserveFailoverRto(ctx_.key.ns, plan_.metadata.name,
-                                                   std::string(api::EnumName(type)), rto);
-  }
-
-  // The plan's new state.
+  // The plan's new state first: whoever sees the Failover Succeeded sees the plan after it.
   Json plan_status;
   std::string group_state;
   switch (type) {
@@ -748,6 +742,11 @@ void Run::Finish() {
   plan_status["lastOperation"] = Operation(api::FailoverPhase::kSucceeded);
   plan_status["message"] = done;
   PatchPlan(plan_status);
+  PatchFailover();
+  if (env_.metrics != nullptr && HasActions(type)) {
+    env_.metrics->replication().ObserveFailoverRto(ctx_.key.ns, plan_.metadata.name,
+                                                   std::string(api::EnumName(type)), rto);
+  }
   ctx_.recorder.Record(object_, controller::EventType::kNormal, "Succeeded", done);
   spdlog::info("Failover ns={} name={} type={} succeeded rto_seconds={:.2f}", ctx_.key.ns,
                ctx_.key.name, api::EnumName(type), rto);

@@ -26,6 +26,7 @@
 #include "controller/client_config.h"
 #include "controller/rest_kube_client.h"
 #include "tests/e2e/subprocess.h"
+#include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
 namespace lifeboat::testing {
@@ -66,17 +67,24 @@ bool Eventually(const std::function<bool()>& done, std::chrono::milliseconds tim
   return done();
 }
 
-// Every regular file and symlink under `root` (relative path → content), for equality checks.
+// A printable fingerprint of a file's bytes: size and a hash (failures stay readable).
+std::string Digest(const std::string& bytes) {
+  return std::to_string(bytes.size()) + " bytes #" +
+         std::to_string(std::hash<std::string>{}(bytes));
+}
+
+// Every regular file under `root` (relative path → Digest), for equality checks; a file `root`
+// is the entry "".
 std::map<std::string, std::string> Tree(const fs::path& root) {
   std::map<std::string, std::string> files;
   if (fs::is_regular_file(root)) {
-    files[""] = ReadAll(root);
+    files[""] = Digest(ReadAll(root));
     return files;
   }
   std::error_code ec;
   for (fs::recursive_directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
     if (it->is_regular_file()) {
-      files[fs::relative(it->path(), root).string()] = ReadAll(it->path());
+      files[fs::relative(it->path(), root).string()] = Digest(ReadAll(it->path()));
     }
   }
   return files;
@@ -103,6 +111,7 @@ struct SiteProcess {
   std::unique_ptr<Subprocess> up;
   std::unique_ptr<controller::KubeClient> client;
   std::string endpoint;
+  int metrics_port = 0;
 
   void Start(const fs::path& dir, const std::string& token) {
     data = dir / "data";
@@ -117,6 +126,8 @@ struct SiteProcess {
     std::string out = up->output();
     ASSERT_TRUE(std::regex_search(out, m, std::regex("Replication endpoint on (\\S+)")));
     endpoint = m[1].str();
+    ASSERT_TRUE(std::regex_search(out, m, std::regex("Metrics on http://127\\.0\\.0\\.1:(\\d+)")));
+    metrics_port = std::stoi(m[1]);
     ASSERT_TRUE(std::regex_search(out, m, std::regex("kubeconfig: (\\S+)")));
     auto config = controller::LoadKubeconfigFile(m[1].str());
     ASSERT_TRUE(config.ok()) << config.status();
@@ -335,13 +346,19 @@ TEST_F(FailoverE2eTest, DrillFaultsRoundTripAndDisaster) {
   // --- Test failover with an approval, while replication goes on.
   CreateFailover("drill", "Test");
   Json fo = Await("drill", "WaitingForApproval");
+  // A second operation on the plan waits while the first one waits for its approval.
+  CreateFailover("drill-twice", "Test");
+  EXPECT_TRUE(Eventually([&] { return ReadyReason(dr_, kFailovers, "drill-twice") == "PlanBusy"; },
+                         30s))
+      << dr_.Get(kFailovers, "drill-twice").dump(1);
+  EXPECT_EQ(Phase(dr_, kFailovers, "drill-twice"), "Pending");
   EXPECT_NE(fo.value("/status/message"_json_pointer, "").find("approve-dns"), std::string::npos);
   Approve("drill", "approve-dns");
   fo = Await("drill", "Succeeded");
   fs::path test_dir = dir_.path() / "dr-volumes" / "test" / "drill";
   EXPECT_EQ(Tree(test_dir / "db-replication" / "db"), Tree(volumes_ / "db"));
   EXPECT_EQ(Tree(test_dir / "app-replication" / "app"), Tree(volumes_ / "app"));
-  EXPECT_EQ(ReadAll(test_dir / "web-replication" / "disk"), ReadAll(volumes_ / "disk.img"));
+  EXPECT_EQ(Tree(test_dir / "web-replication" / "disk"), Tree(volumes_ / "disk.img"));
   EXPECT_EQ(Tree(volumes_), source_before) << "a test failover must not touch the source";
   EXPECT_EQ(ReadAll(markers_),
             "Test database pre\nTest database post\nTest application post\nTest web post\n");
@@ -358,6 +375,16 @@ TEST_F(FailoverE2eTest, DrillFaultsRoundTripAndDisaster) {
       },
       30s));
   EXPECT_EQ(PlanState(), "Protected");
+  Json policy = prod_.Get(kReplicationPolicies, "db-replication");
+  for (const Json& c : policy.value("/status/conditions"_json_pointer, Json::array())) {
+    if (c.value("type", "") == "RPOMet") {
+      EXPECT_EQ(c.value("status", ""), "True") << policy.dump(1);
+    }
+  }
+  // Then the second drill runs, and finds the first one's copies in its way.
+  fo = Await("drill-twice", "Failed");
+  EXPECT_EQ(ReadyReason(dr_, kFailovers, "drill-twice"), "WrongOrder") << fo.dump(1);
+  EXPECT_NE(fo.value("/status/message"_json_pointer, "").find("CleanupTest"), std::string::npos);
 
   CreateFailover("drill-cleanup", "CleanupTest");
   Await("drill-cleanup", "Succeeded");
@@ -400,9 +427,15 @@ TEST_F(FailoverE2eTest, DrillFaultsRoundTripAndDisaster) {
   fo = Await("planned", "Succeeded");
   EXPECT_EQ(Tree(Live("db-replication") / "db"), Tree(volumes_ / "db"));
   EXPECT_EQ(Tree(Live("app-replication") / "app"), Tree(volumes_ / "app"));
-  EXPECT_EQ(ReadAll(Live("web-replication") / "disk"), ReadAll(volumes_ / "disk.img"));
+  EXPECT_EQ(Tree(Live("web-replication") / "disk"), Tree(volumes_ / "disk.img"));
   EXPECT_EQ(PlanState(), "FailedOver");
   EXPECT_EQ(Phase(prod_, kReplicationPolicies, "db-replication"), "FailedOver");
+  auto metrics = HttpGet(dr_.metrics_port, "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_TRUE(std::regex_search(
+      metrics->body,
+      std::regex("lifeboat_failover_rto_seconds\\{[^}]*plan=\"shop\"[^}]*type=\"Planned\"[^}]*\\} [0-9.e+-]+")))
+      << metrics->body;
   std::cout << "[ RTO      ] Planned: " << Rto(fo) << " s; workloads per group: "
             << GroupRtos(fo) << "\n";
 
@@ -427,12 +460,14 @@ TEST_F(FailoverE2eTest, DrillFaultsRoundTripAndDisaster) {
   EXPECT_EQ(PlanState(), "Reprotected");
 
   // --- Failback: prod holds dr's bytes and replicates again.
+  const auto dr_disk = Tree(Live("web-replication") / "disk");
+  const auto dr_db = Tree(Live("db-replication") / "db");
   CreateFailover("failback", "Failback");
   Await("failback", "WaitingForApproval");
   Approve("failback", "approve-dns");
   fo = Await("failback", "Succeeded", 180s);
-  EXPECT_EQ(ReadAll(volumes_ / "disk.img").size(), size_t{32} << 20);
-  std::string disk = ReadAll(volumes_ / "disk.img");
+  EXPECT_EQ(Tree(volumes_ / "disk.img"), dr_disk);
+  EXPECT_EQ(Tree(volumes_ / "db"), dr_db);
   EXPECT_EQ(ReadAll(volumes_ / "app/config.yaml"), "mode: dr\n");
   EXPECT_EQ(PlanState(), "Protected");
   EXPECT_FALSE(fs::exists(Live("web-replication")));
@@ -452,12 +487,22 @@ TEST_F(FailoverE2eTest, DrillFaultsRoundTripAndDisaster) {
       << "a cycle after failback carries prod's current bytes";
   const auto prod_final = Tree(volumes_);
   prod_.up->Stop(SIGKILL, 5s);
+  std::filesystem::remove(markers_);
   CreateFailover("disaster", "Unplanned", "Latest");
+  Await("disaster", "WaitingForApproval");
+  // The recovery site's controller dies too while the run waits; it resumes where it stopped.
+  dr_.up->Stop(SIGKILL, 5s);
+  dr_.Start(dir_.path() / "dr", "dr-token");
+  ASSERT_FALSE(HasFatalFailure());
   Await("disaster", "WaitingForApproval");
   Approve("disaster", "approve-dns");
   fo = Await("disaster", "Succeeded");
   EXPECT_EQ(Tree(Live("web-replication") / "disk")[""], prod_final.at("disk.img"));
   EXPECT_EQ(Tree(Live("app-replication") / "app"), Tree(volumes_ / "app"));
+  EXPECT_EQ(ReadAll(markers_),
+            "Unplanned database pre\nUnplanned database post\nUnplanned application post\n"
+            "Unplanned web post\n")
+      << "every action ran once across the restart";
   std::cout << "[ RTO      ] Unplanned: " << Rto(fo) << " s; workloads per group: "
             << GroupRtos(fo) << "\n";
   EXPECT_EQ(PlanState(), "FailedOver");
