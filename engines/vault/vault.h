@@ -34,7 +34,7 @@ struct BackupOptions {
   // Parent for the metadata cache: "" picks the latest point with the same paths and host.
   std::string parent;
   bool no_parent = false;
-  int threads = 0;                    // 0: hardware concurrency
+  int threads = 0;  // 0: hardware concurrency
   // Bounds the work queued ahead of the workers: each queued part of a file counts 64 KiB
   // (32 MiB: 512 parts). Each worker also holds its own read buffer (2 × chunker max + 4 MiB).
   uint64_t memory_budget = 32 << 20;
@@ -148,8 +148,8 @@ struct VaultStats {
   uint64_t stored_bytes = 0;   // bytes of all files in the vault
   uint64_t packs = 0;
   uint64_t blobs = 0;
-  double dedup_ratio = 0;       // logical / stored
-  double compression_ratio = 0; // unique / packed
+  double dedup_ratio = 0;        // logical / stored
+  double compression_ratio = 0;  // unique / packed
 };
 StatusOr<VaultStats> Stats(Repository& repo);
 
