@@ -3,9 +3,11 @@
 // reported; it never appears at its final name.
 //
 // A file is restored in windows (the whole of a small file; 8 MiB block-aligned pieces of a
-// large one), each one task on the worker pool: read the window's blobs with one request per run
-// of consecutive blobs in a pack, decrypt and decompress them straight into the window's buffer,
-// verify each by its keyed hash, zero the gaps, and write. Large files are written with
+// large one). A task on the worker pool takes one window of a large file, or a batch of small
+// files (up to 512 files / 8 MiB, in walk order, so mostly neighbours in the same packs): it
+// reads the blobs with one request per run of nearby blobs in a pack (each range read once for
+// the whole batch), decrypts and decompresses them straight into the window's buffer, verifies
+// each by its keyed hash, zeroes the gaps, and writes. Large files are written with
 // O_DIRECT (whole blocks covering the data; holes stay holes): restoring gigabytes neither
 // copies them through the page cache nor evicts everything else from it. Filesystems without
 // O_DIRECT get ordinary writes.
