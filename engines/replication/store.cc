@@ -150,7 +150,7 @@ Status Repo::Load() {
     if (!name.ends_with(".pack")) {
       continue;
     }
-    RETURN_IF_ERROR(LoadPack(name));
+    RETURN_IF_ERROR(LoadPack(name).status());
   }
   if (ec) {
     return UnavailableError("cannot list " + (dir_ / "packs").string() + ": " + ec.message());
@@ -177,7 +177,7 @@ Status Repo::Load() {
   return OkStatus();
 }
 
-Status Repo::LoadPack(const std::string& name) {
+StatusOr<uint32_t> Repo::LoadPack(const std::string& name) {
   fs::path path = dir_ / "packs" / name;
   ASSIGN_OR_RETURN(UniqueFd fd, OpenRead(path));
   struct stat st {};
@@ -204,24 +204,26 @@ Status Repo::LoadPack(const std::string& name) {
   pack.name = name;
   pack.size = size;
   pack.mtime = std::chrono::system_clock::time_point(std::chrono::seconds(st.st_mtim.tv_sec));
-  uint32_t id = static_cast<uint32_t>(packs_.size());
   Reader fr(footer);
   for (uint32_t i = 0; i < count; ++i) {
     std::string_view h;
     Location loc;
-    loc.pack = id;
     if (!fr.Bytes(32, &h) || !fr.U64(&loc.offset) || !fr.U32(&loc.length) ||
         loc.offset + loc.length > footer_offset) {
       return DataLossError("pack " + path.string() + " has a bad index entry " + std::to_string(i));
     }
     pack.entries.emplace_back(ToHash(h), loc);
   }
+  // The id is the pack's place in packs_, taken under the lock: uploads on several connections
+  // load their packs at the same time.
   std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& [hash, loc] : pack.entries) {
+  const uint32_t id = static_cast<uint32_t>(packs_.size());
+  for (auto& [hash, loc] : pack.entries) {
+    loc.pack = id;
     index_.emplace(hash, loc);
   }
   packs_.push_back(std::move(pack));
-  return OkStatus();
+  return id;
 }
 
 std::vector<Hash> Repo::Missing(std::span<const Hash> hashes) const {
@@ -258,10 +260,10 @@ Status Repo::AddChunks(std::string_view records) {
   if (chunks.empty()) {
     return OkStatus();
   }
-  return WritePack(chunks);
+  return WritePack(chunks).status();
 }
 
-Status Repo::WritePack(const std::vector<std::pair<Hash, std::string_view>>& chunks) {
+StatusOr<uint32_t> Repo::WritePack(const std::vector<std::pair<Hash, std::string_view>>& chunks) {
   std::string name = RandomHex(8) + ".pack";
   Writer body;
   Writer footer;
@@ -504,10 +506,9 @@ StatusOr<GcStats> Repo::CollectGarbage(GcStats stats) {
         chunks.emplace_back(live[i].first, data[i]);
       }
       // The new pack is indexed (its locations replace the old) before the old is removed.
-      RETURN_IF_ERROR(WritePack(chunks));
+      ASSIGN_OR_RETURN(uint32_t fresh, WritePack(chunks));
       {
         std::lock_guard<std::mutex> lock(mu_);
-        uint32_t fresh = static_cast<uint32_t>(packs_.size() - 1);
         for (const auto& [hash, loc] : packs_[fresh].entries) {
           index_[hash] = loc;
         }

@@ -112,8 +112,9 @@ class Repo {
   };
   Repo(std::filesystem::path dir, const Clock& clock, RepoOptions options);
   Status Load();
-  Status LoadPack(const std::string& name);
-  Status WritePack(const std::vector<std::pair<Hash, std::string_view>>& chunks);
+  // Both answer the new pack's id (its index in packs_).
+  StatusOr<uint32_t> LoadPack(const std::string& name);
+  StatusOr<uint32_t> WritePack(const std::vector<std::pair<Hash, std::string_view>>& chunks);
   StatusOr<GcStats> CollectGarbage(GcStats stats);
   Status ReadChunk(const Location& loc, std::string* out) const;
   int PackFd(uint32_t pack) const;
