@@ -70,15 +70,15 @@ TEST(SnapshotChangeTrackingTest, IncrementalHashesOnlyChangedBlocks) {
   for (int threads : {1, 2}) {
     SCOPED_TRACE("threads " + std::to_string(threads));
     TempDir round;
-    auto s1 = store->Create({.volume = "disk" + std::to_string(threads), .source = img,
-                             .threads = threads});
+    auto s1 = store->Create(
+        {.volume = "disk" + std::to_string(threads), .source = img, .threads = threads});
     ASSERT_TRUE(s1.ok()) << s1.status();
     EXPECT_EQ(s1->blocks_unchanged, 0u);
     EXPECT_TRUE(std::filesystem::exists(tmp / "store" / "snapshots" / (s1->snapshot.id + ".fp")));
 
     // Nothing changed: every non-zero block is shared by its fingerprint, nothing is stored.
-    auto same = store->Create({.volume = "disk" + std::to_string(threads), .source = img,
-                               .threads = threads});
+    auto same = store->Create(
+        {.volume = "disk" + std::to_string(threads), .source = img, .threads = threads});
     ASSERT_TRUE(same.ok()) << same.status();
     EXPECT_EQ(same->blocks_unchanged, data_blocks);
     EXPECT_EQ(same->bytes_stored, 0u);
@@ -117,7 +117,7 @@ TEST(SnapshotChangeTrackingTest, MissingOrDamagedFingerprintsOnlyCostHashing) {
   WriteAt(img, 7 * kBs, RandomBytes(rng, kBs));
   auto s2 = store->Create({.volume = "disk", .source = img});
   ASSERT_TRUE(s2.ok()) << s2.status();
-  EXPECT_EQ(s2->blocks_unchanged, 0u);       // the damaged table is not trusted
+  EXPECT_EQ(s2->blocks_unchanged, 0u);         // the damaged table is not trusted
   EXPECT_EQ(s2->bytes_stored, uint64_t{kBs});  // SHA-256 dedup still stores only the change
   TempDir out;
   ExpectRestores(*store, s2->snapshot.id, img, out / "s2.img");
@@ -209,8 +209,8 @@ TEST(SnapshotChangeTrackingTest, ChangedFileInATreeSharesItsUnchangedBlocks) {
   WriteAt(big, 17 * kBs + 5, "changed in place");  // same size
   // A new mtime even when the clock has not ticked since the first snapshot (the unchanged-file
   // shortcut goes by size and mtime).
-  std::filesystem::last_write_time(big, std::filesystem::last_write_time(big) +
-                                            std::chrono::seconds(1));
+  std::filesystem::last_write_time(big,
+                                   std::filesystem::last_write_time(big) + std::chrono::seconds(1));
   WriteText(vol / "notes.txt", "hello again\n");
   auto s2 = store->Create({.volume = "tree", .source = vol});
   ASSERT_TRUE(s2.ok()) << s2.status();
