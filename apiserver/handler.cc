@@ -1162,6 +1162,33 @@ HttpResponse Handler::Update(const HttpRequest& req, const Route& route) {
   return resp;
 }
 
+namespace {
+
+// Whether a patch body sets or tests metadata.resourceVersion (a merge patch naming it, or a
+// JSON patch operation on /metadata/resourceVersion).
+bool PatchNamesResourceVersion(PatchType type, const std::string& body) {
+  Json patch = Json::parse(body, nullptr, false);
+  if (patch.is_discarded()) {
+    return false;
+  }
+  if (type == PatchType::kJson) {
+    if (!patch.is_array()) {
+      return false;
+    }
+    for (const Json& op : patch) {
+      if (op.is_object() && op.value("path", "") == "/metadata/resourceVersion") {
+        return true;
+      }
+    }
+    return false;
+  }
+  return patch.is_object() && patch.contains("metadata") && patch["metadata"].is_object() &&
+         patch["metadata"].contains("resourceVersion") &&
+         !patch["metadata"]["resourceVersion"].is_null();
+}
+
+}  // namespace
+
 HttpResponse Handler::Patch(const HttpRequest& req, const Route& route) {
   const Resource& r = *route.resource;
   auto type = PatchTypeFromContentType(req.content_type);
@@ -1185,6 +1212,9 @@ HttpResponse Handler::Patch(const HttpRequest& req, const Route& route) {
   std::string fv = Query(req, "fieldValidation");
   options.field_validation = fv.empty() ? "Warn" : fv;
   options.warnings = &warnings;
+  // Only a patch that names a resourceVersion asks for optimistic concurrency; any other is
+  // re-applied to the newest version when a concurrent write wins the race (as in Kubernetes).
+  const bool explicit_rv = PatchNamesResourceVersion(*type, req.body);
   for (int attempt = 0; attempt < kMaxConflictRetries; ++attempt) {
     auto stored = store_.Get(key);
     if (!stored.ok()) {
@@ -1212,7 +1242,7 @@ HttpResponse Handler::Patch(const HttpRequest& req, const Route& route) {
       return InvalidResponse(r, route.name, errors);
     }
     if (!result.ok()) {
-      if (IsAborted(result.status()) && rv_text.empty()) {
+      if (IsAborted(result.status()) && !explicit_rv) {
         continue;  // raced with another writer: re-apply the patch to the new version
       }
       return FromStatus(result.status(), r, route.name);
