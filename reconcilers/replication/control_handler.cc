@@ -335,6 +335,10 @@ StatusOr<ControlState> PolicyControlHandler::Handover(const rep::HandoverRequest
         rep::PointInfo point;
         std::string how;
         if (request.final_sync) {
+          // A cycle queued or running is stopped (what it uploaded stays at the target): the
+          // final sync redoes it at once, and a queued one could otherwise wait behind this job
+          // forever on a one-thread runner.
+          jobs.Cancel(CycleJobKey(key));
           if (!WaitIdle(jobs, CycleJobKey(key), stop)) {
             return Failed(site_id, "handover interrupted: this site is shutting down; repeat it");
           }

@@ -3,9 +3,10 @@
 // The protected site's side of failover (engines/replication/control.h), attached to this
 // process's replication endpoint while the ReplicationPolicy controller exists:
 //   Handover  fences the policy (in memory at once, then the lifeboat.dev/failed-over-to
-//             annotation, so a restart does not resume it), with finalSync waits for a running
-//             cycle and runs one more (the reconciler's own cycle code), records the point in
-//             lifeboat.dev/handover-point. A failed final sync lifts the fence again.
+//             annotation, so a restart does not resume it), stops a queued or running cycle and
+//             waits for it to end; with finalSync runs one more cycle (the reconciler's own cycle
+//             code) and records its point in lifeboat.dev/handover-point (+ -time-ms); without,
+//             records the last point replicated. A failed final sync lifts the fence again.
 //   Seed      replicates the policy's volumes into this site's own endpoint, as the recovery
 //             site's replica <root>/<site>/<ns>/<policy> (loopback, Receiver::LoopbackEndpoint):
 //             the recovery site's reverse replication then sends only what it changed.
