@@ -9,6 +9,7 @@
 #include <cpprest/http_listener.h>
 #include <cpprest/producerconsumerstream.h>
 #include <cpprest/uri.h>
+#include <pplx/threadpool.h>
 
 #include <mutex>
 
@@ -23,27 +24,44 @@ using http::experimental::listener::http_listener_config;
 
 // A watch client that has not read this much is considered gone.
 constexpr size_t kMaxStreamBacklog = 64u << 20;
+constexpr size_t kPoolThreads = 4;
+constexpr size_t kStreamBlockSize = 64u << 10;
+
+// The body of a streaming response. Appending copies the bytes and makes them readable at once;
+// both steps are synchronous in cpprestsdk's producer/consumer buffer, so this calls them directly
+// instead of through its task API, whose continuations would need a free thread of the pool
+// (a writer waiting for one while holding the store's lock could stall every request).
+class StreamBuffer final
+    : public concurrency::streams::details::basic_producer_consumer_buffer<uint8_t> {
+ public:
+  StreamBuffer() : basic_producer_consumer_buffer<uint8_t>(kStreamBlockSize) {}
+  bool Append(const std::string& data) {
+    if (!this->can_write()) {
+      return false;
+    }
+    this->_putn(reinterpret_cast<const uint8_t*>(data.data()), data.size());
+    this->_sync();
+    return true;
+  }
+};
 
 class BufferWriter final : public StreamWriter {
  public:
-  BufferWriter() = default;
-  concurrency::streams::istream istream() { return buffer_.create_istream(); }
+  BufferWriter() : buffer_(std::make_shared<StreamBuffer>()) {}
+  concurrency::streams::istream istream() {
+    return concurrency::streams::streambuf<uint8_t>(buffer_).create_istream();
+  }
 
   bool Write(const std::string& data) override {
     std::lock_guard<std::mutex> lock(mu_);
-    if (closed_) {
-      return false;
-    }
-    if (buffer_.in_avail() > kMaxStreamBacklog) {
+    if (closed_ || buffer_->in_avail() > kMaxStreamBacklog) {
       return false;
     }
     try {
-      buffer_.putn_nocopy(reinterpret_cast<const uint8_t*>(data.data()), data.size()).get();
-      buffer_.sync().get();
+      return buffer_->Append(data);
     } catch (const std::exception&) {
       return false;
     }
-    return true;
   }
 
   void Close() override {
@@ -53,7 +71,8 @@ class BufferWriter final : public StreamWriter {
     }
     closed_ = true;
     try {
-      buffer_.close(std::ios_base::out).get();
+      // Closing the write side is synchronous; the returned task only reports it.
+      buffer_->close(std::ios_base::out);
     } catch (const std::exception&) {
     }
   }
@@ -61,7 +80,7 @@ class BufferWriter final : public StreamWriter {
  private:
   std::mutex mu_;
   bool closed_ = false;
-  concurrency::streams::producer_consumer_buffer<uint8_t> buffer_;
+  std::shared_ptr<StreamBuffer> buffer_;
 };
 
 std::string Decode(std::string text) {
@@ -77,12 +96,24 @@ std::string Decode(std::string text) {
   }
 }
 
+void ReplyBadRequest(http::http_request& request, const std::string& error) {
+  request.reply(http::status_codes::BadRequest, "cannot read request: " + error)
+      .then([](pplx::task<void> t) {
+        try {
+          t.get();
+        } catch (const std::exception&) {
+        }
+      });
+}
+
 std::string Header(const http::http_headers& headers, const char* name) {
   auto it = headers.find(name);
   return it == headers.end() ? "" : it->second;
 }
 
-void Serve(const RequestHandler& handler, http::http_request request) {
+void Reply(const RequestHandler& handler, http::http_request request, const HttpRequest& req);
+
+void Serve(const std::shared_ptr<RequestHandler>& handler, http::http_request request) {
   HttpRequest req;
   try {
     req.method = request.method();
@@ -106,17 +137,25 @@ void Serve(const RequestHandler& handler, http::http_request request) {
     req.authorization = Header(request.headers(), "Authorization");
     req.content_type = Header(request.headers(), "Content-Type");
     req.accept = Header(request.headers(), "Accept");
-    req.body = request.extract_utf8string(true).get();
   } catch (const std::exception& e) {
-    request.reply(http::status_codes::BadRequest, std::string("cannot read request: ") + e.what())
-        .then([](pplx::task<void> t) {
-          try {
-            t.get();
-          } catch (const std::exception&) {
-          }
-        });
+    ReplyBadRequest(request, e.what());
     return;
   }
+  // The body arrives after the headers: handle the request once it is read, never blocking a
+  // thread of the pool that reads it.
+  request.extract_utf8string(true).then(
+      [handler, request, req = std::move(req)](pplx::task<std::string> body) mutable {
+        try {
+          req.body = body.get();
+        } catch (const std::exception& e) {
+          ReplyBadRequest(request, e.what());
+          return;
+        }
+        Reply(*handler, std::move(request), req);
+      });
+}
+
+void Reply(const RequestHandler& handler, http::http_request request, const HttpRequest& req) {
   HttpResponse resp = handler(req);
   http::http_response response(static_cast<http::status_code>(resp.status));
   for (const auto& [name, value] : resp.headers) {
@@ -164,6 +203,22 @@ class CppRestListener final : public HttpListener {
   std::unique_ptr<http_listener> listener_;
 };
 
+// cpprestsdk's shared pool (listener, clients and task continuations of the process) starts 40
+// threads, and every handler handed over wakes an idle one: on two cores most of a request's CPU
+// went to context switches (perf). A few threads are enough since nothing on them waits for
+// another task of the pool (request bodies are read with continuations, streams are appended to
+// synchronously). Kept as is when the process used the pool before the first listener.
+void SizeThreadPool() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    try {
+      crossplat::threadpool::initialize_with_threads(kPoolThreads);
+    } catch (const std::exception& e) {
+      spdlog::debug("Kept cpprestsdk thread pool error={}", e.what());
+    }
+  });
+}
+
 }  // namespace
 
 StatusOr<int> PickFreePort(const std::string& host) {
@@ -207,10 +262,11 @@ StatusOr<std::unique_ptr<HttpListener>> OpenHttpListener(const ListenerOptions& 
       ctx.use_private_key_file(key, boost::asio::ssl::context::pem);
     });
   }
+  SizeThreadPool();
   try {
     auto listener = std::make_unique<http_listener>(web::uri(url), config);
     auto shared = std::make_shared<RequestHandler>(std::move(handler));
-    listener->support([shared](http::http_request request) { Serve(*shared, std::move(request)); });
+    listener->support([shared](http::http_request request) { Serve(shared, std::move(request)); });
     listener->open().wait();
     return std::unique_ptr<HttpListener>(new CppRestListener(std::move(listener)));
   } catch (const std::exception& e) {
