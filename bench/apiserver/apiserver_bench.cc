@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -53,6 +55,29 @@ long RssKiB(pid_t pid) {
     }
   }
   return -1;
+}
+
+// CPU seconds (user + system) the process `pid` has used so far.
+double CpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Fields after the command name (which may contain spaces) start after the last ')'.
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14 || i == 15) {
+      ticks += std::stod(field);
+    }
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double SelfCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
 Json Policy(int i) {
@@ -194,6 +219,8 @@ int main(int argc, char** argv) {
   }
   std::atomic<int> next{0};
   std::atomic<int> failures{0};
+  double server_cpu_start = CpuSeconds(pid);
+  double client_cpu_start = SelfCpuSeconds();
   auto start = Clock::now();
   std::vector<std::thread> writers;
   for (int c = 0; c < connections; ++c) {
@@ -218,6 +245,8 @@ int main(int argc, char** argv) {
   }
   Clock::time_point last_watch =
       watchers > 0 ? *std::max_element(watcher_done.begin(), watcher_done.end()) : created;
+  double server_cpu = CpuSeconds(pid) - server_cpu_start;
+  double client_cpu = SelfCpuSeconds() - client_cpu_start;
 
   std::vector<double> list_ms;
   size_t list_bytes = 0;
@@ -239,6 +268,9 @@ int main(int argc, char** argv) {
               bodies[0].size());
   std::printf("create throughput           %.0f creates/s (%d connections, %.2f s, %d failed)\n",
               objects / create_s, connections, create_s, failures.load());
+  std::printf("CPU per create              server %.0f us, benchmark clients %.0f us (until every "
+              "watcher had every event)\n",
+              server_cpu * 1e6 / objects, client_cpu * 1e6 / objects);
   std::printf("list all (median of 5)      %.1f ms (%.1f MiB)\n", list_ms[2],
               list_bytes / 1048576.0);
   std::printf("list labelSelector shard=3  %.1f ms (%zu items)\n", selector_ms, selected_items);
