@@ -98,6 +98,7 @@ stored restic stored-initial "$RR"; stored borg stored-initial "$BR"
 
 echo "== mutate (day 1) and incremental backup"
 python3 "$DATASET" mutate "$DATA" --seed "$SEED" --day 1 >/dev/null
+sync  # the mutation's ~250 MB of dirty pages would otherwise be written back during the first tool's run
 for t in $LBTOOLS; do warm; run $t incremental "$(bin_of $t)" backup "$DATA" --vault "$WORK/vault-$t"; done
 warm
 run restic incremental restic -r "$RR" backup --compression auto "$DATA"
