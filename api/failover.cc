@@ -26,6 +26,7 @@ void Fields(C& c, T& v) {
     c.Optional("recoveryPoint", v.recovery_point);
     c.Optional("pointTime", v.point_time);
     c.Optional("bytesSent", v.bytes_sent);
+    c.Optional("durationSeconds", v.duration_seconds);
     c.Optional("message", v.message);
   } else if constexpr (std::is_same_v<V, FailoverStatus>) {
     StatusCommonFields(c, v);

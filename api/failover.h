@@ -59,6 +59,7 @@ struct FailoverStep {
   std::optional<std::string> recovery_point;  // workload steps: the point brought up
   std::optional<Time> point_time;             // when that point's data was captured
   std::optional<int64_t> bytes_sent;          // Reprotect/Failback: chunk bytes sent back
+  std::optional<double> duration_seconds;     // end - start, precisely
   std::optional<std::string> message;
   friend bool operator==(const FailoverStep&, const FailoverStep&) = default;
 };

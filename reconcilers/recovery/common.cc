@@ -16,6 +16,8 @@ const controller::ResourceRef kRecoveryPlans{"lifeboat.dev", "v1alpha1", "recove
                                              "RecoveryPlan", true};
 const controller::ResourceRef kFailovers{"lifeboat.dev", "v1alpha1", "failovers", "Failover",
                                          true};
+const controller::ResourceRef kDeployments{"apps", "v1", "deployments", "Deployment", true};
+const controller::ResourceRef kStatefulSets{"apps", "v1", "statefulsets", "StatefulSet", true};
 
 fs::path PlanRoot(const EngineEnv& env, const std::string& ns, const api::RecoveryPlan& plan) {
   if (plan.spec.target_root && !plan.spec.target_root->empty()) {
@@ -129,6 +131,24 @@ StatusOr<rep::MaterializeStats> MaterializeInto(const rep::Repo& repo, const std
   }
   fs::remove_all(old, ec);
   return stats;
+}
+
+std::string PlanJobKey(const std::string& ns, const std::string& plan) {
+  return "failover/" + ns + "/" + plan;
+}
+
+void Shared::PutReverse(const std::string& plan_key, ReverseOutcome outcome) {
+  std::lock_guard<std::mutex> lock(mu_);
+  reverse_[plan_key] = std::move(outcome);
+}
+
+std::optional<ReverseOutcome> Shared::Reverse(const std::string& plan_key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = reverse_.find(plan_key);
+  if (it == reverse_.end()) {
+    return std::nullopt;
+  }
+  return it->second;
 }
 
 void Shared::SetOwner(const std::string& plan_key, const std::string& failover) {

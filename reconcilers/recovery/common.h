@@ -14,6 +14,7 @@
 
 #include "api/failover.h"
 #include "api/recovery_plan.h"
+#include "common/clock.h"
 #include "common/status.h"
 #include "controller/kube_client.h"
 #include "engines/hooks/hooks.h"
@@ -24,6 +25,9 @@ namespace lifeboat::reconcilers::recovery {
 
 extern const controller::ResourceRef kRecoveryPlans;
 extern const controller::ResourceRef kFailovers;
+// What scale actions patch (in a cluster).
+extern const controller::ResourceRef kDeployments;
+extern const controller::ResourceRef kStatefulSets;
 inline constexpr char kRecoveryPlanController[] = "recoveryplan";
 inline constexpr char kFailoverController[] = "failover";
 
@@ -61,6 +65,19 @@ StatusOr<lifeboat::replication::MaterializeStats> MaterializeInto(
     const lifeboat::replication::Repo& repo, const std::string& point,
     const std::filesystem::path& dir);
 
+// The JobRunner key of a plan: its Failovers and its reverse replication cycles run under it,
+// so no two of them ever run at once.
+std::string PlanJobKey(const std::string& ns, const std::string& plan);
+
+// How often a Reprotected plan replicates its live volumes back to the protected site.
+inline constexpr auto kReverseEvery = std::chrono::seconds(60);
+
+struct ReverseOutcome {
+  Clock::TimePoint at;
+  Status status;
+  uint64_t bytes_sent = 0;
+};
+
 // State shared by the two reconcilers of one operator.
 class Shared {
  public:
@@ -76,6 +93,9 @@ class Shared {
   std::optional<std::string> PlanOwnedBy(const std::string& ns, const std::string& failover);
   // Held while checking a plan's job and submitting one.
   std::mutex& submit_mu() { return submit_mu_; }
+  // The last reverse replication cycle of a Reprotected plan ("<ns>/<plan>").
+  void PutReverse(const std::string& plan_key, ReverseOutcome outcome);
+  std::optional<ReverseOutcome> Reverse(const std::string& plan_key);
 
  private:
   EngineEnv env_;
@@ -83,6 +103,7 @@ class Shared {
   std::mutex mu_;
   std::mutex submit_mu_;
   std::map<std::string, std::string> owners_;
+  std::map<std::string, ReverseOutcome> reverse_;
 };
 
 }  // namespace lifeboat::reconcilers::recovery

@@ -16,6 +16,7 @@ constexpr auto kBusyRecheck = std::chrono::seconds(2);
 constexpr auto kPlanMissingRecheck = std::chrono::seconds(5);
 
 std::string PlanKey(const std::string& ns, const std::string& plan) { return ns + "/" + plan; }
+// Same as PlanJobKey(ns, plan), from the "<ns>/<plan>" key.
 std::string JobKey(const std::string& plan_key) { return "failover/" + plan_key; }
 
 bool Finished(const std::string& phase) {
@@ -83,9 +84,11 @@ StatusOr<Result> FailoverReconciler::Reconcile(const ObjectKey& key) {
     if (owner && *owner == key.name) {
       return Result{};  // its end enqueues this key
     }
-    RETURN_IF_ERROR(SetPending(object, "PlanBusy",
-                               "waiting for Failover " + owner.value_or("?") +
-                                   " on RecoveryPlan " + plan_name + " to finish"));
+    RETURN_IF_ERROR(SetPending(
+        object, "PlanBusy",
+        owner ? "waiting for Failover " + *owner + " on RecoveryPlan " + plan_name + " to finish"
+              : "waiting for RecoveryPlan " + plan_name +
+                    "'s reverse replication cycle to finish"));
     return Result{kBusyRecheck};
   }
   // Another operation on the plan paused for an approval (or cut off by a restart) still holds

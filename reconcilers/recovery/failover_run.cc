@@ -33,6 +33,8 @@ constexpr char kStepWaiting[] = "WaitingForApproval";
 constexpr size_t kOutputTail = 2048;
 constexpr auto kControlTimeout = std::chrono::minutes(30);
 constexpr auto kControlPoll = milliseconds(300);
+// How long the protected site keeps the points replicated back to it.
+constexpr std::chrono::seconds kReverseRetention = std::chrono::hours(24);
 
 Clock::TimePoint FromMs(int64_t ms) { return Clock::TimePoint(milliseconds(ms)); }
 
@@ -135,6 +137,14 @@ class Run {
   void PatchPlan(Json status);
   std::map<std::string, std::string> ActionEnv(const std::string& group) const;
   bool Stopped() const { return stop_.stop_requested(); }
+  // Adds the time since the last call (or the start of this run) to the RTO. Called before an
+  // action starts and at the end; after an action, `segment_` restarts.
+  void CountTowardsRto() {
+    auto now = ctx_.clock.Now();
+    rto_ += std::chrono::duration<double>(now - segment_).count();
+    segment_ = now;
+    fo_.status.rto_seconds = rto_;
+  }
 
   const FailoverRunContext& ctx_;
   const EngineEnv& env_;
@@ -145,6 +155,9 @@ class Run {
   api::RecoveryPlan plan_;
   fs::path root_;
   std::string local_site_;
+  // Precise RTO so far (status keeps it across resumes; its times have second precision).
+  double rto_ = 0;
+  Clock::TimePoint segment_;
 };
 
 bool Run::Load() {
@@ -161,6 +174,8 @@ bool Run::Load() {
     return false;  // the reconciler reports invalid specs
   }
   local_site_ = replication::LocalSiteId(env_);
+  rto_ = fo_.status.rto_seconds.value_or(0);
+  segment_ = ctx_.clock.Now();
   return true;
 }
 
@@ -338,11 +353,30 @@ StatusOr<rep::ControlState> Run::Control(
 }
 
 StatusOr<rep::ReplicateResult> Run::ReplicateBack(const std::string& policy) {
-  rep::TargetEndpoint target;
-  if (auto failure = Protected(&target)) {
-    return UnavailableError(failure->message);
+  std::stop_callback on_stop(stop_, [this] { cancel_ = true; });
+  return recovery::ReplicateBack(ctx_.client, env_, ctx_.clock, ctx_.key.ns, plan_, policy,
+                                 &cancel_);
+}
+
+}  // namespace
+
+StatusOr<rep::ReplicateResult> ReplicateBack(controller::KubeClient& client, const EngineEnv& env,
+                                             const Clock& clock, const std::string& ns,
+                                             const api::RecoveryPlan& plan,
+                                             const std::string& policy,
+                                             const std::atomic<bool>* cancel) {
+  if (!plan.spec.protected_site_ref) {
+    return FailedPreconditionError("RecoveryPlan " + plan.metadata.name +
+                                   " has no spec.protectedSiteRef");
   }
-  fs::path live = LiveDir(root_, policy);
+  replication::SiteProblem problem;
+  auto target =
+      replication::ResolveSite(client, env, ns, plan.spec.protected_site_ref->name, &problem);
+  if (!target) {
+    return UnavailableError("protected site " + plan.spec.protected_site_ref->name + ": " +
+                            problem.message);
+  }
+  fs::path live = LiveDir(PlanRoot(env, ns, plan), policy);
   std::vector<rep::Volume> volumes;
   std::error_code ec;
   for (fs::directory_iterator it(live, ec), end; !ec && it != end; it.increment(ec)) {
@@ -357,16 +391,18 @@ StatusOr<rep::ReplicateResult> Run::ReplicateBack(const std::string& policy) {
   std::sort(volumes.begin(), volumes.end(),
             [](const rep::Volume& a, const rep::Volume& b) { return a.name < b.name; });
   rep::ReplicateOptions options;
-  options.site = local_site_;
-  options.ns = ctx_.key.ns;
+  options.site = replication::LocalSiteId(env);
+  options.ns = ns;
   options.policy = policy;
-  options.state_dir = env_.data_dir / "failover" / ".reverse-state" / ctx_.key.ns / policy;
+  options.state_dir = env.data_dir / "failover" / ".reverse-state" / ns / policy;
   options.consistency = rep::Consistency::kCrash;
-  options.clock = &ctx_.clock;
-  std::stop_callback on_stop(stop_, [this] { cancel_ = true; });
-  options.cancel = &cancel_;
-  return rep::Replicate(volumes, target, options);
+  options.retention = kReverseRetention;
+  options.clock = &clock;
+  options.cancel = cancel;
+  return rep::Replicate(volumes, *target, options);
 }
+
+namespace {
 
 std::optional<StepFailure> Run::RunWorkload(const std::string& policy, api::FailoverStep& step) {
   const FailoverType type = fo_.spec.type;
@@ -538,14 +574,13 @@ std::optional<StepFailure> Run::RunWorkload(const std::string& policy, api::Fail
 
 std::optional<StepFailure> Run::RunScale(const api::ScaleAction& scale, Clock::Duration timeout,
                                          api::FailoverStep& step) {
-  controller::ResourceRef ref{"apps", "v1",
-                              scale.kind == api::ScaleKind::kDeployment ? "deployments"
-                                                                        : "statefulsets",
-                              std::string(api::EnumName(scale.kind)), true};
+  const bool deployment = scale.kind == api::ScaleKind::kDeployment;
   controller::ObjectKey key{scale.namespace_.value_or(ctx_.key.ns), scale.name};
   std::string what = std::string(api::EnumName(scale.kind)) + " " + key.ToString();
   Json patch = {{"spec", {{"replicas", scale.replicas}}}};
-  auto patched = ctx_.client.Patch(ref, key, controller::PatchType::kMerge, patch);
+  auto patched = deployment
+                     ? ctx_.client.Patch(kDeployments, key, controller::PatchType::kMerge, patch)
+                     : ctx_.client.Patch(kStatefulSets, key, controller::PatchType::kMerge, patch);
   if (!patched.ok()) {
     std::string hint = patched.status().code() == StatusCode::kNotFound
                            ? " (scale actions need the workload in the Kubernetes cluster this "
@@ -555,7 +590,8 @@ std::optional<StepFailure> Run::RunScale(const api::ScaleAction& scale, Clock::D
   }
   auto deadline = ctx_.clock.Now() + timeout;
   while (!Stopped()) {
-    auto object = ctx_.client.Get(ref, key);
+    auto object = deployment ? ctx_.client.Get(kDeployments, key)
+                             : ctx_.client.Get(kStatefulSets, key);
     if (object.ok()) {
       int64_t ready = object->value("/status/readyReplicas"_json_pointer, int64_t{0});
       int64_t observed = object->value("/status/observedGeneration"_json_pointer, int64_t{0});
@@ -644,19 +680,15 @@ void Run::Fail(const StepFailure& failure) {
 void Run::Finish() {
   auto now = ctx_.clock.Now();
   const FailoverType type = fo_.spec.type;
-  // RTO: start to end, without the time spent in the user's own actions and approvals.
-  Clock::Duration in_actions{0};
+  // RTO: the time this operation itself took, without the user's actions and approvals.
+  CountTowardsRto();
   std::optional<Clock::TimePoint> oldest_point;
   for (const api::FailoverStep& s : fo_.status.steps) {
-    if (s.stage != StepStage::kWorkloads && s.start_time && s.end_time) {
-      in_actions += *s.end_time - *s.start_time;
-    }
     if (s.point_time && (!oldest_point || *s.point_time < *oldest_point)) {
       oldest_point = s.point_time;
     }
   }
-  Clock::TimePoint started = fo_.status.start_time.value_or(now);
-  double rto = std::max(0.0, std::chrono::duration<double>(now - started - in_actions).count());
+  double rto = rto_;
   fo_.status.phase = api::FailoverPhase::kSucceeded;
   fo_.status.completion_time = now;
   fo_.status.rto_seconds = rto;
@@ -825,6 +857,9 @@ void Run::Go() {
     api::FailoverStep& step = *existing;
     size_t index = static_cast<size_t>(existing - fo_.status.steps.begin());
     auto now = ctx_.clock.Now();
+    if (def.action != nullptr) {
+      CountTowardsRto();
+    }
     if (def.action != nullptr && def.action->manual) {
       if (!step.start_time) {
         step.start_time = now;
@@ -834,6 +869,8 @@ void Run::Go() {
         step.phase = kStepSucceeded;
         step.end_time = now;
         step.message = "approved";
+        step.duration_seconds = std::chrono::duration<double>(now - *step.start_time).count();
+        segment_ = ctx_.clock.Now();
         PatchFailover();
         continue;
       }
@@ -867,6 +904,10 @@ void Run::Go() {
       return;  // resumed by the next run: the step runs again
     }
     done.end_time = ctx_.clock.Now();
+    done.duration_seconds = std::chrono::duration<double>(*done.end_time - now).count();
+    if (def.action != nullptr) {
+      segment_ = *done.end_time;  // the action's own time does not count
+    }
     done.phase = failure ? kStepFailed : kStepSucceeded;
     if (failure) {
       done.message = failure->message;

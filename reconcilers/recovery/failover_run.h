@@ -18,6 +18,7 @@
 //               holds, then replicate <root>/live/<policy> back (only what changed travels)
 //   Failback    replicate back once more, then the protected site writes that point over its
 //               volumes and resumes replicating
+#include <atomic>
 #include <chrono>
 #include <optional>
 #include <stop_token>
@@ -28,6 +29,7 @@
 #include "controller/event_recorder.h"
 #include "controller/kube_client.h"
 #include "controller/object_key.h"
+#include "engines/replication/sender.h"
 #include "reconcilers/recovery/common.h"
 
 namespace lifeboat::reconcilers::recovery {
@@ -43,6 +45,14 @@ struct FailoverRunContext {
 // Runs the Failover from its first unfinished step until it succeeds, fails, waits for an
 // approval, or `stop` is requested (it then resumes on the next reconcile).
 void RunFailover(const FailoverRunContext& ctx, std::stop_token stop);
+
+// Replicates <targetRoot>/live/<policy> of `plan` back to its protected site (Reprotect,
+// Failback, and the reverse cycles while the plan is Reprotected): only chunks the protected
+// site lacks travel; points are kept there for 24 h.
+StatusOr<lifeboat::replication::ReplicateResult> ReplicateBack(
+    controller::KubeClient& client, const EngineEnv& env, const Clock& clock,
+    const std::string& ns, const api::RecoveryPlan& plan, const std::string& policy,
+    const std::atomic<bool>* cancel);
 
 // The manual action a Failover waits on: its name and when its approval times out.
 struct PendingApproval {

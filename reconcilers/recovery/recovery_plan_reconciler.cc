@@ -7,6 +7,7 @@
 #include "api/codec.h"
 #include "api/manifest.h"
 #include "reconcilers/conditions.h"
+#include "reconcilers/recovery/failover_run.h"
 #include "reconcilers/replication/shared.h"
 #include "reconcilers/spec_reconciler.h"
 
@@ -120,11 +121,89 @@ StatusOr<Result> RecoveryPlanReconciler::Reconcile(const ObjectKey& key) {
   std::string message = std::to_string(plan.spec.groups.size()) + " groups, " +
                         std::to_string(policies) + " policies replicated here from site " +
                         source + "; " + state;
+  Result result{kPlanRecheck};
+  if (state == kStateReprotected && plan.spec.protected_site_ref) {
+    message += ReverseCycle(key, plan, &result);
+  }
   if (status.contains("activeTest") && status["activeTest"].is_string()) {
     message += "; test copies of " + status["activeTest"].get<std::string>() +
                " exist (CleanupTest removes them)";
   }
-  return publish(true, "Ready", message);
+  auto published = publish(true, "Ready", message);
+  if (!published.ok()) {
+    return published;
+  }
+  return result;
+}
+
+std::string RecoveryPlanReconciler::ReverseCycle(const ObjectKey& key,
+                                                 const api::RecoveryPlan& plan, Result* result) {
+  const std::string plan_key = key.ns + "/" + key.name;
+  std::optional<ReverseOutcome> last = shared_->Reverse(plan_key);
+  auto now = clock_.Now();
+  std::string said;
+  if (last) {
+    said = last->status.ok()
+               ? "; replicated back to the protected site at " + FormatRfc3339(last->at) + " (" +
+                     std::to_string(last->bytes_sent) + " bytes sent)"
+               : "; replicating back failed at " + FormatRfc3339(last->at) + ": " +
+                     last->status.message();
+  }
+  if (last && now - last->at < kReverseEvery) {
+    result->requeue_after = std::chrono::duration_cast<std::chrono::milliseconds>(
+        kReverseEvery - (now - last->at)) + std::chrono::milliseconds(100);
+    return said;
+  }
+  std::lock_guard<std::mutex> lock(shared_->submit_mu());
+  const std::string job_key = PlanJobKey(key.ns, key.name);
+  JobRunner& jobs = *shared_->env().jobs;
+  if (jobs.Active(job_key)) {
+    result->requeue_after = std::chrono::seconds(5);
+    return said;
+  }
+  std::shared_ptr<Shared> shared = shared_;
+  controller::KubeClient& client = client_;
+  controller::EventRecorder& recorder = recorder_;
+  const Clock& clock = clock_;
+  api::RecoveryPlan copy = plan;
+  jobs.Submit(
+      job_key,
+      [shared, &client, &recorder, &clock, copy, key, plan_key](std::stop_token stop) {
+        std::atomic<bool> cancel{false};
+        std::stop_callback on_stop(stop, [&cancel] { cancel = true; });
+        ReverseOutcome outcome;
+        for (const api::RecoveryGroup& g : copy.spec.groups) {
+          for (const std::string& policy : g.replication_policies) {
+            auto sent = ReplicateBack(client, shared->env(), clock, key.ns, copy, policy, &cancel);
+            if (!sent.ok()) {
+              outcome.status = Status(sent.status().code(), policy + ": " + sent.status().message());
+              break;
+            }
+            outcome.bytes_sent += sent->data_bytes_sent;
+          }
+          if (!outcome.status.ok()) break;
+        }
+        if (stop.stop_requested()) {
+          return;
+        }
+        outcome.at = clock.Now();
+        if (!outcome.status.ok()) {
+          Json object = {{"apiVersion", "lifeboat.dev/v1alpha1"},
+                         {"kind", "RecoveryPlan"},
+                         {"metadata", {{"name", key.name}, {"namespace", key.ns}}}};
+          if (auto got = client.Get(kRecoveryPlans, key); got.ok()) object = *got;
+          recorder.Record(object, controller::EventType::kWarning, "ReverseReplicationFailed",
+                          outcome.status.message());
+        }
+        shared->PutReverse(plan_key, outcome);
+      },
+      [shared, key] {
+        if (shared->env().enqueue) {
+          shared->env().enqueue(kRecoveryPlanController, key);
+        }
+      });
+  result->requeue_after = kReverseEvery;
+  return said;
 }
 
 }  // namespace lifeboat::reconcilers::recovery

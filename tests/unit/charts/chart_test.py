@@ -109,7 +109,9 @@ def resources_of(expr, plurals):
         if name in plurals.values():
             return [("lifeboat.dev", name)]
         core = {"secrets": ("", "secrets"), "events": ("", "events"),
-                "leases": ("coordination.k8s.io", "leases")}
+                "leases": ("coordination.k8s.io", "leases"),
+                "deployments": ("apps", "deployments"),
+                "statefulsets": ("apps", "statefulsets")}
         if name in core:
             return [core[name]]
     # The generic runtime (informers, finalizers, status writer) works on the kind it was
@@ -274,7 +276,7 @@ class ChartTest(unittest.TestCase):
         self.assertFalse({c for c in cluster if c[1] == "leases"},
                          "leases belong in the release namespace's Role, not the ClusterRole")
         self.assertEqual({r for g, r, s, v in cluster} - set(lifeboat_plurals().values()),
-                         {"events", "secrets"})
+                         {"events", "secrets", "deployments", "statefulsets"})
         role = by_kind["Role"][0]
         self.assertEqual(role["metadata"]["namespace"], "TEMPLATED")  # .Release.Namespace
         self.assertIn(".Release.Namespace", read(os.path.join(TEMPLATES, "rbac.yaml")))
