@@ -743,10 +743,18 @@ void Run::Finish() {
       plan_status["state"] = kStateCommitted;
       group_state = kStateCommitted;
       break;
-    case FailoverType::kReprotect:
+    case FailoverType::kReprotect: {
       plan_status["state"] = kStateReprotected;
       group_state = kStateReprotected;
+      // This run was the first reverse cycle: the periodic ones follow kReverseEvery later.
+      ReverseOutcome outcome;
+      outcome.at = now;
+      for (const api::FailoverStep& s : fo_.status.steps) {
+        outcome.bytes_sent += static_cast<uint64_t>(s.bytes_sent.value_or(0));
+      }
+      ctx_.shared.PutReverse(ctx_.key.ns + "/" + plan_.metadata.name, outcome);
       break;
+    }
     case FailoverType::kFailback: {
       plan_status["state"] = kStateProtected;
       plan_status["targetDir"] = nullptr;
