@@ -405,6 +405,8 @@ TEST_F(RecoveryTest, FailoverOrderAndProtectedSiteAreCheckedFirst) {
   Json groups = Json::array({{{"name", "g"}, {"replicationPolicies", {"db"}}}});
   CreatePlan("bare", groups);
   CreatePlan("sited", groups, {{"protectedSiteRef", {{"name", "production"}}}});
+  PlanWithReason("bare", "Ready");
+  PlanWithReason("sited", "ProtectedSiteNotFound");
   struct Case {
     std::string plan, type, reason, says;
   };
@@ -448,6 +450,7 @@ TEST_F(RecoveryTest, RecoveryPointSelectionAndPreflight) {
                                    {"replicationPolicies", {"db"}},
                                    {"preActions", Json::array({Exec(
                                                       "mark", "touch " + marker.string())})}}}));
+  PlanWithReason("plan", "Ready");
 
   // Before every point: nothing runs, not even the first action.
   CreateFailover("too-early", "plan", "Unplanned",
