@@ -1,6 +1,7 @@
 // Benchmark of the embedded API server as users run it: a real `lifeboat up` process (HTTPS,
 // SQLite in a temp data dir, the project's CRDs), driven over keep-alive connections.
 //   apiserver_bench [--objects N] [--connections C] [--watchers W] [--lifeboat PATH]
+//                   [--controllers true|false]
 // Reports create throughput, list latency, watch fan-out delay and the server's RSS.
 #include <fcntl.h>
 #include <signal.h>
@@ -109,6 +110,7 @@ int main(int argc, char** argv) {
   int connections = 8;
   int watchers = 10;
   std::string binary = LIFEBOAT_BINARY;
+  bool controllers = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--objects") {
@@ -119,6 +121,8 @@ int main(int argc, char** argv) {
       watchers = std::atoi(argv[i + 1]);
     } else if (flag == "--lifeboat") {
       binary = argv[i + 1];
+    } else if (flag == "--controllers") {
+      controllers = std::string(argv[i + 1]) != "false";
     } else {
       std::cerr << "unknown flag " << flag << "\n";
       return 2;
@@ -132,6 +136,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> args = {binary, "up", "--data-dir", data, "--port", "0", "--crd-dir",
                                    crds, "--log-level", "warn", "--metrics-bind-address",
                                    "127.0.0.1:0"};
+  if (!controllers) {
+    args.push_back("--no-controllers");
+  }
   std::vector<char*> cargs;
   for (auto& a : args) {
     cargs.push_back(a.data());
