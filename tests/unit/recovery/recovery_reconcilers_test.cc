@@ -132,8 +132,7 @@ class RecoveryTest : public ApiServerFixture {
 
   // Site `site` replicates ReplicationPolicy kNs/`policy` here once, the point captured at
   // `at`; returns the point's id.
-  std::string ReplicateFrom(const std::string& site, const std::string& policy,
-                            Clock::TimePoint at,
+  std::string ReplicateFrom(const std::string& site, const std::string& policy, Clock::TimePoint at,
                             rep::Consistency consistency = rep::Consistency::kCrash) {
     fs::path volume = dir_.path() / "sources" / site / policy / "data";
     fs::create_directories(volume);
@@ -230,14 +229,14 @@ class RecoveryTest : public ApiServerFixture {
   // serve them afterwards (the embedded one insists on a dot in a CRD's group).
   bool RegisterWorkloadCrds() {
     bool served = true;
-    for (const auto& [kind, plural] : {std::pair{"Deployment", "deployments"},
-                                       std::pair{"StatefulSet", "statefulsets"}}) {
+    for (const auto& [kind, plural] :
+         {std::pair{"Deployment", "deployments"}, std::pair{"StatefulSet", "statefulsets"}}) {
       auto made = client_->Create(kCrds, Crd(kind, plural));
       EXPECT_TRUE(made.ok()) << made.status();
     }
     for (const controller::ResourceRef* ref : {&kDeployments, &kStatefulSets}) {
-      served = served && WaitFor([&] { return client_->List(*ref, kNs, {}).ok(); },
-                                 std::chrono::seconds(2));
+      served = served &&
+               WaitFor([&] { return client_->List(*ref, kNs, {}).ok(); }, std::chrono::seconds(2));
     }
     return served;
   }
@@ -446,10 +445,11 @@ TEST_F(RecoveryTest, RecoveryPointSelectionAndPreflight) {
   }
   StartManager();
   fs::path marker = dir_.path() / "pre-action-ran";
-  CreatePlan("plan", Json::array({{{"name", "g"},
-                                   {"replicationPolicies", {"db"}},
-                                   {"preActions", Json::array({Exec(
-                                                      "mark", "touch " + marker.string())})}}}));
+  CreatePlan(
+      "plan",
+      Json::array({{{"name", "g"},
+                    {"replicationPolicies", {"db"}},
+                    {"preActions", Json::array({Exec("mark", "touch " + marker.string())})}}}));
   PlanWithReason("plan", "Ready");
 
   // Before every point: nothing runs, not even the first action.
@@ -458,8 +458,9 @@ TEST_F(RecoveryTest, RecoveryPointSelectionAndPreflight) {
   Json early = Finished("too-early");
   EXPECT_EQ(early.value("/status/phase"_json_pointer, ""), "Failed") << early.dump();
   EXPECT_EQ(Ready(early).value("reason", ""), "NoRecoveryPoint") << early.dump();
-  EXPECT_NE(early.value("/status/message"_json_pointer, "").find("no recovery point of db at or "
-                                                                 "before"),
+  EXPECT_NE(early.value("/status/message"_json_pointer, "")
+                .find("no recovery point of db at or "
+                      "before"),
             std::string::npos)
       << early.dump();
   EXPECT_TRUE(early.value("/status/steps"_json_pointer, Json::array()).empty()) << early.dump();
@@ -485,8 +486,8 @@ TEST_F(RecoveryTest, RecoveryPointSelectionAndPreflight) {
   EXPECT_EQ(Step(at, "db").value("recoveryPoint", ""), points[1]) << at.dump();
   EXPECT_EQ(at.value("/status/recoveryPointUsed"_json_pointer, ""), FormatRfc3339(PointTime(2)));
   EXPECT_TRUE(fs::exists(marker));
-  fs::path copy = env_.data_dir / "failover" / kNs / "plan" / "test" / "at-time" / "db" / "data" /
-                  "file.txt";
+  fs::path copy =
+      env_.data_dir / "failover" / kNs / "plan" / "test" / "at-time" / "db" / "data" / "file.txt";
   EXPECT_EQ(ReadFile(copy), "prod db " + FormatRfc3339(PointTime(2)) + "\n");
 }
 
@@ -496,12 +497,11 @@ TEST_F(RecoveryTest, ExecActionsAndManualApprovalTimeout) {
   fs::path env_file = dir_.path() / "action-env.txt";
   Json failing = Exec("flaky", "echo oops; exit 3");
   failing["continueOnError"] = true;
-  Json env_action = Exec("record-env",
-                         "echo \"$LIFEBOAT_FAILOVER_TYPE|$LIFEBOAT_GROUP|$LIFEBOAT_TARGET_DIR\" > " +
-                             env_file.string() + "; echo hello");
-  Json manual = {{"name", "approve-dns"},
-                 {"manual", {{"message", "check the app"}}},
-                 {"timeout", "2s"}};
+  Json env_action = Exec(
+      "record-env", "echo \"$LIFEBOAT_FAILOVER_TYPE|$LIFEBOAT_GROUP|$LIFEBOAT_TARGET_DIR\" > " +
+                        env_file.string() + "; echo hello");
+  Json manual = {
+      {"name", "approve-dns"}, {"manual", {{"message", "check the app"}}}, {"timeout", "2s"}};
   CreatePlan("plan", Json::array({{{"name", "database"},
                                    {"replicationPolicies", {"db"}},
                                    {"preActions", Json::array({failing, env_action})},
@@ -514,8 +514,7 @@ TEST_F(RecoveryTest, ExecActionsAndManualApprovalTimeout) {
                "WaitingForApproval";
       },
       kDeadline));
-  EXPECT_EQ(Step(Get(kFailovers, "drill"), "approve-dns").value("phase", ""),
-            "WaitingForApproval");
+  EXPECT_EQ(Step(Get(kFailovers, "drill"), "approve-dns").value("phase", ""), "WaitingForApproval");
   Json fo = Finished("drill");
   EXPECT_EQ(fo.value("/status/phase"_json_pointer, ""), "Failed") << fo.dump();
   EXPECT_EQ(Ready(fo).value("reason", ""), "ApprovalTimedOut") << fo.dump();
@@ -578,9 +577,9 @@ TEST_F(RecoveryTest, DeletingARunningFailoverFreesThePlanWhenItsActionEnds) {
   EXPECT_EQ(fo.value("/status/phase"_json_pointer, ""), "Succeeded") << fo.dump();
   Json plan = Get(kRecoveryPlans, "plan");
   EXPECT_EQ(plan.value("/status/state"_json_pointer, ""), "FailedOver") << plan.dump();
-  EXPECT_EQ(ReadFile(env_.data_dir / "failover" / kNs / "plan" / "live" / "db" / "data" /
-                     "file.txt"),
-            "prod db " + FormatRfc3339(PointTime(1)) + "\n");
+  EXPECT_EQ(
+      ReadFile(env_.data_dir / "failover" / kNs / "plan" / "live" / "db" / "data" / "file.txt"),
+      "prod db " + FormatRfc3339(PointTime(1)) + "\n");
 }
 
 }  // namespace
