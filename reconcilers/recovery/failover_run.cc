@@ -32,7 +32,7 @@ constexpr char kStepFailed[] = "Failed";
 constexpr char kStepWaiting[] = "WaitingForApproval";
 constexpr size_t kOutputTail = 2048;
 constexpr auto kControlTimeout = std::chrono::minutes(30);
-constexpr auto kControlPoll = milliseconds(300);
+constexpr auto kControlPoll = milliseconds(50);  // a handover is a few hundred ms
 // How long the protected site keeps the points replicated back to it.
 constexpr std::chrono::seconds kReverseRetention = std::chrono::hours(24);
 
