@@ -491,6 +491,60 @@ TEST_F(RecoveryTest, RecoveryPointSelectionAndPreflight) {
   EXPECT_EQ(ReadFile(copy), "prod db " + FormatRfc3339(PointTime(2)) + "\n");
 }
 
+TEST_F(RecoveryTest, LatestAppConsistentSkipsNewerCrashPointsAndBadTimesAreRefused) {
+  std::string app = ReplicateFrom("prod", "db", PointTime(1), rep::Consistency::kApplication);
+  ReplicateFrom("prod", "db", PointTime(2));
+  StartManager();
+  CreatePlan("plan", Json::array({{{"name", "g"}, {"replicationPolicies", {"db"}}}}));
+  PlanWithReason("plan", "Ready");
+  Json bad = {
+      {"apiVersion", "lifeboat.dev/v1alpha1"},
+      {"kind", "Failover"},
+      {"metadata", {{"name", "bad-time"}, {"namespace", kNs}}},
+      {"spec",
+       {{"planRef", {{"name", "plan"}}}, {"type", "Test"}, {"recoveryPoint", "yesterday"}}}};
+  auto refused = client_->Create(kFailovers, bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("recoveryPoint"), std::string::npos)
+      << refused.status();
+  CreateFailover("app", "plan", "Test", {{"recoveryPoint", "LatestAppConsistent"}});
+  Json fo = Finished("app");
+  ASSERT_EQ(fo.value("/status/phase"_json_pointer, ""), "Succeeded") << fo.dump();
+  EXPECT_EQ(Step(fo, "db").value("recoveryPoint", ""), app) << fo.dump();
+  EXPECT_EQ(fo.value("/status/recoveryPointUsed"_json_pointer, ""), FormatRfc3339(PointTime(1)));
+}
+
+TEST_F(RecoveryTest, ApprovingAWaitingFailoverResumesIt) {
+  ReplicateFrom("prod", "db", PointTime(1));
+  StartManager();
+  fs::path after = dir_.path() / "after-approval";
+  Json manual = {{"name", "go"}, {"manual", {{"message", "approve"}}}, {"timeout", "5m"}};
+  CreatePlan(
+      "plan",
+      Json::array({{{"name", "g"},
+                    {"replicationPolicies", {"db"}},
+                    {"preActions", Json::array({manual})},
+                    {"postActions", Json::array({Exec("after", "touch " + after.string())})}}}));
+  CreateFailover("drill", "plan", "Test");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Get(kFailovers, "drill").value("/status/phase"_json_pointer, "") ==
+               "WaitingForApproval";
+      },
+      kDeadline));
+  EXPECT_FALSE(fs::exists(after));
+  EXPECT_TRUE(Step(Get(kFailovers, "drill"), "db").empty());
+  auto approved = client_->Patch(kFailovers, {kNs, "drill"}, controller::PatchType::kMerge,
+                                 {{"spec", {{"approvals", {"go"}}}}});
+  ASSERT_TRUE(approved.ok()) << approved.status();
+  Json fo = Finished("drill");
+  ASSERT_EQ(fo.value("/status/phase"_json_pointer, ""), "Succeeded") << fo.dump();
+  EXPECT_EQ(Step(fo, "go").value("phase", ""), "Succeeded");
+  EXPECT_EQ(Step(fo, "go").value("message", ""), "approved");
+  EXPECT_EQ(Step(fo, "db").value("phase", ""), "Succeeded");
+  EXPECT_TRUE(fs::exists(after));
+}
+
 TEST_F(RecoveryTest, ExecActionsAndManualApprovalTimeout) {
   ReplicateFrom("prod", "db", PointTime(1));
   StartManager();
