@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <condition_variable>
+#include <thread>
 
 #include "tests/support/temp_dir.h"
 
@@ -192,6 +194,55 @@ TEST_F(HandlerTest, UpdatesUseOptimisticConcurrency) {
   HttpResponse conflict = Call("PUT", kWidgets + "/a", stale.dump());
   EXPECT_EQ(conflict.status, 409);
   EXPECT_EQ(Json::parse(conflict.body)["reason"], "Conflict");
+}
+
+// Patches that do not name a resourceVersion never fail for a concurrent write: the server
+// re-applies them to the newest version. One that names a stale version gets 409.
+TEST_F(HandlerTest, PatchesWithoutAResourceVersionSurviveConcurrentWrites) {
+  ASSERT_EQ(Call("POST", kWidgets, Widget("a", 1)).status, 201);
+  constexpr int kThreads = 4, kPatches = 40;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < kPatches; ++i) {
+        // Status writers and annotation writers race, as controllers do.
+        HttpResponse r =
+            t % 2 == 0
+                ? Call("PATCH", kWidgets + "/a/status",
+                       Json{{"status", {{"w" + std::to_string(t), i}}}}.dump(), {},
+                       "application/merge-patch+json")
+                : Call("PATCH", kWidgets + "/a",
+                       Json{{"metadata",
+                             {{"annotations", {{"w" + std::to_string(t), std::to_string(i)}}}}}}
+                           .dump(),
+                       {}, "application/merge-patch+json");
+        if (r.status != 200) ++failures;
+      }
+    });
+  }
+  for (std::thread& w : writers) w.join();
+  EXPECT_EQ(failures.load(), 0);
+  Json a = Json::parse(Call("GET", kWidgets + "/a").body);
+  EXPECT_EQ(a["status"]["w0"], kPatches - 1);
+  EXPECT_EQ(a["metadata"]["annotations"]["w1"], std::to_string(kPatches - 1));
+  std::string stale = a["metadata"]["resourceVersion"];
+  ASSERT_EQ(Call("PATCH", kWidgets + "/a", R"({"spec":{"size":2}})", {},
+                 "application/merge-patch+json")
+                .status,
+            200);
+  HttpResponse conflict =
+      Call("PATCH", kWidgets + "/a",
+           Json{{"metadata", {{"resourceVersion", stale}}}, {"spec", {{"size", 3}}}}.dump(), {},
+           "application/merge-patch+json");
+  EXPECT_EQ(conflict.status, 409) << conflict.body;
+  HttpResponse json_conflict =
+      Call("PATCH", kWidgets + "/a",
+           Json::array({{{"op", "test"}, {"path", "/metadata/resourceVersion"}, {"value", stale}},
+                        {{"op", "replace"}, {"path", "/spec/size"}, {"value", 4}}})
+               .dump(),
+           {}, "application/json-patch+json");
+  EXPECT_NE(json_conflict.status, 200) << json_conflict.body;
 }
 
 TEST_F(HandlerTest, StatusSubresourceSeparatesSpecAndStatus) {
