@@ -8,6 +8,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "apiserver/discovery.h"
 #include "apiserver/patch.h"
@@ -25,6 +26,7 @@ constexpr char kImmutableUntilAnnotation[] = "lifeboat.dev/immutable-until";
 namespace {
 
 constexpr int kMaxConflictRetries = 8;
+constexpr int kMaxPatchRetries = 256;
 constexpr const char* kUnknownFieldMessage = "field not declared in schema";
 const std::vector<std::string> kDefaultNamespaces = {"default", "kube-system", "kube-public"};
 
@@ -819,14 +821,13 @@ api::FieldErrors Handler::Admit(const Resource& resource, Json& object,
   if (!errors.empty()) {
     return errors;
   }
-  if (resource.schema) {
-    api::FieldErrors first_pass = resource.schema->Validate(object);
-    if (first_pass.empty()) {
-      // Defaults were validated against the schema when it was compiled, so filling them in
-      // cannot make a valid object invalid.
-      resource.schema->ApplyDefaults(object);
-      return errors;
-    }
+  api::FieldErrors first_pass =
+      resource.schema ? resource.schema->Validate(object) : api::FieldErrors{};
+  if (resource.schema && first_pass.empty()) {
+    // Defaults were validated against the schema when it was compiled, so filling them in
+    // cannot make a valid object invalid.
+    resource.schema->ApplyDefaults(object);
+  } else if (resource.schema) {
     api::FieldErrors unknown;
     for (api::FieldError& e : first_pass) {
       if (e.message == kUnknownFieldMessage) {
@@ -1215,7 +1216,13 @@ HttpResponse Handler::Patch(const HttpRequest& req, const Route& route) {
   // Only a patch that names a resourceVersion asks for optimistic concurrency; any other is
   // re-applied to the newest version when a concurrent write wins the race (as in Kubernetes).
   const bool explicit_rv = PatchNamesResourceVersion(*type, req.body);
-  for (int attempt = 0; attempt < kMaxConflictRetries; ++attempt) {
+  // Under contention a writer can lose several races in a row; each retry makes progress for
+  // someone, so a generous bound only guards against a livelock.
+  const int attempts = explicit_rv ? 1 : kMaxPatchRetries;
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    if (attempt > 0) {
+      std::this_thread::yield();
+    }
     auto stored = store_.Get(key);
     if (!stored.ok()) {
       return NotFound(r, route.name);
@@ -1231,7 +1238,7 @@ HttpResponse Handler::Patch(const HttpRequest& req, const Route& route) {
       return StatusResponse(400, "BadRequest", "the patched object is not a JSON object");
     }
     std::string rv_text = MetadataOf(*patched).value("resourceVersion", "");
-    if (!rv_text.empty() && ParseRv(rv_text) != stored->rv) {
+    if (explicit_rv && ParseRv(rv_text) != stored->rv) {
       return Conflict(r, route.name);
     }
     warnings.clear();

@@ -202,6 +202,8 @@ TEST_F(HandlerTest, PatchesWithoutAResourceVersionSurviveConcurrentWrites) {
   ASSERT_EQ(Call("POST", kWidgets, Widget("a", 1)).status, 201);
   constexpr int kThreads = 4, kPatches = 40;
   std::atomic<int> failures{0};
+  std::mutex first_mu;
+  std::string first;  // the first failure, to say why
   std::vector<std::thread> writers;
   for (int t = 0; t < kThreads; ++t) {
     writers.emplace_back([&, t] {
@@ -217,12 +219,15 @@ TEST_F(HandlerTest, PatchesWithoutAResourceVersionSurviveConcurrentWrites) {
                              {{"annotations", {{"w" + std::to_string(t), std::to_string(i)}}}}}}
                            .dump(),
                        {}, "application/merge-patch+json");
-        if (r.status != 200) ++failures;
+        if (r.status != 200 && failures++ == 0) {
+          std::lock_guard<std::mutex> lock(first_mu);
+          first = std::to_string(r.status) + " " + r.body;
+        }
       }
     });
   }
   for (std::thread& w : writers) w.join();
-  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(failures.load(), 0) << first;
   Json a = Json::parse(Call("GET", kWidgets + "/a").body);
   EXPECT_EQ(a["status"]["w0"], kPatches - 1);
   EXPECT_EQ(a["metadata"]["annotations"]["w1"], std::to_string(kPatches - 1));
@@ -243,6 +248,22 @@ TEST_F(HandlerTest, PatchesWithoutAResourceVersionSurviveConcurrentWrites) {
                .dump(),
            {}, "application/json-patch+json");
   EXPECT_NE(json_conflict.status, 200) << json_conflict.body;
+}
+
+// A CRD the server could not serve is refused when it is written, never accepted and then
+// silently not served.
+TEST_F(HandlerTest, CrdsThatCannotBeServedAreRefused) {
+  Json crd = Json::parse(kWidgetCrd);
+  crd["metadata"]["name"] = "gadgets.apps";
+  crd["spec"]["group"] = "apps";
+  crd["spec"]["names"] = {{"kind", "Gadget"}, {"plural", "gadgets"}, {"singular", "gadget"}};
+  HttpResponse r =
+      Call("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd.dump());
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_NE(r.body.find("spec.group"), std::string::npos) << r.body;
+  EXPECT_EQ(Call("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.apps")
+                .status,
+            404);
 }
 
 TEST_F(HandlerTest, StatusSubresourceSeparatesSpecAndStatus) {

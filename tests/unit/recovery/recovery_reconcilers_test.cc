@@ -33,10 +33,6 @@ using controller::testing::WaitFor;
 constexpr char kNs[] = "dr";
 constexpr char kToken[] = "replica-token";
 constexpr auto kDeadline = std::chrono::seconds(20);
-const controller::ResourceRef kCrds{"apiextensions.k8s.io", "v1", "customresourcedefinitions",
-                                    "CustomResourceDefinition", false};
-const controller::ResourceRef kDeployments{"apps", "v1", "deployments", "Deployment", true};
-const controller::ResourceRef kStatefulSets{"apps", "v1", "statefulsets", "StatefulSet", true};
 
 // When the replicated points were captured: 2026-01-01T00:00:00Z + i hours.
 Clock::TimePoint PointTime(int i) {
@@ -48,27 +44,6 @@ std::string ReadFile(const fs::path& p) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-Json Crd(const std::string& kind, const std::string& plural) {
-  Json open = {{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}};
-  return {{"apiVersion", "apiextensions.k8s.io/v1"},
-          {"kind", "CustomResourceDefinition"},
-          {"metadata", {{"name", plural + ".apps"}}},
-          {"spec",
-           {{"group", "apps"},
-            {"scope", "Namespaced"},
-            {"names",
-             {{"kind", kind}, {"plural", plural}, {"singular", ""}, {"listKind", kind + "List"}}},
-            {"versions",
-             Json::array({{{"name", "v1"},
-                           {"served", true},
-                           {"storage", true},
-                           {"subresources", {{"status", Json::object()}}},
-                           {"schema",
-                            {{"openAPIV3Schema",
-                              {{"type", "object"},
-                               {"properties", {{"spec", open}, {"status", open}}}}}}}}})}}}};
 }
 
 Json Exec(const std::string& name, const std::string& script) {
@@ -225,48 +200,6 @@ class RecoveryTest : public ApiServerFixture {
     return Json::object();
   }
 
-  // Registers Deployment and StatefulSet CRDs in group apps; false when the API server does not
-  // serve them afterwards (the embedded one insists on a dot in a CRD's group).
-  bool RegisterWorkloadCrds() {
-    bool served = true;
-    for (const auto& [kind, plural] :
-         {std::pair{"Deployment", "deployments"}, std::pair{"StatefulSet", "statefulsets"}}) {
-      auto made = client_->Create(kCrds, Crd(kind, plural));
-      EXPECT_TRUE(made.ok()) << made.status();
-    }
-    for (const controller::ResourceRef* ref : {&kDeployments, &kStatefulSets}) {
-      served = served &&
-               WaitFor([&] { return client_->List(*ref, kNs, {}).ok(); }, std::chrono::seconds(2));
-    }
-    return served;
-  }
-
-  void CreateWorkload(const controller::ResourceRef& ref, const std::string& name) {
-    Json object = {{"apiVersion", "apps/v1"},
-                   {"kind", ref.kind},
-                   {"metadata", {{"name", name}, {"namespace", kNs}}},
-                   {"spec", {{"replicas", 0}}}};
-    auto made = client_->Create(ref, object);
-    ASSERT_TRUE(made.ok()) << made.status();
-  }
-
-  // Plays the workload's controller: once spec.replicas is `replicas`, reports them ready for
-  // the current generation.
-  void MakeReady(const controller::ResourceRef& ref, const std::string& name, int64_t replicas) {
-    Json object;
-    ASSERT_TRUE(WaitFor(
-        [&] {
-          object = Get(ref, name);
-          return object.value("/spec/replicas"_json_pointer, int64_t{-1}) == replicas;
-        },
-        kDeadline))
-        << object.dump();
-    object["status"] = {{"readyReplicas", replicas},
-                        {"observedGeneration", object["metadata"]["generation"]}};
-    auto updated = client_->UpdateStatus(ref, object);
-    ASSERT_TRUE(updated.ok()) << updated.status();
-  }
-
   std::unique_ptr<controller::KubeClient> client_;
   std::unique_ptr<rep::Receiver> receiver_;
   rep::TargetEndpoint target_;
@@ -276,59 +209,6 @@ class RecoveryTest : public ApiServerFixture {
   std::mutex manager_mu_;
   std::unique_ptr<controller::Manager> manager_;
 };
-
-TEST_F(RecoveryTest, ScaleActionsPatchReplicasAndWaitForReadyOverHttp) {
-  if (!RegisterWorkloadCrds()) {
-    GTEST_SKIP() << "the API server does not serve CRDs of group apps";
-  }
-  CreateWorkload(kDeployments, "web");
-  CreateWorkload(kStatefulSets, "db");
-  ReplicateFrom("prod", "data", PointTime(1));
-  StartManager();
-  Json scale_db = {{"name", "scale-db"},
-                   {"scale", {{"kind", "StatefulSet"}, {"name", "db"}, {"replicas", 3}}},
-                   {"timeout", "20s"}};
-  Json scale_web = {{"name", "scale-web"},
-                    {"scale", {{"kind", "Deployment"}, {"name", "web"}, {"replicas", 2}}},
-                    {"timeout", "20s"}};
-  CreatePlan("plan", Json::array({{{"name", "app"},
-                                   {"replicationPolicies", {"data"}},
-                                   {"preActions", Json::array({scale_db})},
-                                   {"postActions", Json::array({scale_web})}}}));
-  CreateFailover("drill", "plan", "Test");
-  MakeReady(kStatefulSets, "db", 3);
-  MakeReady(kDeployments, "web", 2);
-  Json fo = Finished("drill");
-  ASSERT_EQ(fo.value("/status/phase"_json_pointer, ""), "Succeeded") << fo.dump();
-  EXPECT_EQ(Step(fo, "scale-db").value("phase", ""), "Succeeded");
-  EXPECT_EQ(Step(fo, "scale-db").value("message", ""), "scaled StatefulSet dr/db to 3 ready");
-  EXPECT_EQ(Step(fo, "scale-web").value("message", ""), "scaled Deployment dr/web to 2 ready");
-  EXPECT_EQ(Get(kDeployments, "web").value("/spec/replicas"_json_pointer, 0), 2);
-}
-
-TEST_F(RecoveryTest, ScaleActionNeverReadyTimesOut) {
-  if (!RegisterWorkloadCrds()) {
-    GTEST_SKIP() << "the API server does not serve CRDs of group apps";
-  }
-  CreateWorkload(kDeployments, "web");
-  ReplicateFrom("prod", "data", PointTime(1));
-  StartManager();
-  Json never = {{"name", "scale-web"},
-                {"scale", {{"kind", "Deployment"}, {"name", "web"}, {"replicas", 3}}},
-                {"timeout", "2s"}};
-  CreatePlan("slow", Json::array({{{"name", "app"},
-                                   {"replicationPolicies", {"data"}},
-                                   {"preActions", Json::array({never})}}}));
-  CreateFailover("slow-1", "slow", "Test");
-  Json slow = Finished("slow-1");
-  EXPECT_EQ(slow.value("/status/phase"_json_pointer, ""), "Failed") << slow.dump();
-  EXPECT_EQ(Ready(slow).value("reason", ""), "ActionTimedOut") << slow.dump();
-  EXPECT_EQ(slow.value("/status/message"_json_pointer, ""),
-            "scale Deployment dr/web: not 3 ready within 2.00s");
-  EXPECT_EQ(Step(slow, "scale-web").value("phase", ""), "Failed");
-  // The patch itself went through.
-  EXPECT_EQ(Get(kDeployments, "web").value("/spec/replicas"_json_pointer, 0), 3);
-}
 
 TEST_F(RecoveryTest, ScaleActionOnMissingWorkloadFailsNamingIt) {
   ReplicateFrom("prod", "data", PointTime(1));
