@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -39,8 +41,9 @@ void Append(HookResult& result, const char* data, size_t n) {
   }
 }
 
-// Waits for `pid` until `deadline`; true when it exited (status stored).
-bool WaitFor(pid_t pid, Clock::time_point deadline, int* status) {
+// Waits for `pid` until `deadline` (or `cancel`); true when it exited (status stored).
+bool WaitFor(pid_t pid, Clock::time_point deadline, int* status,
+             const std::atomic<bool>* cancel = nullptr) {
   while (true) {
     pid_t r = ::waitpid(pid, status, WNOHANG);
     if (r == pid) {
@@ -49,7 +52,7 @@ bool WaitFor(pid_t pid, Clock::time_point deadline, int* status) {
     if (r < 0 && errno != EINTR) {
       return true;
     }
-    if (Clock::now() >= deadline) {
+    if (Clock::now() >= deadline || (cancel != nullptr && cancel->load())) {
       return false;
     }
     ::usleep(10'000);
@@ -138,8 +141,15 @@ StatusOr<HookResult> RunExec(const HookSpec& spec, const ExecAction& exec,
       result.timed_out = true;
       break;
     }
+    if (spec.cancel != nullptr && spec.cancel->load()) {
+      result.cancelled = true;
+      break;
+    }
     pollfd pfd{pipe_fds[0], POLLIN, 0};
-    int n = ::poll(&pfd, 1, static_cast<int>(remaining));
+    // With a cancel flag, look at it at least every 100 ms.
+    int wait_ms = spec.cancel != nullptr ? static_cast<int>(std::min<long long>(remaining, 100))
+                                         : static_cast<int>(remaining);
+    int n = ::poll(&pfd, 1, wait_ms);
     if (n < 0 && errno != EINTR) {
       break;
     }
@@ -156,15 +166,16 @@ StatusOr<HookResult> RunExec(const HookSpec& spec, const ExecAction& exec,
   ::close(pipe_fds[0]);
 
   int status = 0;
-  if (result.timed_out) {
+  if (result.timed_out || result.cancelled) {
     ::kill(-pid, SIGTERM);
     if (!WaitFor(pid, Clock::now() + kTerminateGrace, &status)) {
       ::kill(-pid, SIGKILL);
       ::waitpid(pid, &status, 0);
     }
-  } else if (!WaitFor(pid, deadline, &status)) {
+  } else if (!WaitFor(pid, deadline, &status, spec.cancel)) {
     // The output closed but the process lives on (it closed its stdout): enforce the timeout.
-    result.timed_out = true;
+    result.cancelled = spec.cancel != nullptr && spec.cancel->load();
+    result.timed_out = !result.cancelled;
     ::kill(-pid, SIGTERM);
     if (!WaitFor(pid, Clock::now() + kTerminateGrace, &status)) {
       ::kill(-pid, SIGKILL);
@@ -178,7 +189,9 @@ StatusOr<HookResult> RunExec(const HookSpec& spec, const ExecAction& exec,
     result.exit_code = 128 + WTERMSIG(status);
   }
   std::string tail = LastLine(result.output);
-  if (result.timed_out) {
+  if (result.cancelled) {
+    result.message = spec.name + ": cancelled and killed" + (tail.empty() ? "" : ": " + tail);
+  } else if (result.timed_out) {
     result.message = spec.name + ": timed out after " + std::to_string(spec.timeout.count()) +
                      "ms and was killed" + (tail.empty() ? "" : ": " + tail);
   } else if (result.exit_code != 0) {

@@ -3,6 +3,7 @@
 // Hooks: exec a command or call a URL, with a timeout, captured output and the exit code.
 // Used for application consistency (a policy's pre/post hooks) and as runbook actions in
 // recovery plans.
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -33,12 +34,16 @@ struct HookSpec {
   std::optional<ExecAction> exec;
   std::optional<HttpAction> http;
   std::chrono::milliseconds timeout{30'000};
+  // Exec hooks: once set, the command's process group is stopped as on a timeout (the result
+  // says "cancelled"). The flag must outlive Run().
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct HookResult {
   bool succeeded = false;
   int exit_code = -1;       // exec: the exit code (128+N when killed by signal N); http: status
   bool timed_out = false;
+  bool cancelled = false;   // stopped through HookSpec::cancel
   std::string output;       // stdout+stderr (exec) or response body (http), at most kMaxOutput
   bool output_truncated = false;
   std::chrono::milliseconds duration{0};

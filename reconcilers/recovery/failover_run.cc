@@ -624,6 +624,9 @@ std::optional<StepFailure> Run::RunAction(const api::Action& action, api::Failov
   if (!spec.ok()) {
     return StepFailure{"InvalidSpec", spec.status().message()};
   }
+  // Deleting the Failover (or stopping the controller) stops a running command too.
+  std::stop_callback on_stop(stop_, [this] { cancel_ = true; });
+  spec->cancel = &cancel_;
   auto result = ctx_.shared.hooks().Run(*spec, ActionEnv(step.group.value_or("")));
   if (!result.ok()) {
     return StepFailure{"ActionFailed", action.name + ": " + result.status().message()};

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "tests/support/temp_dir.h"
 
@@ -65,6 +66,31 @@ TEST(ExecHookTest, TimeoutKillsTheWholeProcessGroup) {
   auto check = NewHookRunner()->Run(Exec({"sh", "-c", "sleep 3; test ! -e " + marker}), {});
   ASSERT_TRUE(check.ok());
   EXPECT_TRUE(check->succeeded) << "the hook's background process outlived the timeout";
+}
+
+TEST(ExecHookTest, CancelStopsTheCommandAtOnce) {
+  std::atomic<bool> cancel{false};
+  HookSpec spec = Exec({"sh", "-c", "echo working; sleep 30"}, 60s);
+  spec.cancel = &cancel;
+  std::thread canceller([&cancel] {
+    std::this_thread::sleep_for(300ms);
+    cancel = true;
+  });
+  auto result = NewHookRunner()->Run(spec, {});
+  canceller.join();
+  ASSERT_TRUE(result.ok());
+  EXPECT_FALSE(result->succeeded);
+  EXPECT_TRUE(result->cancelled);
+  EXPECT_FALSE(result->timed_out);
+  EXPECT_LT(result->duration, 10s);
+  EXPECT_EQ(result->message, "preHook: cancelled and killed: working");
+  // A flag that stays false changes nothing.
+  std::atomic<bool> never{false};
+  HookSpec quick = Exec({"true"});
+  quick.cancel = &never;
+  auto ok = NewHookRunner()->Run(quick, {});
+  ASSERT_TRUE(ok.ok());
+  EXPECT_TRUE(ok->succeeded) << ok->message;
 }
 
 TEST(ExecHookTest, MissingCommandIsAClearFailure) {

@@ -493,13 +493,17 @@ TEST_F(RecoveryTest, DeletingAWaitingFailoverFreesThePlan) {
 
 // A running exec action is not interrupted when its Failover is deleted (HookRunner::Run takes
 // no cancellation): the plan is busy until the action ends, then the next Failover runs.
-TEST_F(RecoveryTest, DeletingARunningFailoverFreesThePlanWhenItsActionEnds) {
+// Deleting a Failover stops the command it runs (its process group is killed), so the plan is
+// free at once, not when a long action would have ended (30 s here, beyond Finished's deadline).
+TEST_F(RecoveryTest, DeletingARunningFailoverStopsItsActionAndFreesThePlan) {
   ReplicateFrom("prod", "db", PointTime(1));
   StartManager();
   fs::path started = dir_.path() / "long-action-started";
+  fs::path ended = dir_.path() / "long-action-ended";
   Json long_action = Exec("long", "if [ \"$LIFEBOAT_FAILOVER_TYPE\" = Test ]; then touch " +
-                                      started.string() + "; sleep 3; fi");
-  long_action["timeout"] = "20s";
+                                      started.string() + "; sleep 30; touch " + ended.string() +
+                                      "; fi");
+  long_action["timeout"] = "60s";
   CreatePlan("plan", Json::array({{{"name", "g"},
                                    {"replicationPolicies", {"db"}},
                                    {"postActions", Json::array({long_action})}}}));
@@ -514,6 +518,7 @@ TEST_F(RecoveryTest, DeletingARunningFailoverFreesThePlanWhenItsActionEnds) {
   EXPECT_EQ(
       ReadFile(env_.data_dir / "failover" / kNs / "plan" / "live" / "db" / "data" / "file.txt"),
       "prod db " + FormatRfc3339(PointTime(1)) + "\n");
+  EXPECT_FALSE(fs::exists(ended)) << "the deleted Failover's action ran to its end";
 }
 
 }  // namespace
