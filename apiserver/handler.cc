@@ -26,7 +26,7 @@ constexpr char kImmutableUntilAnnotation[] = "lifeboat.dev/immutable-until";
 namespace {
 
 constexpr int kMaxConflictRetries = 8;
-constexpr int kMaxPatchRetries = 256;
+constexpr int kMaxPatchRetries = 64;
 constexpr const char* kUnknownFieldMessage = "field not declared in schema";
 const std::vector<std::string> kDefaultNamespaces = {"default", "kube-system", "kube-public"};
 
@@ -1216,12 +1216,13 @@ HttpResponse Handler::Patch(const HttpRequest& req, const Route& route) {
   // Only a patch that names a resourceVersion asks for optimistic concurrency; any other is
   // re-applied to the newest version when a concurrent write wins the race (as in Kubernetes).
   const bool explicit_rv = PatchNamesResourceVersion(*type, req.body);
-  // Under contention a writer can lose several races in a row; each retry makes progress for
-  // someone, so a generous bound only guards against a livelock.
+  // Under contention a writer can lose several races in a row, and a read sees only committed
+  // writes while a group commit is still on its way to disk: back off (1, 2, 4 … 32 ms) so the
+  // retry reads the version it lost to. The bound only guards against a livelock.
   const int attempts = explicit_rv ? 1 : kMaxPatchRetries;
   for (int attempt = 0; attempt < attempts; ++attempt) {
     if (attempt > 0) {
-      std::this_thread::yield();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1 << std::min(attempt - 1, 5)));
     }
     auto stored = store_.Get(key);
     if (!stored.ok()) {
