@@ -456,6 +456,32 @@ TEST_F(FailoverE2eTest, DrillFaultsRoundTripAndDisaster) {
   EXPECT_GT(sent, 0);
   EXPECT_LT(sent, static_cast<int64_t>(2 * changed)) << fo.dump(1);
   EXPECT_EQ(PlanState(), "Reprotected");
+  // While Reprotected the plan keeps replicating back (every minute): a change made now is at
+  // the protected site before the failback starts.
+  // Reprotect itself counts as the first cycle; the next one must carry the new file.
+  auto reverse_cycle = [&]() -> std::pair<std::string, long long> {
+    std::smatch m;
+    std::string message = dr_.Get(kPlans, "shop").value("/status/message"_json_pointer, "");
+    if (!std::regex_search(message, m,
+                           std::regex("replicated back to the protected site at (\\S+) "
+                                      "\\((\\d+) bytes sent\\)"))) {
+      return {"", -1};
+    }
+    return {m[1].str(), std::stoll(m[2].str())};
+  };
+  ASSERT_TRUE(Eventually([&] { return !reverse_cycle().first.empty(); }, 30s))
+      << dr_.Get(kPlans, "shop").dump(1);
+  const std::string first_cycle = reverse_cycle().first;
+  WriteAll(Live("app-replication") / "app/after-reprotect.txt", "written while reprotected\n");
+  EXPECT_TRUE(Eventually(
+      [&] {
+        auto [at, bytes] = reverse_cycle();
+        return at != first_cycle && bytes > 0;
+      },
+      150s))
+      << dr_.Get(kPlans, "shop").dump(1);
+  std::cout << "[ REVERSE  ] "
+            << dr_.Get(kPlans, "shop").value("/status/message"_json_pointer, "") << "\n";
 
   // --- Failback: prod holds dr's bytes and replicates again.
   const auto dr_disk = Tree(Live("web-replication") / "disk");
@@ -467,6 +493,7 @@ TEST_F(FailoverE2eTest, DrillFaultsRoundTripAndDisaster) {
   EXPECT_EQ(Tree(volumes_ / "disk.img"), dr_disk);
   EXPECT_EQ(Tree(volumes_ / "db"), dr_db);
   EXPECT_EQ(ReadAll(volumes_ / "app/config.yaml"), "mode: dr\n");
+  EXPECT_EQ(ReadAll(volumes_ / "app/after-reprotect.txt"), "written while reprotected\n");
   EXPECT_EQ(PlanState(), "Protected");
   EXPECT_FALSE(fs::exists(Live("web-replication")));
   EXPECT_TRUE(Eventually(
