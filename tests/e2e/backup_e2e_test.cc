@@ -281,9 +281,22 @@ TEST_F(BackupE2eTest, PolicyBacksUpRestoresAndPrometheusSeesTheObjective) {
       << prometheus.output();
   // The RPO ratio at a chosen instant equals (instant - newest point's start) / 90s.
   bool compared = false;
-  for (int attempt = 0; attempt < 5 && !compared; ++attempt) {
+  for (int attempt = 0; attempt < 20 && !compared; ++attempt) {
     Json policy = Get(kPolicies, "shop");
     std::string newest = Str(policy, "/status/lastRecoveryPoint");
+    // Measure only once Prometheus has scraped (every second) since the newest point completed:
+    // just after a run the scraped metric still carries the previous point.
+    auto settled = [&] {
+      std::string done = Str(Get(kPoints, newest), "/status/completionTime");
+      double now = std::chrono::duration<double>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+      return !done.empty() && now - UnixSeconds(done) >= 3;
+    };
+    if (!settled()) {
+      std::this_thread::sleep_for(1s);
+      continue;
+    }
     double start = UnixSeconds(Str(Get(kPoints, newest), "/status/startTime"));
     double at = std::floor(std::chrono::duration<double>(
                                std::chrono::system_clock::now().time_since_epoch())
