@@ -748,6 +748,10 @@ StatusOr<BackupResult> BackupRun::Run() {
   std::string host = options_.hostname.empty() ? HostName() : options_.hostname;
 
   ASSIGN_OR_RETURN(auto lock, VaultLock::Acquire(repo_.store(), LockKind::kShared, clock_));
+  // The index was read when the vault was opened; a prune (exclusive lock) may have rewritten it
+  // before this lock was taken. Under the shared lock it can no longer shrink: read it again, so
+  // no chunk is deduplicated against a blob a prune removed.
+  RETURN_IF_ERROR(repo_.LoadIndex());
 
   // The parent point feeds the metadata cache: unchanged files are not read again.
   std::vector<Node> parent_roots;
