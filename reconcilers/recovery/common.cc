@@ -137,48 +137,49 @@ std::string PlanJobKey(const std::string& ns, const std::string& plan) {
   return "failover/" + ns + "/" + plan;
 }
 
-void Shared::PutReverse(const std::string& plan_key, ReverseOutcome outcome) {
+void Shared::PutReverse(const std::string& job_key, ReverseOutcome outcome) {
   std::lock_guard<std::mutex> lock(mu_);
-  reverse_[plan_key] = std::move(outcome);
+  reverse_[job_key] = std::move(outcome);
 }
 
-std::optional<ReverseOutcome> Shared::Reverse(const std::string& plan_key) {
+std::optional<ReverseOutcome> Shared::Reverse(const std::string& job_key) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = reverse_.find(plan_key);
+  auto it = reverse_.find(job_key);
   if (it == reverse_.end()) {
     return std::nullopt;
   }
   return it->second;
 }
 
-void Shared::SetOwner(const std::string& plan_key, const std::string& failover) {
+void Shared::SetOwner(const std::string& job_key, const std::string& failover) {
   std::lock_guard<std::mutex> lock(mu_);
-  owners_[plan_key] = failover;
+  owners_[job_key] = failover;
 }
 
-std::optional<std::string> Shared::Owner(const std::string& plan_key) {
+std::optional<std::string> Shared::Owner(const std::string& job_key) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = owners_.find(plan_key);
+  auto it = owners_.find(job_key);
   if (it == owners_.end()) {
     return std::nullopt;
   }
   return it->second;
 }
 
-void Shared::ClearOwner(const std::string& plan_key, const std::string& failover) {
+void Shared::ClearOwner(const std::string& job_key, const std::string& failover) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = owners_.find(plan_key);
+  auto it = owners_.find(job_key);
   if (it != owners_.end() && it->second == failover) {
     owners_.erase(it);
   }
 }
 
-std::optional<std::string> Shared::PlanOwnedBy(const std::string& ns,
-                                               const std::string& failover) {
+std::optional<std::string> Shared::JobOwnedBy(const std::string& ns,
+                                              const std::string& failover) {
   std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& [plan_key, owner] : owners_) {
-    if (owner == failover && plan_key.rfind(ns + "/", 0) == 0) {
-      return plan_key;
+  const std::string prefix = PlanJobKey(ns, "");
+  for (const auto& [job_key, owner] : owners_) {
+    if (owner == failover && job_key.rfind(prefix, 0) == 0) {
+      return job_key;
     }
   }
   return std::nullopt;

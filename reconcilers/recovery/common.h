@@ -84,18 +84,18 @@ class Shared {
   explicit Shared(const EngineEnv& env) : env_(env), hooks_(hooks::NewHookRunner()) {}
   const EngineEnv& env() const { return env_; }
   hooks::HookRunner& hooks() { return *hooks_; }
-  // Which Failover holds a plan's job ("<ns>/<plan>" → failover name).
-  void SetOwner(const std::string& plan_key, const std::string& failover);
-  std::optional<std::string> Owner(const std::string& plan_key);
+  // Which Failover holds a plan's job (PlanJobKey → failover name).
+  void SetOwner(const std::string& job_key, const std::string& failover);
+  std::optional<std::string> Owner(const std::string& job_key);
   // Only when `failover` still owns it (a newer owner may have started meanwhile).
-  void ClearOwner(const std::string& plan_key, const std::string& failover);
-  // The plan key whose job Failover `ns/failover` holds.
-  std::optional<std::string> PlanOwnedBy(const std::string& ns, const std::string& failover);
+  void ClearOwner(const std::string& job_key, const std::string& failover);
+  // The plan job Failover `ns/failover` holds.
+  std::optional<std::string> JobOwnedBy(const std::string& ns, const std::string& failover);
   // Held while checking a plan's job and submitting one.
   std::mutex& submit_mu() { return submit_mu_; }
-  // The last reverse replication cycle of a Reprotected plan ("<ns>/<plan>").
-  void PutReverse(const std::string& plan_key, ReverseOutcome outcome);
-  std::optional<ReverseOutcome> Reverse(const std::string& plan_key);
+  // The last reverse replication cycle of a Reprotected plan (by PlanJobKey).
+  void PutReverse(const std::string& job_key, ReverseOutcome outcome);
+  std::optional<ReverseOutcome> Reverse(const std::string& job_key);
 
  private:
   EngineEnv env_;

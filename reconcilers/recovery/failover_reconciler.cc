@@ -15,10 +15,6 @@ namespace {
 constexpr auto kBusyRecheck = std::chrono::seconds(2);
 constexpr auto kPlanMissingRecheck = std::chrono::seconds(5);
 
-std::string PlanKey(const std::string& ns, const std::string& plan) { return ns + "/" + plan; }
-// Same as PlanJobKey(ns, plan), from the "<ns>/<plan>" key.
-std::string JobKey(const std::string& plan_key) { return "failover/" + plan_key; }
-
 bool Finished(const std::string& phase) {
   return phase == api::EnumName(api::FailoverPhase::kSucceeded) ||
          phase == api::EnumName(api::FailoverPhase::kFailed);
@@ -54,8 +50,8 @@ StatusOr<Result> FailoverReconciler::Reconcile(const ObjectKey& key) {
   controller::ObjectPtr cached = store_.Get(key.ToString());
   if (cached == nullptr) {
     // Deleted: stop its run, if it holds one.
-    if (std::optional<std::string> plan_key = shared_->PlanOwnedBy(key.ns, key.name)) {
-      shared_->env().jobs->Cancel(JobKey(*plan_key));
+    if (std::optional<std::string> job_key = shared_->JobOwnedBy(key.ns, key.name)) {
+      shared_->env().jobs->Cancel(*job_key);
     }
     return Result{};
   }
@@ -76,11 +72,11 @@ StatusOr<Result> FailoverReconciler::Reconcile(const ObjectKey& key) {
     return Result{};
   }
   const std::string plan_name = failover.spec.plan_ref.name;
-  const std::string plan_key = PlanKey(key.ns, plan_name);
+  const std::string job_key = PlanJobKey(key.ns, plan_name);
   JobRunner& jobs = *shared_->env().jobs;
   std::unique_lock<std::mutex> submit_lock(shared_->submit_mu());
-  if (jobs.Active(JobKey(plan_key))) {
-    std::optional<std::string> owner = shared_->Owner(plan_key);
+  if (jobs.Active(job_key)) {
+    std::optional<std::string> owner = shared_->Owner(job_key);
     if (owner && *owner == key.name) {
       return Result{};  // its end enqueues this key
     }
@@ -137,19 +133,18 @@ StatusOr<Result> FailoverReconciler::Reconcile(const ObjectKey& key) {
   }
   std::shared_ptr<Shared> shared = shared_;
   FailoverRunContext run{client_, recorder_, clock_, *shared_, key};
-  shared->SetOwner(plan_key, key.name);
+  shared->SetOwner(job_key, key.name);
   bool submitted = jobs.Submit(
-      JobKey(plan_key),
-      [run, shared](std::stop_token stop) { RunFailover(run, std::move(stop)); },
-      [shared, plan_key, key, plan_name] {
-        shared->ClearOwner(plan_key, key.name);
+      job_key, [run, shared](std::stop_token stop) { RunFailover(run, std::move(stop)); },
+      [shared, job_key, key, plan_name] {
+        shared->ClearOwner(job_key, key.name);
         if (shared->env().enqueue) {
           shared->env().enqueue(kFailoverController, key);
           shared->env().enqueue(kRecoveryPlanController, {key.ns, plan_name});
         }
       });
   if (!submitted) {
-    shared->ClearOwner(plan_key, key.name);
+    shared->ClearOwner(job_key, key.name);
     return Result{kBusyRecheck};
   }
   spdlog::debug("Failover ns={} name={}: run submitted", key.ns, key.name);

@@ -12,6 +12,7 @@
 #include "engines/hooks/from_api.h"
 #include "engines/replication/control.h"
 #include "engines/replication/sender.h"
+#include "engines/vault/cli_support.h"
 #include "reconcilers/backup/common.h"
 #include "reconcilers/conditions.h"
 #include "reconcilers/replication/shared.h"
@@ -40,19 +41,6 @@ Clock::TimePoint FromMs(int64_t ms) { return Clock::TimePoint(milliseconds(ms));
 
 std::string Tail(const std::string& s) {
   return s.size() <= kOutputTail ? s : s.substr(s.size() - kOutputTail);
-}
-
-std::string HumanBytes(uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
 }
 
 std::string Seconds(Clock::Duration d) {
@@ -423,7 +411,7 @@ std::optional<StepFailure> Run::RunWorkload(const std::string& policy, api::Fail
     }
     step.message = "brought up point " + point.id + " (captured " +
                    FormatRfc3339(FromMs(point.time_ms)) + ", " + std::to_string(stats->files) +
-                   " files, " + HumanBytes(stats->bytes) + ") in " + dir.string() + " in " +
+                   " files, " + vault::HumanBytes(stats->bytes) + ") in " + dir.string() + " in " +
                    Seconds(ctx_.clock.Now() - start);
     return std::nullopt;
   };
@@ -540,8 +528,8 @@ std::optional<StepFailure> Run::RunWorkload(const std::string& policy, api::Fail
       }
       record_point(result->point);
       step.bytes_sent = static_cast<int64_t>(result->data_bytes_sent);
-      step.message = "replicated back: " + HumanBytes(result->data_bytes_sent) + " of " +
-                     HumanBytes(result->bytes_scanned) +
+      step.message = "replicated back: " + vault::HumanBytes(result->data_bytes_sent) + " of " +
+                     vault::HumanBytes(result->bytes_scanned) +
                      " sent (the rest was already at the protected site), point " +
                      result->point.id;
       return std::nullopt;
@@ -564,7 +552,7 @@ std::optional<StepFailure> Run::RunWorkload(const std::string& policy, api::Fail
                            policy + ": the protected site could not take the data back: " +
                                (state.ok() ? state->message : state.status().message())};
       }
-      step.message = "sent " + HumanBytes(result->data_bytes_sent) +
+      step.message = "sent " + vault::HumanBytes(result->data_bytes_sent) +
                      "; the protected site runs point " + result->point.id + " and replicates again";
       return std::nullopt;
     }
@@ -755,7 +743,7 @@ void Run::Finish() {
       for (const api::FailoverStep& s : fo_.status.steps) {
         outcome.bytes_sent += static_cast<uint64_t>(s.bytes_sent.value_or(0));
       }
-      ctx_.shared.PutReverse(ctx_.key.ns + "/" + plan_.metadata.name, outcome);
+      ctx_.shared.PutReverse(PlanJobKey(ctx_.key.ns, plan_.metadata.name), outcome);
       break;
     }
     case FailoverType::kFailback: {

@@ -138,8 +138,8 @@ StatusOr<Result> RecoveryPlanReconciler::Reconcile(const ObjectKey& key) {
 
 std::string RecoveryPlanReconciler::ReverseCycle(const ObjectKey& key,
                                                  const api::RecoveryPlan& plan, Result* result) {
-  const std::string plan_key = key.ns + "/" + key.name;
-  std::optional<ReverseOutcome> last = shared_->Reverse(plan_key);
+  const std::string job_key = PlanJobKey(key.ns, key.name);
+  std::optional<ReverseOutcome> last = shared_->Reverse(job_key);
   auto now = clock_.Now();
   std::string said;
   if (last) {
@@ -155,7 +155,6 @@ std::string RecoveryPlanReconciler::ReverseCycle(const ObjectKey& key,
     return said;
   }
   std::lock_guard<std::mutex> lock(shared_->submit_mu());
-  const std::string job_key = PlanJobKey(key.ns, key.name);
   JobRunner& jobs = *shared_->env().jobs;
   if (jobs.Active(job_key)) {
     result->requeue_after = std::chrono::seconds(5);
@@ -168,7 +167,7 @@ std::string RecoveryPlanReconciler::ReverseCycle(const ObjectKey& key,
   api::RecoveryPlan copy = plan;
   jobs.Submit(
       job_key,
-      [shared, &client, &recorder, &clock, copy, key, plan_key](std::stop_token stop) {
+      [shared, &client, &recorder, &clock, copy, key, job_key](std::stop_token stop) {
         std::atomic<bool> cancel{false};
         std::stop_callback on_stop(stop, [&cancel] { cancel = true; });
         ReverseOutcome outcome;
@@ -195,7 +194,7 @@ std::string RecoveryPlanReconciler::ReverseCycle(const ObjectKey& key,
           recorder.Record(object, controller::EventType::kWarning, "ReverseReplicationFailed",
                           outcome.status.message());
         }
-        shared->PutReverse(plan_key, outcome);
+        shared->PutReverse(job_key, outcome);
       },
       [shared, key] {
         if (shared->env().enqueue) {
