@@ -24,18 +24,7 @@
 namespace lifeboat::cli {
 namespace {
 
-// SIGTERM/SIGINT stop the operator gracefully. The signals are blocked before any thread
-// exists (so every thread inherits the mask) and one thread takes them with sigwait; SIGUSR1
-// is how the command wakes that thread when it ends on its own.
-sigset_t StopSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGUSR1);
-  return set;
-}
-
+// SIGTERM/SIGINT (StopSignals) stop the operator gracefully.
 class SignalWatcher {
  public:
   explicit SignalWatcher(Operator& op) : set_(StopSignals()) {

@@ -459,17 +459,7 @@ class UpdateQueue {
   std::deque<Update> updates_;
 };
 
-// SIGINT/SIGTERM stop the following. They are blocked before any thread exists (every thread
-// inherits the mask) and one thread takes them with sigwait; SIGUSR1 wakes it at the end.
-sigset_t StopSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGUSR1);
-  return set;
-}
-
+// SIGINT/SIGTERM (StopSignals) stop the following.
 class SignalWatcher {
  public:
   // Until `following` is set the command is in a request (reading the plan, creating the

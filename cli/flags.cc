@@ -184,6 +184,15 @@ void AddLogFlags(FlagSet& flags) {
   flags.String("log-format", "", "text", "text|json");
 }
 
+sigset_t StopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGUSR1);
+  return set;
+}
+
 Status ApplyLogFlags(const FlagSet& flags) {
   LogOptions options;
   options.level = flags.Get("log-level");

@@ -2,6 +2,8 @@
 
 // A small command-line parser for `lifeboat` subcommands: --name value, --name=value, short
 // aliases (-f), booleans, repeated flags, positionals, and a generated --help text.
+#include <signal.h>
+
 #include <map>
 #include <optional>
 #include <string>
@@ -65,4 +67,9 @@ namespace lifeboat::cli {
 // Every subcommand takes --log-level and --log-format (text|json).
 void AddLogFlags(FlagSet& flags);
 Status ApplyLogFlags(const FlagSet& flags);
+
+// SIGTERM, SIGINT and SIGUSR1: what long-running commands block before any thread starts (so
+// every thread inherits the mask) and take on one thread with sigwait; SIGUSR1 is how a
+// command wakes that thread when it ends on its own.
+sigset_t StopSignals();
 }  // namespace lifeboat::cli
