@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cctype>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
@@ -128,7 +129,9 @@ std::string Clock24(Clock::TimePoint t) {
 
 std::string FormatSeconds(double seconds) {
   std::ostringstream out;
-  if (seconds < 60) {
+  if (seconds > 0 && seconds < 0.9995) {
+    out << std::llround(seconds * 1000) << "ms";  // "135ms", not "0.1s"
+  } else if (seconds < 60) {
     // Whole seconds as "2s" (API times have second precision), measured ones as "4.5s".
     bool whole = seconds == static_cast<double>(static_cast<int64_t>(seconds));
     out << std::fixed << std::setprecision(whole ? 0 : 1) << seconds << "s";
@@ -342,7 +345,10 @@ class Reporter {
       line += step.phase == "Running" ? "Running" : "started";
     } else {
       line += step.phase.value_or("");
-      if (step.start_time && step.end_time) {
+      // durationSeconds is precise; the timestamps have whole seconds (metav1.Time).
+      if (step.duration_seconds) {
+        line += " in " + FormatSeconds(*step.duration_seconds);
+      } else if (step.start_time && step.end_time) {
         line +=
             " in " +
             FormatSeconds(std::chrono::duration<double>(*step.end_time - *step.start_time).count());

@@ -217,6 +217,7 @@ TEST_F(FailoverCliTest, FollowsStepsWaitsForApprovalAndSucceeds) {
   approve["endTime"] = "2026-11-21T12:00:09Z";
   Json web = Step("web", "Workloads", "web-replication", "Succeeded", "2026-11-21T12:00:09Z",
                   "2026-11-21T12:00:10Z");
+  web["durationSeconds"] = 0.135;  // precise, preferred to the whole-second timestamps
   WriteStatus("drill-1", {{"phase", "Succeeded"},
                           {"completionTime", "2026-11-21T12:00:10Z"},
                           {"rtoSeconds", 4.5},
@@ -227,7 +228,8 @@ TEST_F(FailoverCliTest, FollowsStepsWaitsForApprovalAndSucceeds) {
   out = cli.output();
   EXPECT_NE(out.find("12:00:09  database Post approve-db: Succeeded in 6s"), std::string::npos)
       << out;
-  EXPECT_NE(out.find("12:00:10  web Workloads web-replication: Succeeded in 1s"), std::string::npos)
+  EXPECT_NE(out.find("12:00:10  web Workloads web-replication: Succeeded in 135ms"),
+            std::string::npos)
       << out;
   EXPECT_NE(out.find("Failover drill-1 Succeeded: RTO 4.5s, recovery point Latest, target dir "
                      "/srv/dr/test/drill-1"),
