@@ -10,12 +10,14 @@
 #include <sstream>
 #include <thread>
 
+#include "api/manifest.h"
+#include "api/yaml.h"
+#include "apiserver/apply.h"
 #include "apiserver/discovery.h"
 #include "apiserver/patch.h"
 #include "apiserver/protobuf.h"
 #include "apiserver/selector.h"
 #include "apiserver/table.h"
-#include "api/manifest.h"
 #include "spdlog/spdlog.h"
 
 namespace lifeboat::apiserver {
@@ -315,6 +317,27 @@ void AddWarnings(HttpResponse& r, const std::vector<std::string>& warnings) {
     }
     r.headers.emplace_back("Warning", "299 - \"" + escaped + "\"");
   }
+}
+
+// The field manager of a write: ?fieldManager=, else the User-Agent's product ("kubectl" of
+// "kubectl/v1.32.0 (linux/amd64)"), as Kubernetes derives it.
+std::string FieldManagerOf(const HttpRequest& req) {
+  std::string manager = Query(req, "fieldManager");
+  if (manager.empty()) {
+    manager = req.user_agent.substr(0, req.user_agent.find('/'));
+  }
+  return manager.empty() ? "unknown" : manager;
+}
+
+FieldManagerOptions FieldsOptions(const Resource& r, const std::string& manager, bool to_status,
+                                  Clock::TimePoint now) {
+  FieldManagerOptions o;
+  o.manager = manager;
+  o.api_version = r.GroupVersion();
+  o.now = FormatRfc3339(now);
+  o.status_subresource = r.status_subresource && r.custom;
+  o.to_status = to_status;
+  return o;
 }
 
 }  // namespace
@@ -984,6 +1007,9 @@ StatusOr<std::string> Handler::CreateObject(const Resource& r, const std::string
                             "selfLink"}) {
     meta.erase(field);
   }
+  if (options.managed_fields != nullptr) {
+    meta["managedFields"] = *options.managed_fields;
+  }
   meta["uid"] = NewUid();
   meta["creationTimestamp"] = FormatRfc3339(clock_.Now());
   meta["generation"] = 1;
@@ -1010,6 +1036,17 @@ StatusOr<std::string> Handler::CreateObject(const Resource& r, const std::string
   return *stored.json;
 }
 
+Handler::WriteOptions Handler::OptionsOf(const HttpRequest& req,
+                                         std::vector<std::string>* warnings) {
+  WriteOptions options;
+  options.dry_run = Query(req, "dryRun") == "All";
+  std::string fv = Query(req, "fieldValidation");
+  options.field_validation = fv.empty() ? "Warn" : fv;
+  options.warnings = warnings;
+  options.field_manager = FieldManagerOf(req);
+  return options;
+}
+
 HttpResponse Handler::Create(const HttpRequest& req, const Route& route) {
   const Resource& r = *route.resource;
   if (r.namespaced && route.ns.empty()) {
@@ -1021,11 +1058,7 @@ HttpResponse Handler::Create(const HttpRequest& req, const Route& route) {
   }
   std::string name = MetadataOf(*body).value("name", "");
   std::vector<std::string> warnings;
-  WriteOptions options;
-  options.dry_run = Query(req, "dryRun") == "All";
-  std::string fv = Query(req, "fieldValidation");
-  options.field_validation = fv.empty() ? "Warn" : fv;
-  options.warnings = &warnings;
+  WriteOptions options = OptionsOf(req, &warnings);
   api::FieldErrors errors;
   auto created = CreateObject(r, route.ns, std::move(body).value(), options, &errors);
   if (!errors.empty()) {
@@ -1061,6 +1094,12 @@ StatusOr<std::string> Handler::CommitUpdate(const Resource& r, const ObjectKey& 
     } else {
       next.erase("status");
     }
+    // managedFields are the one piece of metadata a status write may change (server-side apply).
+    const Json new_meta = MetadataOf(updated);
+    if (new_meta.contains("managedFields") &&
+        new_meta["managedFields"] != old_meta.value("managedFields", Json())) {
+      Metadata(next)["managedFields"] = new_meta["managedFields"];
+    }
   } else {
     next = std::move(updated);
     next["apiVersion"] = r.GroupVersion();
@@ -1079,7 +1118,9 @@ StatusOr<std::string> Handler::CommitUpdate(const Resource& r, const ObjectKey& 
         meta.erase(field);
       }
     }
-    meta.erase("managedFields");
+    if (!meta.contains("managedFields") && old_meta.contains("managedFields")) {
+      meta["managedFields"] = old_meta["managedFields"];  // an update without them keeps them
+    }
     if (r.status_subresource && r.custom) {
       if (current.contains("status")) {
         next["status"] = current["status"];
@@ -1096,6 +1137,15 @@ StatusOr<std::string> Handler::CommitUpdate(const Resource& r, const ObjectKey& 
   }
   if (!errors->empty()) {
     return InvalidArgumentError("invalid");
+  }
+  {
+    auto tracked =
+        TrackUpdate(current, std::move(next), &r.openapi_schema,
+                    FieldsOptions(r, options.field_manager, status_subresource, clock_.Now()));
+    if (!tracked.ok()) {
+      return tracked.status();
+    }
+    next = std::move(tracked).value();
   }
   Json& meta = Metadata(next);
   if (SpecPart(next) != SpecPart(current)) {
@@ -1144,11 +1194,7 @@ HttpResponse Handler::Update(const HttpRequest& req, const Route& route) {
     return Conflict(r, route.name);
   }
   std::vector<std::string> warnings;
-  WriteOptions options;
-  options.dry_run = Query(req, "dryRun") == "All";
-  std::string fv = Query(req, "fieldValidation");
-  options.field_validation = fv.empty() ? "Warn" : fv;
-  options.warnings = &warnings;
+  WriteOptions options = OptionsOf(req, &warnings);
   api::FieldErrors errors;
   auto result = CommitUpdate(r, key, Json::parse(*stored->json), std::move(body).value(), expected,
                              route.subresource == "status", options, &errors);
@@ -1202,17 +1248,11 @@ HttpResponse Handler::Patch(const HttpRequest& req, const Route& route) {
                           "application/merge-patch+json");
   }
   if (*type == PatchType::kApply) {
-    return StatusResponse(415, "UnsupportedMediaType",
-                          "server-side apply is not supported by the embedded API server; use "
-                          "client-side kubectl apply");
+    return Apply(req, route);
   }
   ObjectKey key{r.StoreKey(), route.ns, route.name};
   std::vector<std::string> warnings;
-  WriteOptions options;
-  options.dry_run = Query(req, "dryRun") == "All";
-  std::string fv = Query(req, "fieldValidation");
-  options.field_validation = fv.empty() ? "Warn" : fv;
-  options.warnings = &warnings;
+  WriteOptions options = OptionsOf(req, &warnings);
   // Only a patch that names a resourceVersion asks for optimistic concurrency; any other is
   // re-applied to the newest version when a concurrent write wins the race (as in Kubernetes).
   const bool explicit_rv = PatchNamesResourceVersion(*type, req.body);
@@ -1252,6 +1292,121 @@ HttpResponse Handler::Patch(const HttpRequest& req, const Route& route) {
     if (!result.ok()) {
       if (IsAborted(result.status()) && !explicit_rv) {
         continue;  // raced with another writer: re-apply the patch to the new version
+      }
+      return FromStatus(result.status(), r, route.name);
+    }
+    HttpResponse resp = RawJsonResponse(200, *result);
+    AddWarnings(resp, warnings);
+    return resp;
+  }
+  return Conflict(r, route.name);
+}
+
+HttpResponse Handler::Apply(const HttpRequest& req, const Route& route) {
+  const Resource& r = *route.resource;
+  if (Query(req, "fieldManager").empty()) {
+    return StatusResponse(400, "BadRequest",
+                          "PATCH with application/apply-patch+yaml requires the fieldManager "
+                          "query parameter (server-side apply)");
+  }
+  auto docs = api::ParseYamlDocuments(req.body, "the apply configuration");
+  if (!docs.ok()) {
+    return StatusResponse(400, "BadRequest", docs.status().message());
+  }
+  if (docs->size() != 1 || !(*docs)[0].object.is_object()) {
+    return StatusResponse(400, "BadRequest",
+                          "the apply configuration must be exactly one YAML or JSON object");
+  }
+  Json config = std::move((*docs)[0].object);
+  std::string api_version = config.value("apiVersion", "");
+  std::string kind = config.value("kind", "");
+  if (api_version != r.GroupVersion() || kind != r.kind) {
+    return StatusResponse(400, "BadRequest",
+                          "the apply configuration is " + (kind.empty() ? "(no kind)" : kind) +
+                              " " + (api_version.empty() ? "(no apiVersion)" : api_version) +
+                              ", but the request is for " + r.kind + " " + r.GroupVersion());
+  }
+  Json& config_meta = Metadata(config);
+  std::string body_name = config_meta.value("name", "");
+  if (body_name != route.name) {
+    return StatusResponse(400, "BadRequest",
+                          "the name of the object (" + body_name +
+                              ") does not match the name on the URL (" + route.name + ")");
+  }
+  std::string body_ns = config_meta.value("namespace", "");
+  if (r.namespaced && !body_ns.empty() && body_ns != route.ns) {
+    return StatusResponse(400, "BadRequest",
+                          "the namespace of the object (" + body_ns +
+                              ") does not match the namespace on the request (" + route.ns + ")");
+  }
+  const bool to_status = route.subresource == "status";
+  std::vector<std::string> warnings;
+  WriteOptions options = OptionsOf(req, &warnings);
+  FieldManagerOptions fields = FieldsOptions(r, options.field_manager, to_status, clock_.Now());
+  fields.force = QueryBool(req, "force");
+  const bool explicit_rv = config_meta.contains("resourceVersion");
+  ObjectKey key{r.StoreKey(), route.ns, route.name};
+  for (int attempt = 0; attempt < kMaxPatchRetries; ++attempt) {
+    if (attempt > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1 << std::min(attempt - 1, 5)));
+    }
+    warnings.clear();
+    api::FieldErrors errors;
+    auto stored = store_.Get(key);
+    if (!stored.ok()) {
+      if (to_status || explicit_rv) {
+        return NotFound(r, route.name);
+      }
+      // Applying an object that does not exist creates it.
+      auto applied = ServerSideApply(nullptr, config, &r.openapi_schema, fields);
+      if (!applied.ok()) {
+        return StatusResponse(400, "BadRequest", applied.status().message());
+      }
+      Json managed = MetadataOf(applied->object).value("managedFields", Json::array());
+      options.managed_fields = &managed;
+      auto created = CreateObject(r, route.ns, std::move(applied->object), options, &errors);
+      options.managed_fields = nullptr;
+      if (!errors.empty()) {
+        return InvalidResponse(r, route.name, errors);
+      }
+      if (!created.ok()) {
+        if (created.status().code() == StatusCode::kAlreadyExists) {
+          continue;  // created meanwhile: apply to it
+        }
+        return FromStatus(created.status(), r, route.name);
+      }
+      HttpResponse resp = RawJsonResponse(201, *created);
+      AddWarnings(resp, warnings);
+      return resp;
+    }
+    Json current = Json::parse(*stored->json);
+    if (explicit_rv && ParseRv(config_meta.value("resourceVersion", "")) != stored->rv) {
+      return Conflict(r, route.name);
+    }
+    auto applied = ServerSideApply(&current, config, &r.openapi_schema, fields);
+    if (!applied.ok()) {
+      return StatusResponse(400, "BadRequest", applied.status().message());
+    }
+    if (!applied->conflicts.empty()) {
+      Json causes = Json::array();
+      for (const FieldManagerConflict& c : applied->conflicts) {
+        causes.push_back({{"reason", "FieldManagerConflict"},
+                          {"message", "conflict with \"" + c.manager + "\" using " + c.api_version},
+                          {"field", c.field}});
+      }
+      Json details = Details(r, route.name);
+      details["causes"] = std::move(causes);
+      return StatusResponse(409, "Conflict", ConflictMessage(applied->conflicts),
+                            std::move(details));
+    }
+    auto result = CommitUpdate(r, key, current, std::move(applied->object), stored->rv, to_status,
+                               options, &errors);
+    if (!errors.empty()) {
+      return InvalidResponse(r, route.name, errors);
+    }
+    if (!result.ok()) {
+      if (IsAborted(result.status()) && !explicit_rv) {
+        continue;  // raced with another writer: apply to the new version
       }
       return FromStatus(result.status(), r, route.name);
     }

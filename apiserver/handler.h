@@ -33,6 +33,7 @@ struct HttpRequest {
   std::string content_type;
   std::string accept;
   std::string authorization;
+  std::string user_agent;
 };
 
 // Where a streaming response (a watch) writes. Implemented by the HTTP adapter.
@@ -86,7 +87,11 @@ class Handler {
     bool dry_run = false;
     std::string field_validation = "Strict";
     std::vector<std::string>* warnings = nullptr;
+    std::string field_manager;             // who writes (fieldManager, else the User-Agent)
+    const Json* managed_fields = nullptr;  // create: the managedFields a server-side apply set
   };
+  // dryRun, fieldValidation and the field manager of a write request.
+  static WriteOptions OptionsOf(const HttpRequest& req, std::vector<std::string>* warnings);
   struct DeleteResult {
     Json object;
     bool gone = false;
@@ -99,6 +104,7 @@ class Handler {
   HttpResponse Create(const HttpRequest& req, const Route& route);
   HttpResponse Update(const HttpRequest& req, const Route& route);
   HttpResponse Patch(const HttpRequest& req, const Route& route);
+  HttpResponse Apply(const HttpRequest& req, const Route& route);  // server-side apply
   HttpResponse Delete(const HttpRequest& req, const Route& route);
   HttpResponse DeleteCollection(const HttpRequest& req, const Route& route);
 

@@ -136,6 +136,7 @@ void Serve(const std::shared_ptr<RequestHandler>& handler, http::http_request re
     }
     req.authorization = Header(request.headers(), "Authorization");
     req.content_type = Header(request.headers(), "Content-Type");
+    req.user_agent = Header(request.headers(), "User-Agent");
     req.accept = Header(request.headers(), "Accept");
   } catch (const std::exception& e) {
     ReplyBadRequest(request, e.what());

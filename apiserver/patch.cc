@@ -115,10 +115,12 @@ StatusOr<PatchType> PatchTypeFromContentType(const std::string& content_type) {
   if (type == "application/apply-patch+yaml") {
     return PatchType::kApply;
   }
-  return InvalidArgumentError("the body of the request was in an unknown format - accepted "
-                              "media types include: application/json-patch+json, "
-                              "application/merge-patch+json, "
-                              "application/strategic-merge-patch+json");
+  return InvalidArgumentError(
+      "the body of the request was in an unknown format - accepted "
+      "media types include: application/json-patch+json, "
+      "application/merge-patch+json, "
+      "application/strategic-merge-patch+json, "
+      "application/apply-patch+yaml");
 }
 
 StatusOr<Json> ApplyPatch(const Json& original, PatchType type, const std::string& patch_text) {
@@ -154,8 +156,8 @@ StatusOr<Json> ApplyPatch(const Json& original, PatchType type, const std::strin
     case PatchType::kApply:
       break;
   }
-  return InvalidArgumentError("server-side apply (application/apply-patch+yaml) is not supported; "
-                              "use kubectl apply without --server-side");
+  // Server-side apply needs field ownership and the live object's absence: Handler::Apply.
+  return InvalidArgumentError("server-side apply is not a patch of the live object");
 }
 
 }  // namespace lifeboat::apiserver

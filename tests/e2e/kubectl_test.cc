@@ -205,6 +205,74 @@ TEST_F(KubectlTest, FinalizerHoldsDeletionAndStaleUpdateConflicts) {
   EXPECT_TRUE(Contains(conflict.output, "the object has been modified")) << conflict.output;
 }
 
+// `kubectl apply --server-side` (what GitOps tools such as Flux use): create, field ownership in
+// managedFields, conflicts with another manager's change, --force-conflicts, fields dropped from
+// the manifest removed, and objects made by client-side apply taken over.
+TEST_F(KubectlTest, ServerSideApplyOwnsFieldsAndReportsConflicts) {
+  LifeboatUp up(dir_, {"--no-controllers"});
+  StartWithFixtures(up);
+  const std::string manifest = R"(apiVersion: e2e.lifeboat.dev/v1
+kind: Widget
+metadata:
+  name: ssa
+  namespace: e2e
+  labels: {owner: gitops}
+spec:
+  size: 3
+  color: red
+)";
+  std::filesystem::path file = dir_.WriteFile("ssa.yaml", manifest);
+  const std::string apply = "apply --server-side --field-manager=gitops -f " + file.string();
+  EXPECT_TRUE(Contains(up.Ok(apply), "widget.e2e.lifeboat.dev/ssa serverside-applied"));
+  Json live = Json::parse(up.Ok("get widget ssa -n e2e -o json --show-managed-fields"));
+  ASSERT_EQ(live["metadata"]["managedFields"].size(), 1u) << live.dump(1);
+  const Json& entry = live["metadata"]["managedFields"][0];
+  EXPECT_EQ(entry["manager"], "gitops");
+  EXPECT_EQ(entry["operation"], "Apply");
+  EXPECT_EQ(entry["fieldsV1"]["f:spec"], Json::parse(R"({"f:size": {}, "f:color": {}})"));
+  EXPECT_EQ(entry["fieldsV1"]["f:metadata"], Json::parse(R"({"f:labels": {"f:owner": {}}})"));
+  EXPECT_TRUE(Contains(up.Ok(apply), "serverside-applied"));  // idempotent
+
+  // A person changes the size; the next apply of the old manifest conflicts and says with whom.
+  up.Ok("patch widget ssa -n e2e --type=merge -p " + Quote(R"({"spec":{"size":5}})"));
+  CommandResult conflict = up.Kubectl(apply);
+  EXPECT_NE(conflict.exit_code, 0);
+  EXPECT_TRUE(Contains(conflict.output, "conflict with \"kubectl-patch\"")) << conflict.output;
+  EXPECT_TRUE(Contains(conflict.output, ".spec.size")) << conflict.output;
+  EXPECT_EQ(up.Ok("get widget ssa -n e2e -o jsonpath={.spec.size}"), "5");
+  up.Ok(apply + " --force-conflicts");
+  EXPECT_EQ(up.Ok("get widget ssa -n e2e -o jsonpath={.spec.size}"), "3");
+
+  // Dropping a field from the manifest removes it (the schema default comes back for color).
+  std::string smaller = manifest;
+  smaller.replace(smaller.find("  labels: {owner: gitops}\n"), 26, "");
+  smaller.replace(smaller.find("  color: red\n"), 13, "");
+  dir_.WriteFile("ssa.yaml", smaller);
+  up.Ok(apply);
+  EXPECT_EQ(up.Ok("get widget ssa -n e2e -o jsonpath={.spec.color}/{.metadata.labels}"), "blue/");
+
+  // An object made by client-side apply: its fields belong to "before-first-apply", so another
+  // value conflicts. Forced, kubectl moves the last-applied fields to the applier (its
+  // client-side to server-side upgrade), so what the new manifest leaves out goes.
+  std::filesystem::path small = dir_.WriteFile("small.yaml", R"(apiVersion: e2e.lifeboat.dev/v1
+kind: Widget
+metadata: {name: small, namespace: e2e}
+spec: {size: 9}
+)");
+  CommandResult taken =
+      up.Kubectl("apply --server-side --field-manager=gitops -f " + small.string());
+  EXPECT_NE(taken.exit_code, 0);
+  EXPECT_TRUE(Contains(taken.output, "before-first-apply")) << taken.output;
+  up.Ok("apply --server-side --field-manager=gitops --force-conflicts -f " + small.string());
+  EXPECT_EQ(up.Ok("get widget small -n e2e -o jsonpath={.spec.size}/{.spec.color}/"
+                  "{.metadata.labels}{.metadata.annotations}"),
+            "9/blue/");
+
+  // A server-side dry run changes nothing.
+  up.Ok("apply --server-side --field-manager=gitops --dry-run=server -f " + file.string());
+  EXPECT_EQ(up.Ok("get widget ssa -n e2e -o jsonpath={.spec.size}"), "3");
+}
+
 TEST_F(KubectlTest, WatchSeesEventsInOrder) {
   LifeboatUp up(dir_, {});
   StartWithFixtures(up);

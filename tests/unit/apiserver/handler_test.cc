@@ -292,6 +292,52 @@ TEST_F(HandlerTest, StatusSubresourceSeparatesSpecAndStatus) {
   EXPECT_EQ(smp.status, 415);
 }
 
+TEST_F(HandlerTest, ServerSideApplyCreatesTracksAndRefusesConflicts) {
+  const std::string kApply = "application/apply-patch+yaml";
+  const std::string config =
+      "apiVersion: example.dev/v1\nkind: Widget\nmetadata: {name: b}\nspec: {size: 2}\n";
+  HttpResponse no_manager = Call("PATCH", kWidgets + "/b", config, {}, kApply);
+  EXPECT_EQ(no_manager.status, 400);
+  EXPECT_NE(no_manager.body.find("fieldManager"), std::string::npos) << no_manager.body;
+  HttpResponse wrong_name =
+      Call("PATCH", kWidgets + "/c", config, {{"fieldManager", "ci"}}, kApply);
+  EXPECT_EQ(wrong_name.status, 400);
+  EXPECT_NE(wrong_name.body.find("does not match the name on the URL"), std::string::npos);
+
+  HttpResponse created = Call("PATCH", kWidgets + "/b", config, {{"fieldManager", "ci"}}, kApply);
+  ASSERT_EQ(created.status, 201) << created.body;
+  Json b = Json::parse(created.body);
+  EXPECT_EQ(b["spec"]["color"], "blue");  // defaults and validation as for any write
+  EXPECT_EQ(b["metadata"]["generation"], 1);
+  ASSERT_EQ(b["metadata"]["managedFields"].size(), 1u);
+
+  // An invalid configuration is refused like any invalid object.
+  HttpResponse invalid = Call("PATCH", kWidgets + "/b",
+                              "apiVersion: example.dev/v1\nkind: Widget\nmetadata: {name: b}\n"
+                              "spec: {size: 0}\n",
+                              {{"fieldManager", "ci"}}, kApply);
+  EXPECT_EQ(invalid.status, 422) << invalid.body;
+
+  // A merge patch by someone else takes the field; applying another value conflicts.
+  ASSERT_EQ(Call("PATCH", kWidgets + "/b", R"({"spec":{"size":3}})", {{"fieldManager", "ops"}},
+                 "application/merge-patch+json")
+                .status,
+            200);
+  HttpResponse conflict = Call("PATCH", kWidgets + "/b", config, {{"fieldManager", "ci"}}, kApply);
+  ASSERT_EQ(conflict.status, 409) << conflict.body;
+  Json status = Json::parse(conflict.body);
+  EXPECT_EQ(status["reason"], "Conflict");
+  EXPECT_EQ(status["message"],
+            "Apply failed with 1 conflict: conflict with \"ops\" using example.dev/v1: .spec.size");
+  EXPECT_EQ(status["details"]["causes"][0]["field"], ".spec.size");
+  EXPECT_EQ(status["details"]["causes"][0]["reason"], "FieldManagerConflict");
+  HttpResponse forced =
+      Call("PATCH", kWidgets + "/b", config, {{"fieldManager", "ci"}, {"force", "true"}}, kApply);
+  ASSERT_EQ(forced.status, 200) << forced.body;
+  EXPECT_EQ(Json::parse(forced.body)["spec"]["size"], 2);
+  EXPECT_EQ(Json::parse(forced.body)["metadata"]["generation"], 3);
+}
+
 TEST_F(HandlerTest, FinalizersHoldDeletionUntilRemoved) {
   Json w = Json::parse(Widget("f", 1));
   w["metadata"]["finalizers"] = {"example.dev/cleanup"};
