@@ -319,6 +319,20 @@ void AddWarnings(HttpResponse& r, const std::vector<std::string>& warnings) {
   }
 }
 
+constexpr char kCrdStoreKey[] = "apiextensions.k8s.io/customresourcedefinitions";
+
+// Where the custom resources of a CRD object are stored ("lifeboat.dev/vaults").
+std::string CrdInstancesKey(const Json& crd) {
+  const Json spec = crd.value("spec", Json::object());
+  if (!spec.is_object()) {
+    return "";
+  }
+  Json names = spec.value("names", Json::object());
+  std::string plural = names.is_object() ? names.value("plural", "") : "";
+  std::string group = spec.value("group", "");
+  return plural.empty() ? "" : group + "/" + plural;
+}
+
 // The field manager of a write: ?fieldManager=, else the User-Agent's product ("kubectl" of
 // "kubectl/v1.32.0 (linux/amd64)"), as Kubernetes derives it.
 std::string FieldManagerOf(const HttpRequest& req) {
@@ -428,6 +442,11 @@ Status Handler::Start(const std::filesystem::path& crd_dir) {
   for (const auto& [key, stored] : store_.List(ns_resource->StoreKey(), "").items) {
     if (stored.json->find("\"deletionTimestamp\"") != std::string::npos) {
       terminating_namespaces_.insert(key.name);
+    }
+  }
+  for (const auto& [key, stored] : store_.List(kCrdStoreKey, "").items) {
+    if (stored.json->find("\"deletionTimestamp\"") != std::string::npos) {
+      terminating_crds_.insert(key.name);
     }
   }
   auto gc = store_.Watch("", store_.revision(), [this](const Event& e) { OnStoreEvent(e); });
@@ -955,6 +974,13 @@ void NormaliseBuiltin(const Resource& resource, Json& object) {
 
 StatusOr<std::string> Handler::CreateObject(const Resource& r, const std::string& ns, Json object,
                                      const WriteOptions& options, api::FieldErrors* errors) {
+  if (r.custom) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (terminating_crds_.count(r.crd_name) != 0) {
+      return FailedPreconditionError("create not allowed while custom resource definition " +
+                                     r.crd_name + " is terminating");
+    }
+  }
   std::string api_version = object.value("apiVersion", "");
   std::string kind = object.value("kind", "");
   if (!api_version.empty() && api_version != r.GroupVersion()) {
@@ -1456,7 +1482,11 @@ StatusOr<Handler::DeleteResult> Handler::DeleteObject(const ObjectKey& key,
     bool has_finalizers = meta.contains("finalizers") && meta["finalizers"].is_array() &&
                           !meta["finalizers"].empty();
     bool namespace_has_content = is_namespace && !store_.KeysInNamespace(key.name).empty();
-    if (has_finalizers || namespace_has_content) {
+    // A CRD goes only after its custom resources (Kubernetes' customresourcecleanup).
+    bool is_crd = key.resource == kCrdStoreKey;
+    std::string instances = is_crd ? CrdInstancesKey(current) : "";
+    bool crd_has_content = !instances.empty() && store_.Count(instances, "") > 0;
+    if (has_finalizers || namespace_has_content || crd_has_content) {
       if (meta.contains("deletionTimestamp")) {
         return DeleteResult{current, false};
       }
@@ -1466,6 +1496,17 @@ StatusOr<Handler::DeleteResult> Handler::DeleteObject(const ObjectKey& key,
       if (is_namespace) {
         next["status"]["phase"] = "Terminating";
       }
+      if (crd_has_content) {
+        Json& conditions = next["status"]["conditions"];
+        if (!conditions.is_array()) {
+          conditions = Json::array();
+        }
+        conditions.push_back({{"type", "Terminating"},
+                              {"status", "True"},
+                              {"lastTransitionTime", FormatRfc3339(clock_.Now())},
+                              {"reason", "InstanceDeletionInProgress"},
+                              {"message", "CustomResource deletion is in progress"}});
+      }
       auto updated = store_.Update(key, next, stored.rv);
       if (!updated.ok()) {
         if (IsAborted(updated.status())) {
@@ -1473,9 +1514,9 @@ StatusOr<Handler::DeleteResult> Handler::DeleteObject(const ObjectKey& key,
         }
         return updated.status();
       }
-      if (is_namespace) {
+      if (is_namespace || crd_has_content) {
         std::lock_guard<std::mutex> lock(mu_);
-        terminating_namespaces_.insert(key.name);
+        (is_namespace ? terminating_namespaces_ : terminating_crds_).insert(key.name);
         wake_ = true;
         cv_.notify_all();
       }
@@ -1573,7 +1614,8 @@ void Handler::OnStoreEvent(const Event& e) {
     if (!uid.empty()) {
       gone_uids_.push_back(uid);
     }
-    if (!e.key.ns.empty() && terminating_namespaces_.count(e.key.ns) != 0) {
+    if ((!e.key.ns.empty() && terminating_namespaces_.count(e.key.ns) != 0) ||
+        !terminating_crds_.empty()) {
       wake_ = true;
     }
     cv_.notify_all();
@@ -1646,6 +1688,36 @@ void Handler::FinalizeNamespace(const std::string& ns) {
   terminating_namespaces_.erase(ns);
 }
 
+void Handler::FinalizeCrd(const std::string& crd_name) {
+  ObjectKey crd_key{kCrdStoreKey, "", crd_name};
+  auto crd = store_.Get(crd_key);
+  if (!crd.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    terminating_crds_.erase(crd_name);
+    return;
+  }
+  Json crd_object = Json::parse(*crd->json);
+  std::string instances = CrdInstancesKey(crd_object);
+  for (const auto& [key, stored] : store_.List(instances, "").items) {
+    auto result = DeleteObject(key, Json(), false, false);
+    if (result.ok()) {
+      if (auto r = registry_.FindByStoreKey(key.resource)) {
+        AfterWrite(*r, result->object, result->gone);
+      }
+    }
+  }
+  if (store_.Count(instances, "") > 0) {
+    return;  // custom resources with finalizers remain; retried when they go
+  }
+  auto deleted = store_.Delete(crd_key, crd_object, crd->rv);
+  if (!deleted.ok()) {
+    return;  // changed meanwhile: the next pass retries
+  }
+  registry_.RemoveCrd(crd_name);
+  std::lock_guard<std::mutex> lock(mu_);
+  terminating_crds_.erase(crd_name);
+}
+
 void Handler::BackgroundLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
@@ -1659,6 +1731,7 @@ void Handler::BackgroundLoop() {
     gone.swap(gone_uids_);
     std::vector<std::string> namespaces(terminating_namespaces_.begin(),
                                         terminating_namespaces_.end());
+    std::vector<std::string> crds(terminating_crds_.begin(), terminating_crds_.end());
     std::vector<std::shared_ptr<ActiveWatch>> watches = watches_;
     lock.unlock();
     for (const std::string& uid : gone) {
@@ -1666,6 +1739,9 @@ void Handler::BackgroundLoop() {
     }
     for (const std::string& ns : namespaces) {
       FinalizeNamespace(ns);
+    }
+    for (const std::string& name : crds) {
+      FinalizeCrd(name);
     }
     auto now = clock_.Now();
     std::vector<std::shared_ptr<ActiveWatch>> ended;

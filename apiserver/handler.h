@@ -127,6 +127,8 @@ class Handler {
   void OnStoreEvent(const Event& event);
   void CollectGarbage(const std::string& owner_uid);
   void FinalizeNamespace(const std::string& ns);
+  // A deleted CRD: deletes its custom resources, then itself once none is left.
+  void FinalizeCrd(const std::string& crd_name);
 
   Store& store_;
   const Clock& clock_;
@@ -140,6 +142,7 @@ class Handler {
   std::vector<std::shared_ptr<ActiveWatch>> watches_;
   std::deque<std::string> gone_uids_;
   std::set<std::string> terminating_namespaces_;
+  std::set<std::string> terminating_crds_;  // CRD names
   std::set<std::string> orphan_uids_;
   uint64_t gc_watch_ = 0;
   std::thread background_;

@@ -465,5 +465,51 @@ TEST_F(HandlerTest, SecretsTakeStringDataAndNamespacesTerminate) {
   EXPECT_EQ(Call("GET", "/api/v1/namespaces/team/secrets/s").status, 404);
 }
 
+// Deleting a CRD deletes its custom resources first (their finalizers hold it), refuses new ones
+// meanwhile, and leaves nothing behind for a CRD of the same name created later.
+TEST_F(HandlerTest, DeletingACrdDeletesItsCustomResourcesFirst) {
+  const std::string crd =
+      "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.dev";
+  ASSERT_EQ(Call("POST", kWidgets, Widget("plain", 1)).status, 201);
+  Json held = Json::parse(Widget("held", 2));
+  held["metadata"]["finalizers"] = {"example.dev/hold"};
+  ASSERT_EQ(Call("POST", kWidgets, held.dump()).status, 201);
+
+  HttpResponse deleting = Call("DELETE", crd);
+  ASSERT_EQ(deleting.status, 202) << deleting.body;
+  Json terminating = Json::parse(deleting.body);
+  EXPECT_TRUE(terminating["metadata"].contains("deletionTimestamp"));
+  EXPECT_EQ(terminating["status"]["conditions"].back()["type"], "Terminating");
+  HttpResponse refused = Call("POST", kWidgets, Widget("late", 3));
+  EXPECT_EQ(refused.status, 403) << refused.body;
+  EXPECT_NE(refused.body.find("terminating"), std::string::npos) << refused.body;
+
+  auto wait_for = [&](const std::string& path, int status) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (Call("GET", path).status != status && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+    return Call("GET", path).status == status;
+  };
+  ASSERT_TRUE(wait_for(kWidgets + "/plain", 404));
+  HttpResponse still = Call("GET", kWidgets + "/held");
+  ASSERT_EQ(still.status, 200) << "its finalizer holds it";
+  EXPECT_TRUE(Json::parse(still.body)["metadata"].contains("deletionTimestamp"));
+  EXPECT_EQ(Call("GET", crd).status, 200) << "the CRD waits for its last custom resource";
+
+  ASSERT_EQ(Call("PATCH", kWidgets + "/held", R"({"metadata":{"finalizers":null}})", {},
+                 "application/merge-patch+json")
+                .status,
+            200);
+  ASSERT_TRUE(wait_for(crd, 404));
+  EXPECT_EQ(Call("GET", kWidgets).status, 404) << "no longer served";
+  ASSERT_EQ(
+      Call("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", kWidgetCrd).status,
+      201);
+  HttpResponse list = Call("GET", kWidgets);
+  ASSERT_EQ(list.status, 200) << list.body;
+  EXPECT_TRUE(Json::parse(list.body)["items"].empty()) << list.body;
+}
+
 }  // namespace
 }  // namespace lifeboat::apiserver
