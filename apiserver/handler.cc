@@ -333,6 +333,15 @@ std::string CrdInstancesKey(const Json& crd) {
   return plural.empty() ? "" : group + "/" + plural;
 }
 
+// Whether a stored object passes a field selector (parsing it only for fields beyond its name).
+bool FieldsMatch(const FieldSelector& fields, const ObjectKey& key, const StoredObject& stored) {
+  if (!fields.NeedsObject()) {
+    return fields.Matches(key.ns, key.name);
+  }
+  Json object = Json::parse(*stored.json, nullptr, false);
+  return fields.Matches(key.ns, key.name, &object);
+}
+
 // The field manager of a write: ?fieldManager=, else the User-Agent's product ("kubectl" of
 // "kubectl/v1.32.0 (linux/amd64)"), as Kubernetes derives it.
 std::string FieldManagerOf(const HttpRequest& req) {
@@ -682,7 +691,7 @@ HttpResponse Handler::List(const HttpRequest& req, const Route& route) {
   if (!labels.ok()) {
     return StatusResponse(400, "BadRequest", labels.status().message());
   }
-  auto fields = FieldSelector::Parse(Query(req, "fieldSelector"));
+  auto fields = FieldSelector::Parse(Query(req, "fieldSelector"), r.selectable_fields);
   if (!fields.ok()) {
     return StatusResponse(400, "BadRequest", fields.status().message());
   }
@@ -712,7 +721,7 @@ HttpResponse Handler::List(const HttpRequest& req, const Route& route) {
   std::string continue_token;
   for (size_t i = 0; i < list.items.size(); ++i) {
     const auto& [key, stored] = list.items[i];
-    if (!fields->Matches(key.ns, key.name) || !labels->Matches(*stored.labels)) {
+    if (!FieldsMatch(*fields, key, stored) || !labels->Matches(*stored.labels)) {
       continue;
     }
     if (limit > 0 && count == limit) {
@@ -751,7 +760,7 @@ HttpResponse Handler::Watch(const HttpRequest& req, const Route& route) {
   if (!labels.ok()) {
     return StatusResponse(400, "BadRequest", labels.status().message());
   }
-  auto fields = FieldSelector::Parse(Query(req, "fieldSelector"));
+  auto fields = FieldSelector::Parse(Query(req, "fieldSelector"), resource->selectable_fields);
   if (!fields.ok()) {
     return StatusResponse(400, "BadRequest", fields.status().message());
   }
@@ -786,7 +795,7 @@ HttpResponse Handler::Watch(const HttpRequest& req, const Route& route) {
       if (watch->failed.load()) {
         return;
       }
-      if ((!ns.empty() && e.key.ns != ns) || !fields.Matches(e.key.ns, e.key.name) ||
+      if ((!ns.empty() && e.key.ns != ns) || !FieldsMatch(fields, e.key, e.object) ||
           !labels.Matches(*e.object.labels)) {
         return;
       }
@@ -1580,7 +1589,7 @@ HttpResponse Handler::DeleteCollection(const HttpRequest& req, const Route& rout
   if (!labels.ok()) {
     return StatusResponse(400, "BadRequest", labels.status().message());
   }
-  auto fields = FieldSelector::Parse(Query(req, "fieldSelector"));
+  auto fields = FieldSelector::Parse(Query(req, "fieldSelector"), r.selectable_fields);
   if (!fields.ok()) {
     return StatusResponse(400, "BadRequest", fields.status().message());
   }
@@ -1588,7 +1597,7 @@ HttpResponse Handler::DeleteCollection(const HttpRequest& req, const Route& rout
   Json items = Json::array();
   Store::ListResult list = store_.List(r.StoreKey(), route.ns);
   for (const auto& [key, stored] : list.items) {
-    if (!fields->Matches(key.ns, key.name) || !labels->Matches(*stored.labels)) {
+    if (!FieldsMatch(*fields, key, stored) || !labels->Matches(*stored.labels)) {
       continue;
     }
     auto result = DeleteObject(key, Json(), dry_run, false);

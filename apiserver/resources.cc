@@ -233,6 +233,19 @@ CrdResources ResourcesFromCrd(const Json& crd) {
     if (r.columns.empty()) {
       r.columns.push_back(AgeColumn());
     }
+    const Json selectable = v.value("selectableFields", Json::array());
+    if (selectable.is_array()) {
+      for (size_t f = 0; f < selectable.size(); ++f) {
+        std::string json_path =
+            selectable[f].is_object() ? selectable[f].value("jsonPath", "") : std::string();
+        if (json_path.size() < 2 || json_path[0] != '.') {
+          error(path + ".selectableFields[" + std::to_string(f) + "].jsonPath",
+                "Invalid value: \"" + json_path + "\": must be a simple path such as .spec.color");
+          continue;
+        }
+        r.selectable_fields.push_back(json_path.substr(1));
+      }
+    }
     if (v.value("served", true)) {
       out.resources.push_back(std::move(r));
     }
@@ -248,23 +261,28 @@ CrdResources ResourcesFromCrd(const Json& crd) {
 
 Registry::Registry() {
   Json metadata = {{"type", "object"}};
-  AddLocked(Builtin(
+  Resource ns = Builtin(
       "", "v1", "namespaces", "namespace", "Namespace", false, {"ns"},
-      ObjectSchema("Namespace provides a scope for Names.",
-                   {{"spec", ObjectSchema("Spec of the namespace.",
-                                          {{"finalizers", {{"type", "array"},
-                                                           {"items", {{"type", "string"}}}}}})},
-                    {"status", ObjectSchema("Status of the namespace.",
-                                            {{"phase", {{"type", "string"}}}})}}),
-      {Column("Status", "string", ".status.phase"), AgeColumn()}));
-  AddLocked(Builtin(
+      ObjectSchema(
+          "Namespace provides a scope for Names.",
+          {{"spec",
+            ObjectSchema("Spec of the namespace.",
+                         {{"finalizers", {{"type", "array"}, {"items", {{"type", "string"}}}}}})},
+           {"status",
+            ObjectSchema("Status of the namespace.", {{"phase", {{"type", "string"}}}})}}),
+      {Column("Status", "string", ".status.phase"), AgeColumn()});
+  ns.selectable_fields = {"status.phase"};
+  AddLocked(std::move(ns));
+  Resource secret = Builtin(
       "", "v1", "secrets", "secret", "Secret", true, {},
       ObjectSchema("Secret holds secret data of a certain type.",
                    {{"data", StringMap("base64-encoded values", true)},
                     {"stringData", StringMap("write-only plain-text values", false)},
                     {"type", {{"type", "string"}}},
                     {"immutable", {{"type", "boolean"}}}}),
-      {Column("Type", "string", ".type"), Column("Data", "integer", ".data", true), AgeColumn()}));
+      {Column("Type", "string", ".type"), Column("Data", "integer", ".data", true), AgeColumn()});
+  secret.selectable_fields = {"type"};
+  AddLocked(std::move(secret));
   AddLocked(Builtin(
       "", "v1", "configmaps", "configmap", "ConfigMap", true, {"cm"},
       ObjectSchema("ConfigMap holds configuration data for pods to consume.",
@@ -272,11 +290,27 @@ Registry::Registry() {
                     {"binaryData", StringMap("binary values", true)},
                     {"immutable", {{"type", "boolean"}}}}),
       {Column("Data", "integer", ".data", true), AgeColumn()}));
-  AddLocked(Builtin("", "v1", "events", "event", "Event", true, {"ev"},
-                    PreserveUnknown("Event is a report of an event somewhere in the cluster."),
-                    {Column("Type", "string", ".type"), Column("Reason", "string", ".reason"),
-                     Column("Object", "string", ".involvedObject.name"),
-                     Column("Message", "string", ".message")}));
+  PrinterColumn object = Column("Object", "string", ".involvedObject");
+  object.object_ref = true;
+  Resource event =
+      Builtin("", "v1", "events", "event", "Event", true, {"ev"},
+              PreserveUnknown("Event is a report of an event somewhere in the cluster."),
+              {Column("Last Seen", "date", ".lastTimestamp"), Column("Type", "string", ".type"),
+               Column("Reason", "string", ".reason"), std::move(object),
+               Column("Message", "string", ".message")});
+  // What Kubernetes lets Events be selected by (kubectl describe asks for involvedObject.*).
+  event.selectable_fields = {"involvedObject.kind",
+                             "involvedObject.namespace",
+                             "involvedObject.name",
+                             "involvedObject.uid",
+                             "involvedObject.apiVersion",
+                             "involvedObject.resourceVersion",
+                             "involvedObject.fieldPath",
+                             "reason",
+                             "reportingComponent",
+                             "source",
+                             "type"};
+  AddLocked(std::move(event));
   AddLocked(Builtin(
       "coordination.k8s.io", "v1", "leases", "lease", "Lease", true, {},
       ObjectSchema("Lease defines a lease concept.",

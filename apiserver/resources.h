@@ -25,6 +25,7 @@ struct PrinterColumn {
   std::string json_path;
   std::shared_ptr<const JsonPath> path;
   bool count = false;  // the cell is the number of entries at `path` (Secret/ConfigMap "Data")
+  bool object_ref = false;  // the cell is "kind/name" of the reference at `path` (Event "Object")
 };
 
 struct Resource {
@@ -41,6 +42,9 @@ struct Resource {
   std::shared_ptr<const api::openapi::Schema> schema;  // CRD schema (validation, defaults)
   Json openapi_schema;                                 // what /openapi publishes (v3 form)
   bool custom = false;                                 // served from a CRD
+  // Field selectors beyond metadata.name/namespace ("involvedObject.name"; a CRD's
+  // spec.versions[].selectableFields).
+  std::vector<std::string> selectable_fields;
   std::string crd_name;
 
   std::string GroupVersion() const { return group.empty() ? version : group + "/" + version; }

@@ -174,7 +174,8 @@ bool LabelSelector::Matches(const Labels& labels) const {
   return true;
 }
 
-StatusOr<FieldSelector> FieldSelector::Parse(const std::string& text) {
+StatusOr<FieldSelector> FieldSelector::Parse(const std::string& text,
+                                             const std::vector<std::string>& selectable) {
   FieldSelector selector;
   ASSIGN_OR_RETURN(std::vector<std::string> terms, SplitTerms(text));
   for (const std::string& term : terms) {
@@ -197,9 +198,21 @@ StatusOr<FieldSelector> FieldSelector::Parse(const std::string& text) {
     std::string field = Trim(term.substr(0, pos));
     req.value = Trim(term.substr(pos + op_len));
     if (field == "metadata.name") {
-      req.name_field = true;
+      req.field = Field::kName;
     } else if (field == "metadata.namespace") {
-      req.name_field = false;
+      req.field = Field::kNamespace;
+    } else if (std::find(selectable.begin(), selectable.end(), field) != selectable.end()) {
+      req.field = Field::kOther;
+      size_t start = 0;
+      while (true) {
+        size_t dot = field.find('.', start);
+        req.path.push_back(field.substr(start, dot == std::string::npos ? dot : dot - start));
+        if (dot == std::string::npos) {
+          break;
+        }
+        start = dot + 1;
+      }
+      selector.needs_object_ = true;
     } else {
       return InvalidArgumentError("field label not supported: " + field);
     }
@@ -208,9 +221,32 @@ StatusOr<FieldSelector> FieldSelector::Parse(const std::string& text) {
   return selector;
 }
 
-bool FieldSelector::Matches(const std::string& ns, const std::string& name) const {
+namespace {
+
+// The text of the field at `path` as a field selector compares it ("" when missing).
+std::string FieldText(const Json* object, const std::vector<std::string>& path) {
+  const Json* node = object;
+  for (const std::string& part : path) {
+    if (node == nullptr || !node->is_object()) {
+      return "";
+    }
+    auto it = node->find(part);
+    node = it == node->end() ? nullptr : &*it;
+  }
+  if (node == nullptr || node->is_null() || node->is_structured()) {
+    return "";
+  }
+  return node->is_string() ? node->get<std::string>() : node->dump();
+}
+
+}  // namespace
+
+bool FieldSelector::Matches(const std::string& ns, const std::string& name,
+                            const Json* object) const {
   for (const Requirement& req : requirements_) {
-    const std::string& actual = req.name_field ? name : ns;
+    std::string actual = req.field == Field::kName        ? name
+                         : req.field == Field::kNamespace ? ns
+                                                          : FieldText(object, req.path);
     if ((actual == req.value) != req.equals) {
       return false;
     }
@@ -220,7 +256,7 @@ bool FieldSelector::Matches(const std::string& ns, const std::string& name) cons
 
 std::string FieldSelector::RequiredName() const {
   for (const Requirement& req : requirements_) {
-    if (req.name_field && req.equals) {
+    if (req.field == Field::kName && req.equals) {
       return req.value;
     }
   }

@@ -1,5 +1,8 @@
 #include "apiserver/table.h"
 
+#include <algorithm>
+#include <cctype>
+
 namespace lifeboat::apiserver {
 namespace {
 
@@ -12,6 +15,14 @@ Json Cell(const PrinterColumn& column, const Json& object, Clock::TimePoint now)
   }
   if (results.empty()) {
     return nullptr;
+  }
+  if (column.object_ref) {
+    const Json& ref = *results[0];
+    std::string kind = ref.is_object() ? ref.value("kind", "") : "";
+    std::transform(kind.begin(), kind.end(), kind.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::string name = ref.is_object() ? ref.value("name", "") : "";
+    return kind.empty() ? name : kind + "/" + name;
   }
   const Json& value = *results[0];
   if (column.type == "date" && value.is_string()) {

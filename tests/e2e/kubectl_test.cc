@@ -273,6 +273,33 @@ spec: {size: 9}
   EXPECT_EQ(up.Ok("get widget ssa -n e2e -o jsonpath={.spec.size}"), "3");
 }
 
+// `kubectl describe` lists an object's Events (it selects them by involvedObject fields) and
+// `kubectl get events` names the object as kind/name.
+TEST_F(KubectlTest, DescribeShowsTheObjectsEvents) {
+  LifeboatUp up(dir_, {"--no-controllers"});
+  StartWithFixtures(up);
+  std::string uid = up.Ok("get widget small -n e2e -o jsonpath={.metadata.uid}");
+  std::filesystem::path event = dir_.WriteFile("event.yaml", R"(apiVersion: v1
+kind: Event
+metadata: {name: small.1, namespace: e2e}
+involvedObject: {apiVersion: e2e.lifeboat.dev/v1, kind: Widget, name: small, namespace: e2e, uid: )" +
+                                                                 uid + R"(}
+reason: SizeChecked
+message: the widget is small enough
+type: Warning
+lastTimestamp: "2026-12-04T10:00:00Z"
+)");
+  up.Ok("create -f " + event.string());
+  std::string described = up.Ok("describe widget small -n e2e");
+  EXPECT_TRUE(MatchesLine(described, "Warning\\s+SizeChecked\\s+.*the widget is small enough"))
+      << described;
+  EXPECT_TRUE(MatchesLine(up.Ok("describe widget large -n e2e"), "Events:\\s+<none>"));
+  EXPECT_TRUE(MatchesLine(up.Ok("get events -n e2e"),
+                          "Warning\\s+SizeChecked\\s+widget/small\\s+the widget is small enough"));
+  EXPECT_EQ(up.Ok("get events -n e2e --field-selector reason=SizeChecked -o name"),
+            "event/small.1\n");
+}
+
 TEST_F(KubectlTest, WatchSeesEventsInOrder) {
   LifeboatUp up(dir_, {});
   StartWithFixtures(up);

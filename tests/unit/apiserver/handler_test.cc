@@ -465,6 +465,57 @@ TEST_F(HandlerTest, SecretsTakeStringDataAndNamespacesTerminate) {
   EXPECT_EQ(Call("GET", "/api/v1/namespaces/team/secrets/s").status, 404);
 }
 
+// What `kubectl describe` asks for: the Events of one object, by involvedObject fields; and a
+// CRD's selectableFields.
+TEST_F(HandlerTest, EventsAndCrdSelectableFieldsFilterByField) {
+  const std::string events = "/api/v1/namespaces/default/events";
+  for (const auto& [name, about] : {std::pair<std::string, std::string>{"e1", "a"}, {"e2", "b"}}) {
+    Json event = {
+        {"metadata", {{"name", name}}},
+        {"involvedObject", {{"kind", "Widget"}, {"name", about}, {"namespace", "default"}}},
+        {"reason", "Tested"},
+        {"type", "Normal"},
+        {"message", "about " + about}};
+    ASSERT_EQ(Call("POST", events, event.dump()).status, 201);
+  }
+  HttpResponse list = Call("GET", events, "",
+                           {{"fieldSelector", "involvedObject.name=a,involvedObject.kind=Widget"}});
+  ASSERT_EQ(list.status, 200) << list.body;
+  Json items = Json::parse(list.body)["items"];
+  ASSERT_EQ(items.size(), 1u) << list.body;
+  EXPECT_EQ(items[0]["metadata"]["name"], "e1");
+  HttpResponse table = Call("GET", events, "", {}, "application/json",
+                            "application/json;as=Table;v=v1;g=meta.k8s.io");
+  ASSERT_EQ(table.status, 200);
+  EXPECT_NE(table.body.find("\"widget/a\""), std::string::npos) << table.body;
+  HttpResponse bad = Call("GET", events, "", {{"fieldSelector", "spec.nothing=1"}});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("field label not supported: spec.nothing"), std::string::npos);
+
+  Json crd = Json::parse(kWidgetCrd);
+  crd["metadata"]["name"] = "gadgets.example.dev";
+  crd["spec"]["names"] = {{"plural", "gadgets"}, {"singular", "gadget"}, {"kind", "Gadget"}};
+  crd["spec"]["versions"][0]["selectableFields"] = {{{"jsonPath", ".spec.color"}}};
+  ASSERT_EQ(
+      Call("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd.dump()).status,
+      201);
+  const std::string gadgets = "/apis/example.dev/v1/namespaces/default/gadgets";
+  for (const auto& [name, color] :
+       {std::pair<std::string, std::string>{"g1", "red"}, {"g2", "green"}}) {
+    Json g = {{"apiVersion", "example.dev/v1"},
+              {"kind", "Gadget"},
+              {"metadata", {{"name", name}}},
+              {"spec", {{"size", 1}, {"color", color}}}};
+    ASSERT_EQ(Call("POST", gadgets, g.dump()).status, 201);
+  }
+  HttpResponse green = Call("GET", gadgets, "", {{"fieldSelector", "spec.color=green"}});
+  ASSERT_EQ(green.status, 200) << green.body;
+  ASSERT_EQ(Json::parse(green.body)["items"].size(), 1u);
+  EXPECT_EQ(Json::parse(green.body)["items"][0]["metadata"]["name"], "g2");
+  EXPECT_EQ(Call("GET", kWidgets, "", {{"fieldSelector", "spec.color=green"}}).status, 400)
+      << "widgets declare no selectable fields";
+}
+
 // Deleting a CRD deletes its custom resources first (their finalizers hold it), refuses new ones
 // meanwhile, and leaves nothing behind for a CRD of the same name created later.
 TEST_F(HandlerTest, DeletingACrdDeletesItsCustomResourcesFirst) {

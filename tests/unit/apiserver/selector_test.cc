@@ -56,5 +56,28 @@ TEST(FieldSelectorTest, NameAndNamespace) {
   EXPECT_NE(bad.status().message().find("spec.foo"), std::string::npos);
 }
 
+TEST(FieldSelectorTest, AKindsSelectableFieldsReadTheObject) {
+  const std::vector<std::string> selectable = {"involvedObject.name", "involvedObject.kind",
+                                               "count"};
+  auto s =
+      FieldSelector::Parse("involvedObject.name=db,involvedObject.kind!=Pod,count=2", selectable);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_TRUE(s->NeedsObject());
+  Json event = {{"involvedObject", {{"name", "db"}, {"kind", "Vault"}}}, {"count", 2}};
+  EXPECT_TRUE(s->Matches("prod", "db.1", &event));
+  event["involvedObject"]["kind"] = "Pod";
+  EXPECT_FALSE(s->Matches("prod", "db.1", &event));
+  // A missing field reads as "": it matches "field=" and never "field=value".
+  auto empty = FieldSelector::Parse("involvedObject.name=", selectable);
+  ASSERT_TRUE(empty.ok());
+  Json bare = Json::object();
+  EXPECT_TRUE(empty->Matches("prod", "x", &bare));
+  EXPECT_FALSE(s->Matches("prod", "x", &bare));
+  EXPECT_FALSE(FieldSelector::Parse("metadata.name=x")->NeedsObject());
+  auto unknown = FieldSelector::Parse("involvedObject.uid=1", selectable);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status().message(), "field label not supported: involvedObject.uid");
+}
+
 }  // namespace
 }  // namespace lifeboat::apiserver
