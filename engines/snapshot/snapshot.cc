@@ -403,6 +403,71 @@ struct SnapshotStore::Impl {
     return OkStatus();
   }
 
+  // The figures of manifests[index] alone, as Account computes them (Create needs only the new
+  // snapshot's): its distinct blocks are marked in a per-pack slot table, the other snapshots'
+  // blocks only look their slot up, so no hash table of every block of the store is built.
+  static Status AccountOne(SnapshotStore& store, const std::vector<Manifest>& manifests,
+                           size_t index, SnapshotInfo& info) {
+    info = InfoOf(manifests[index]);
+    enum : uint8_t { kUnused = 0, kOnlyHere = 1, kShared = 2 };
+    std::unordered_map<uint32_t, std::vector<uint8_t>> marks;  // pack -> slot -> mark
+    uint32_t last_pack = 0;
+    std::vector<uint8_t>* last = nullptr;
+    auto marks_of = [&](uint32_t pack, bool create) -> std::vector<uint8_t>* {
+      if (last == nullptr || pack != last_pack) {
+        auto it = marks.find(pack);
+        if (it == marks.end()) {
+          if (!create) {
+            return nullptr;
+          }
+          it = marks.emplace(pack, std::vector<uint8_t>()).first;
+        }
+        last_pack = pack;
+        last = &it->second;
+      }
+      return last;
+    };
+    std::vector<uint64_t> distinct;
+    for (uint64_t key : manifests[index].blocks) {
+      if (key == 0) {
+        continue;
+      }
+      BlockAddress a = BlockAddress::FromKey(key);
+      std::vector<uint8_t>& m = *marks_of(a.pack, true);
+      if (m.size() <= a.slot) {
+        m.resize(a.slot + 1, kUnused);
+      }
+      if (m[a.slot] == kUnused) {
+        m[a.slot] = kOnlyHere;
+        distinct.push_back(key);
+      }
+    }
+    for (size_t i = 0; i < manifests.size(); ++i) {
+      if (i == index) {
+        continue;
+      }
+      for (uint64_t key : manifests[i].blocks) {
+        if (key == 0) {
+          continue;
+        }
+        BlockAddress a = BlockAddress::FromKey(key);
+        std::vector<uint8_t>* m = marks_of(a.pack, false);
+        if (m != nullptr && a.slot < m->size() && (*m)[a.slot] == kOnlyHere) {
+          (*m)[a.slot] = kShared;
+        }
+      }
+    }
+    for (uint64_t key : distinct) {
+      BlockAddress a = BlockAddress::FromKey(key);
+      ASSIGN_OR_RETURN(StoredBlock b, store.blocks_->Describe(a));
+      info.used_bytes += b.length;
+      if ((*marks_of(a.pack, false))[a.slot] == kOnlyHere) {
+        info.exclusive_bytes += b.length;
+      }
+    }
+    return OkStatus();
+  }
+
   // ---- create ----
 
   struct WalkState {
@@ -757,9 +822,8 @@ struct SnapshotStore::Impl {
       return written;
     }
     loaded.manifests.push_back(std::move(m));
-    std::vector<SnapshotInfo> infos;
-    RETURN_IF_ERROR(Account(store, loaded.manifests, infos));
-    result.snapshot = infos.back();
+    RETURN_IF_ERROR(
+        AccountOne(store, loaded.manifests, loaded.manifests.size() - 1, result.snapshot));
     if (options.progress) {
       options.progress({"create", cs.total, cs.total});
     }
