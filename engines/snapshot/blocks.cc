@@ -30,7 +30,7 @@ constexpr size_t kIndexRecord = sizeof(BlockHash) + sizeof(uint32_t);
 // the consumer. Big chunks mean few hand-overs between threads (each a wake-up that, on a busy
 // machine, can wait a scheduler slice); within a chunk the thread reads kReadStep bytes at a
 // time and hashes them while they are in its core's cache.
-constexpr uint64_t kScanChunk = 8ull << 20;
+constexpr uint64_t kScanChunk = 4ull << 20;
 constexpr uint64_t kReadStep = 1ull << 20;
 // Start writeback of a pack every this many bytes so Seal's fsync has little left to do.
 constexpr uint64_t kWritebackStep = 32ull << 20;
@@ -38,7 +38,7 @@ constexpr size_t kZeroPage = 64 * 1024;
 // Consecutive new blocks are written with one pwrite of up to this many bytes, up to
 // kWritesInFlight of them at a time (bench/snapshot: on this disk two or more direct writes in
 // flight write about twice as fast as one).
-constexpr uint64_t kWriteRun = 8ull << 20;
+constexpr uint64_t kWriteRun = 4ull << 20;
 constexpr size_t kWritesInFlight = 4;
 // A pack's allocation grows geometrically from this size (capped at kPreallocMax per step), so
 // a pack of n bytes costs O(log n) fallocate calls; Seal trims the file to its written end.
@@ -267,7 +267,9 @@ class ScanPipeline {
         parallel_(nblocks_ > chunk_blocks_),
         buffers_(parallel_ ? static_cast<size_t>(threads) + 2 : 1) {
     for (size_t i = 0; i < buffers_.size(); ++i) {
-      buffers_[i].data.resize(chunk_blocks_ * bs_);
+      // Not zeroed: only the bytes of read blocks are touched (a fresh page costs a fault and
+      // a clear; an incremental scan copies only its changed blocks here).
+      buffers_[i].data.reset(new uint8_t[chunk_blocks_ * bs_]);
       buffers_[i].infos.resize(chunk_blocks_);
       free_.push_back(static_cast<int>(i));
     }
@@ -338,7 +340,7 @@ class ScanPipeline {
   // rest are holes, neither read nor hashed). Several small data runs share one chunk, so the
   // threads hand over few chunks however fragmented the file is.
   struct Buffer {
-    std::vector<uint8_t> data;
+    std::unique_ptr<uint8_t[]> data;
     std::vector<BlockInfo> infos;
     std::vector<Segment> segments;
     uint64_t first = 0;
@@ -403,7 +405,7 @@ class ScanPipeline {
           info.unchanged = true;
           continue;
         }
-        std::memcpy(buf.data.data() + i * bs_, mapped.data(), info.length);
+        std::memcpy(buf.data.get() + i * bs_, mapped.data(), info.length);
         HashBlockOf(buf, i, fp);
       }
     });
@@ -412,7 +414,7 @@ class ScanPipeline {
   void HashBlockOf(Buffer& buf, uint64_t i, Fingerprinter* fp) {
     static const Fingerprint kUnknown{};
     BlockInfo& info = buf.infos[i];
-    std::span<const uint8_t> data(buf.data.data() + i * bs_, info.length);
+    std::span<const uint8_t> data(buf.data.get() + i * bs_, info.length);
     info.zero = IsZero(data);
     if (info.zero) {
       return;
@@ -473,7 +475,7 @@ class ScanPipeline {
     for (uint64_t i = 0; i < item.count; ++i) {
       std::span<const uint8_t> data;
       if (!buf.infos[i].zero) {
-        data = std::span<const uint8_t>(buf.data.data() + i * bs_, buf.infos[i].length);
+        data = std::span<const uint8_t>(buf.data.get() + i * bs_, buf.infos[i].length);
       }
       RETURN_IF_ERROR(sink(buf.infos[i], data));
     }
@@ -593,7 +595,7 @@ class ScanPipeline {
   // that shrank meanwhile reads as zeros; the caller's stat check reports the change).
   Status ReadBlocks(Buffer& buf, uint64_t first, uint64_t count) {
     uint64_t offset = (buf.first + first) * bs_;
-    uint8_t* dest = buf.data.data() + first * bs_;
+    uint8_t* dest = buf.data.get() + first * bs_;
     uint64_t want = std::min(count * bs_, size_ - offset);
     uint64_t got = 0;
     while (got < want) {
@@ -1025,6 +1027,7 @@ StatusOr<std::unique_ptr<BlockStore::Writer>> BlockStore::NewWriter() {
 
 BlockStore::Writer::~Writer() {
   WaitForWrites().IgnoreError();
+  StopWriteThreads();
   if (fd_ >= 0) {
     ::close(fd_);
   }
@@ -1134,8 +1137,8 @@ Status BlockStore::Writer::Flush() {
   pending_ = std::move(free_buffers_.back());
   free_buffers_.pop_back();
   pending_size_ = 0;
-  write.done = std::async(std::launch::async, [fd = fd_, buf = write.buffer.get(), size, offset,
-                                               end, writeback_from, path = std::move(path)] {
+  std::packaged_task<Status()> job([fd = fd_, buf = write.buffer.get(), size, offset, end,
+                                    writeback_from, path = std::move(path)] {
     Status s = PwriteFull(fd, buf, size, offset, path);
     if (s.ok() && writeback_from < end) {
       ::sync_file_range(fd, static_cast<off_t>(writeback_from),
@@ -1143,8 +1146,45 @@ Status BlockStore::Writer::Flush() {
     }
     return s;
   });
+  write.done = job.get_future();
   in_flight_.push_back(std::move(write));
+  StartWrite(std::move(job));
   return OkStatus();
+}
+
+void BlockStore::Writer::StartWrite(std::packaged_task<Status()> job) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  write_jobs_.push_back(std::move(job));
+  if (write_threads_.size() < std::min(kWritesInFlight, in_flight_.size())) {
+    write_threads_.emplace_back([this] {
+      while (true) {
+        std::packaged_task<Status()> next;
+        {
+          std::unique_lock<std::mutex> lock(write_mu_);
+          write_cv_.wait(lock, [&] { return write_stop_ || !write_jobs_.empty(); });
+          if (write_jobs_.empty()) {
+            return;  // stopped
+          }
+          next = std::move(write_jobs_.front());
+          write_jobs_.pop_front();
+        }
+        next();
+      }
+    });
+  }
+  write_cv_.notify_one();
+}
+
+void BlockStore::Writer::StopWriteThreads() {
+  {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    write_stop_ = true;
+  }
+  write_cv_.notify_all();
+  for (std::thread& t : write_threads_) {
+    t.join();
+  }
+  write_threads_.clear();
 }
 
 void BlockStore::Writer::Preallocate(uint64_t end) {

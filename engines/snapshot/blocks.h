@@ -15,6 +15,7 @@
 // addresses to Sweep(), which frees everything else (including the leftovers of a crashed
 // writer) and rebuilds the hash lookup from live blocks only, so a freed block is never reused.
 #include <array>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <filesystem>
@@ -24,6 +25,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -214,7 +216,16 @@ class BlockStore {
     AlignedBuffer pending_;
     std::vector<AlignedBuffer> free_buffers_;
     std::deque<InFlight> in_flight_;  // oldest first
-    Status write_error_;              // the first failed background write
+    // The threads that run the writes (started with the first one, kept for the writer's life:
+    // a thread per write cost a fresh stack each time).
+    void StartWrite(std::packaged_task<Status()> job);
+    void StopWriteThreads();
+    std::vector<std::thread> write_threads_;
+    std::mutex write_mu_;
+    std::condition_variable write_cv_;
+    std::deque<std::packaged_task<Status()>> write_jobs_;
+    bool write_stop_ = false;
+    Status write_error_;  // the first failed background write
     uint64_t pending_size_ = 0;
     uint64_t pending_offset_ = 0;
     uint64_t written_end_ = 0;  // end of the furthest write (the pack's final size)
