@@ -45,9 +45,18 @@ using Fingerprint = std::array<uint8_t, 16>;  // all zero: unknown
 using FingerprintKey = std::array<uint8_t, 16>;
 FingerprintKey NewFingerprintKey();
 
+// The fingerprint functions (see blocks.cc): 1 = AES-128-GMAC (OpenSSL), 2 = the same kind of
+// polynomial hash at the same secret point in GF(2^128), evaluated with VPCLMULQDQ (AVX-512).
+// FingerprintFunction() is the one this machine computes (2 where the CPU has VPCLMULQDQ);
+// fingerprints of different functions are never compared.
+constexpr int kFingerprintGmac = 1;
+constexpr int kFingerprintPoly = 2;
+int FingerprintFunction();
+
 class Fingerprinter {
  public:
-  explicit Fingerprinter(const FingerprintKey& key);
+  // `function` 0: FingerprintFunction().
+  explicit Fingerprinter(const FingerprintKey& key, int function = 0);
   ~Fingerprinter();
   Fingerprinter(const Fingerprinter&) = delete;
   Fingerprinter& operator=(const Fingerprinter&) = delete;

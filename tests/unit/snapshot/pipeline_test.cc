@@ -4,11 +4,14 @@
 // figures Create returns are those List computes.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <random>
+#include <set>
 
 #include "engines/snapshot/blocks.h"
 #include "engines/snapshot/snapshot.h"
@@ -258,6 +261,105 @@ TEST(MappedScanDeathTest, OtherSigbusStillKills) {
         ::_exit(0);
       },
       ::testing::KilledBySignal(SIGBUS), "");
+}
+
+// ---- fingerprint function 2 against a plain bit-by-bit evaluation ----
+
+using U128 = std::array<uint64_t, 2>;  // little-endian: [0] holds x^0..x^63
+
+U128 Load(const uint8_t* p) {
+  U128 v{};
+  std::memcpy(v.data(), p, 16);
+  return v;
+}
+
+// a * b mod x^128 + x^7 + x^2 + x + 1, one bit at a time.
+U128 SlowMul(U128 a, U128 b) {
+  U128 r{};
+  for (int i = 0; i < 128; ++i) {
+    if ((b[i / 64] >> (i % 64)) & 1) {
+      r[0] ^= a[0];
+      r[1] ^= a[1];
+    }
+    const bool carry = (a[1] >> 63) & 1;
+    a[1] = (a[1] << 1) | (a[0] >> 63);
+    a[0] <<= 1;
+    if (carry) {
+      a[0] ^= 0x87;
+    }
+  }
+  return r;
+}
+
+Fingerprint SlowPoly(const FingerprintKey& key, const std::string& data) {
+  uint8_t h_bytes[32] = {};
+  uint8_t zero[16] = {};
+  int len = 0;
+  EVP_CIPHER_CTX* c = EVP_CIPHER_CTX_new();
+  EXPECT_EQ(EVP_EncryptInit_ex(c, EVP_aes_128_ecb(), nullptr, key.data(), nullptr), 1);
+  EVP_CIPHER_CTX_set_padding(c, 0);
+  EXPECT_EQ(EVP_EncryptUpdate(c, h_bytes, &len, zero, 16), 1);
+  EVP_CIPHER_CTX_free(c);
+  const U128 h = Load(h_bytes);
+  U128 acc{};
+  auto step = [&](U128 m) {
+    acc[0] ^= m[0];
+    acc[1] ^= m[1];
+    acc = SlowMul(acc, h);
+  };
+  size_t i = 0;
+  for (; i + 16 <= data.size(); i += 16) {
+    step(Load(reinterpret_cast<const uint8_t*>(data.data() + i)));
+  }
+  if (i < data.size()) {
+    uint8_t last[16] = {};
+    std::memcpy(last, data.data() + i, data.size() - i);
+    step(Load(last));
+  }
+  step({static_cast<uint64_t>(data.size()) * 8, 0});
+  Fingerprint out{};
+  std::memcpy(out.data(), acc.data(), 16);
+  return out;
+}
+
+TEST(FingerprintTest, PolynomialFunctionMatchesABitByBitEvaluation) {
+  if (FingerprintFunction() != kFingerprintPoly) {
+    GTEST_SKIP() << "this CPU has no VPCLMULQDQ: fingerprints use AES-128-GMAC";
+  }
+  std::mt19937_64 rng(17);
+  for (int k = 0; k < 3; ++k) {
+    const FingerprintKey key = NewFingerprintKey();
+    Fingerprinter fp(key);
+    for (size_t n : {0, 1, 15, 16, 17, 255, 256, 257, 511, 4096, 16384, 16389, 65536}) {
+      std::string data = RandomBytes(rng, n);
+      EXPECT_EQ(fp.Of({reinterpret_cast<const uint8_t*>(data.data()), data.size()}),
+                SlowPoly(key, data))
+          << n;
+    }
+  }
+}
+
+TEST(FingerprintTest, EveryBitOfABlockCountsAndTrailingZerosToo) {
+  const FingerprintKey key = NewFingerprintKey();
+  for (int function : {kFingerprintGmac, FingerprintFunction()}) {
+    Fingerprinter fp(key, function);
+    std::mt19937_64 rng(18);
+    std::string block = RandomBytes(rng, kBs);
+    auto of = [&](const std::string& d) {
+      return fp.Of({reinterpret_cast<const uint8_t*>(d.data()), d.size()});
+    };
+    const Fingerprint base = of(block);
+    std::set<Fingerprint> seen{base};
+    for (size_t byte = 0; byte < block.size(); ++byte) {
+      std::string changed = block;
+      changed[byte] ^= static_cast<char>(1 << (byte % 8));
+      ASSERT_TRUE(seen.insert(of(changed)).second) << "byte " << byte;
+    }
+    // Zero padding is not confused with data: a block and the same block plus zero bytes.
+    std::string zeros(100, '\0');
+    ASSERT_NE(of(zeros.substr(0, 99)), of(zeros));
+    ASSERT_NE(of(block + std::string(5, '\0')), base);
+  }
 }
 
 TEST(SnapshotFiguresTest, CreateReturnsTheFiguresListComputes) {
