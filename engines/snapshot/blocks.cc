@@ -1392,7 +1392,9 @@ Status BlockStore::Writer::Seal() {
     return OkStatus();
   }
   std::filesystem::path data_path = store_.PackDataPath(pack_);
-  if (allocated_ > written_end_ && ::ftruncate(fd_, static_cast<off_t>(written_end_)) != 0) {
+  // Drop the preallocated tail (also after a refused fallocate, which may have extended the
+  // file part of the way).
+  if (direct_ && ::ftruncate(fd_, static_cast<off_t>(written_end_)) != 0) {
     return ErrnoStatus("trimming " + data_path.string());
   }
   if (::fdatasync(fd_) != 0) {
