@@ -15,7 +15,9 @@
 // addresses to Sweep(), which frees everything else (including the leftovers of a crashed
 // writer) and rebuilds the hash lookup from live blocks only, so a freed block is never reused.
 #include <array>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <future>
@@ -23,6 +25,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -42,9 +45,18 @@ using Fingerprint = std::array<uint8_t, 16>;  // all zero: unknown
 using FingerprintKey = std::array<uint8_t, 16>;
 FingerprintKey NewFingerprintKey();
 
+// The fingerprint functions (see blocks.cc): 1 = AES-128-GMAC (OpenSSL), 2 = the same kind of
+// polynomial hash at the same secret point in GF(2^128), evaluated with VPCLMULQDQ (AVX-512).
+// FingerprintFunction() is the one this machine computes (2 where the CPU has VPCLMULQDQ);
+// fingerprints of different functions are never compared.
+constexpr int kFingerprintGmac = 1;
+constexpr int kFingerprintPoly = 2;
+int FingerprintFunction();
+
 class Fingerprinter {
  public:
-  explicit Fingerprinter(const FingerprintKey& key);
+  // `function` 0: FingerprintFunction().
+  explicit Fingerprinter(const FingerprintKey& key, int function = 0);
   ~Fingerprinter();
   Fingerprinter(const Fingerprinter&) = delete;
   Fingerprinter& operator=(const Fingerprinter&) = delete;
@@ -86,6 +98,9 @@ struct ScanOptions {
   // Fingerprints known for the blocks of this file (index i = block i; all zero or beyond the
   // end: unknown). A block whose fingerprint matches is reported `unchanged` without its SHA-256.
   std::span<const Fingerprint> previous;
+  // Read with pread only, never through a mapping of the file (tests; by default a scan with
+  // known fingerprints reads through a read-only mapping, guarded against SIGBUS).
+  bool no_mapping = false;
   // Called after each read chunk with bytes done / total (the file size; holes count as done).
   std::function<void(uint64_t done, uint64_t total)> progress;
 };
@@ -178,11 +193,27 @@ class BlockStore {
     friend class BlockStore;
     Writer(BlockStore& store, uint32_t pack, int fd) : store_(store), pack_(pack), fd_(fd) {}
     // Starts writing the buffered run of consecutive blocks with one pwrite on a background
-    // thread (after the previous run's write finished), so the disk writes while the caller
-    // reads and hashes the next run.
+    // thread, so the disk writes while the caller reads and hashes the next runs. Up to
+    // kWritesInFlight runs are written at once (the disk's throughput grows with the writes in
+    // flight); they go to disjoint ranges of the pack, so their order does not matter: Seal waits
+    // for all of them before the pack's data is synced and its index written.
     Status Flush();
-    // Waits for the background write, if any; its error if it failed.
-    Status WaitForWrite();
+    // Waits for every background write; the first error of any of them.
+    Status WaitForWrites();
+    // Waits for the oldest background write and returns its buffer to the free list.
+    Status WaitForOldestWrite();
+    // Extends the pack's allocation (O_DIRECT only) so that [0, end) lies within the file: a
+    // direct write inside the file's size may run in parallel with others, while one that
+    // extends the file holds the inode exclusively (ext4).
+    void Preallocate(uint64_t end);
+    struct FreeAligned {
+      void operator()(uint8_t* p) const;
+    };
+    using AlignedBuffer = std::unique_ptr<uint8_t, FreeAligned>;
+    struct InFlight {
+      std::future<Status> done;
+      AlignedBuffer buffer;
+    };
     BlockStore& store_;
     uint32_t pack_;
     int fd_;
@@ -190,17 +221,26 @@ class BlockStore {
     uint64_t new_blocks_ = 0;
     uint64_t new_bytes_ = 0;
     uint64_t synced_until_ = 0;
-    struct FreeAligned {
-      void operator()(uint8_t* p) const;
-    };
-    // Consecutive new blocks not yet written, in a buffer aligned for O_DIRECT; `writing_` is
-    // the buffer of the run being written in the background by `write_`.
-    std::unique_ptr<uint8_t, FreeAligned> pending_;
-    std::unique_ptr<uint8_t, FreeAligned> writing_;
-    std::future<Status> write_;
+    // Consecutive new blocks not yet written, in a buffer aligned for O_DIRECT.
+    AlignedBuffer pending_;
+    std::vector<AlignedBuffer> free_buffers_;
+    std::deque<InFlight> in_flight_;  // oldest first
+    // The threads that run the writes (started with the first one, kept for the writer's life:
+    // a thread per write cost a fresh stack each time).
+    void StartWrite(std::packaged_task<Status()> job);
+    void StopWriteThreads();
+    std::vector<std::thread> write_threads_;
+    std::mutex write_mu_;
+    std::condition_variable write_cv_;
+    std::deque<std::packaged_task<Status()>> write_jobs_;
+    bool write_stop_ = false;
+    Status write_error_;  // the first failed background write
     uint64_t pending_size_ = 0;
     uint64_t pending_offset_ = 0;
-    bool direct_ = false;  // the pack is written with O_DIRECT (no page-cache copy)
+    uint64_t written_end_ = 0;  // end of the furthest write (the pack's final size)
+    uint64_t allocated_ = 0;    // the pack file's size after Preallocate
+    bool preallocate_ = true;   // off once the file system refused
+    bool direct_ = false;       // the pack is written with O_DIRECT (no page-cache copy)
     bool sealed_ = false;
   };
   StatusOr<std::unique_ptr<Writer>> NewWriter();

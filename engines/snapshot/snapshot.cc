@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -36,7 +37,12 @@ constexpr uint64_t kRestoreJobBytes = 32ull << 20;
 constexpr uint64_t kRestoreRunBytes = 1ull << 20;
 constexpr char kManifestExt[] = ".snap";
 constexpr char kFingerprintExt[] = ".fp";
-constexpr char kFingerprintMagic[8] = {'L', 'B', 'S', 'N', 'F', 'P', '1', '\n'};
+// The magic names the fingerprint function: "LBSNFP1\n" AES-128-GMAC, "LBSNFP2\n" the
+// VPCLMULQDQ polynomial hash (see blocks.h). A table of another function than this process
+// computes is ignored like a missing one.
+std::array<char, 8> FingerprintMagic(int function) {
+  return {'L', 'B', 'S', 'N', 'F', 'P', static_cast<char>('0' + function), '\n'};
+}
 
 std::string KeyToHex(const FingerprintKey& key) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -82,7 +88,8 @@ bool DegenerateKey(const FingerprintKey& key) {
 
 // <id>.fp: magic | u64 count | count fingerprints | SHA-256 of everything before.
 std::string EncodeFingerprints(const std::vector<Fingerprint>& fps) {
-  std::string out(kFingerprintMagic, sizeof(kFingerprintMagic));
+  const std::array<char, 8> magic = FingerprintMagic(FingerprintFunction());
+  std::string out(magic.data(), magic.size());
   uint64_t count = fps.size();
   out.append(reinterpret_cast<const char*>(&count), sizeof(count));
   for (const Fingerprint& fp : fps) {
@@ -97,15 +104,16 @@ std::string EncodeFingerprints(const std::vector<Fingerprint>& fps) {
 // or of another length (the caller then hashes every block, which is always correct).
 std::vector<Fingerprint> ReadFingerprints(const std::filesystem::path& path, uint64_t count) {
   auto raw = ReadWholeFile(path);
-  constexpr size_t kHead = sizeof(kFingerprintMagic) + sizeof(uint64_t);
+  const std::array<char, 8> magic = FingerprintMagic(FingerprintFunction());
+  constexpr size_t kHead = 8 + sizeof(uint64_t);
   if (!raw.ok() || raw->size() != kHead + count * sizeof(Fingerprint) + sizeof(BlockHash) ||
-      std::memcmp(raw->data(), kFingerprintMagic, sizeof(kFingerprintMagic)) != 0) {
+      std::memcmp(raw->data(), magic.data(), magic.size()) != 0) {
     return {};
   }
   size_t body = raw->size() - sizeof(BlockHash);
   BlockHash sum = HashBlock({reinterpret_cast<const uint8_t*>(raw->data()), body});
   uint64_t stored_count = 0;
-  std::memcpy(&stored_count, raw->data() + sizeof(kFingerprintMagic), sizeof(stored_count));
+  std::memcpy(&stored_count, raw->data() + magic.size(), sizeof(stored_count));
   if (std::memcmp(sum.data(), raw->data() + body, sum.size()) != 0 || stored_count != count) {
     return {};
   }
@@ -399,6 +407,71 @@ struct SnapshotStore::Impl {
         }
       }
       infos.push_back(std::move(info));
+    }
+    return OkStatus();
+  }
+
+  // The figures of manifests[index] alone, as Account computes them (Create needs only the new
+  // snapshot's): its distinct blocks are marked in a per-pack slot table, the other snapshots'
+  // blocks only look their slot up, so no hash table of every block of the store is built.
+  static Status AccountOne(SnapshotStore& store, const std::vector<Manifest>& manifests,
+                           size_t index, SnapshotInfo& info) {
+    info = InfoOf(manifests[index]);
+    enum : uint8_t { kUnused = 0, kOnlyHere = 1, kShared = 2 };
+    std::unordered_map<uint32_t, std::vector<uint8_t>> marks;  // pack -> slot -> mark
+    uint32_t last_pack = 0;
+    std::vector<uint8_t>* last = nullptr;
+    auto marks_of = [&](uint32_t pack, bool create) -> std::vector<uint8_t>* {
+      if (last == nullptr || pack != last_pack) {
+        auto it = marks.find(pack);
+        if (it == marks.end()) {
+          if (!create) {
+            return nullptr;
+          }
+          it = marks.emplace(pack, std::vector<uint8_t>()).first;
+        }
+        last_pack = pack;
+        last = &it->second;
+      }
+      return last;
+    };
+    std::vector<uint64_t> distinct;
+    for (uint64_t key : manifests[index].blocks) {
+      if (key == 0) {
+        continue;
+      }
+      BlockAddress a = BlockAddress::FromKey(key);
+      std::vector<uint8_t>& m = *marks_of(a.pack, true);
+      if (m.size() <= a.slot) {
+        m.resize(a.slot + 1, kUnused);
+      }
+      if (m[a.slot] == kUnused) {
+        m[a.slot] = kOnlyHere;
+        distinct.push_back(key);
+      }
+    }
+    for (size_t i = 0; i < manifests.size(); ++i) {
+      if (i == index) {
+        continue;
+      }
+      for (uint64_t key : manifests[i].blocks) {
+        if (key == 0) {
+          continue;
+        }
+        BlockAddress a = BlockAddress::FromKey(key);
+        std::vector<uint8_t>* m = marks_of(a.pack, false);
+        if (m != nullptr && a.slot < m->size() && (*m)[a.slot] == kOnlyHere) {
+          (*m)[a.slot] = kShared;
+        }
+      }
+    }
+    for (uint64_t key : distinct) {
+      BlockAddress a = BlockAddress::FromKey(key);
+      ASSIGN_OR_RETURN(StoredBlock b, store.blocks_->Describe(a));
+      info.used_bytes += b.length;
+      if ((*marks_of(a.pack, false))[a.slot] == kOnlyHere) {
+        info.exclusive_bytes += b.length;
+      }
     }
     return OkStatus();
   }
@@ -757,9 +830,8 @@ struct SnapshotStore::Impl {
       return written;
     }
     loaded.manifests.push_back(std::move(m));
-    std::vector<SnapshotInfo> infos;
-    RETURN_IF_ERROR(Account(store, loaded.manifests, infos));
-    result.snapshot = infos.back();
+    RETURN_IF_ERROR(
+        AccountOne(store, loaded.manifests, loaded.manifests.size() - 1, result.snapshot));
     if (options.progress) {
       options.progress({"create", cs.total, cs.total});
     }
