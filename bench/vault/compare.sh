@@ -112,9 +112,15 @@ DIGEST="$(python3 "$DATASET" digest "$DATA" | cut -d' ' -f1)"
 # Each tool restores into its own new directory, and none is deleted before all are done: on
 # ext4 without a journal, creating files right after deleting ~20,000 others makes the inode
 # allocator skip every recently deleted inode (recently_deleted() in the kernel), which cost a
-# restore that followed another tool's deleted restore several times its CPU time.
+# restore that followed another tool's deleted restore several times its CPU time. For the same
+# reason the restore directories live under a "top directory" (chattr +T): each gets a block
+# group of its own (Orlov allocator, started by a hash of its name, unique per run), not the
+# group of $WORK where the previous run's data, vaults and restores were just deleted (that
+# turned single restores of any tool into 10-20 s of kernel time, depending on which tool the
+# inode allocator happened to hit).
+mkdir -p "$WORK/restores"; chattr +T "$WORK/restores" 2>/dev/null || true
 for tool in $LBTOOLS restic borg; do
-  out="$WORK/restore-$tool"
+  out="$WORK/restores/$tool-$RUN_N"
   rm -rf "$out"; mkdir -p "$out"; sync
   case $tool in
     lifeboat|lb-base) run $tool restore "$(bin_of $tool)" restore latest --target "$out" --vault "$WORK/vault-$tool" ;;
@@ -124,7 +130,7 @@ for tool in $LBTOOLS restic borg; do
   got="$(python3 "$DATASET" digest "$(find "$out" -type d -name data | head -1)" | cut -d' ' -f1)"
   [ "$got" = "$DIGEST" ] || { echo "compare.sh: $tool restored different bytes" >&2; exit 1; }
 done
-rm -rf "$WORK"/restore-*
+rm -rf "$WORK"/restores/*
 
 echo "== single-file restore ($ONE_REL)"
 for tool in $LBTOOLS restic borg; do
@@ -152,6 +158,8 @@ one_run() {
   : > "$RESULTS"
   rm -rf "$DATA" "$WORK"/vault-* "$WORK/restic-repo" "$WORK/borg-repo" "$WORK/restic-cache" "$WORK/borg-base"
   cp -a "$ORIG" "$DATA"
+  sync  # else the copy's ~1.6 GB of dirty pages are written back during the first tool's backup
+  RUN_N="$n"
   steps
   sed "s/^/$n\t/" "$RESULTS" >> "$ALL"
   echo "-- run $n of $RUNS"

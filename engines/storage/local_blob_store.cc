@@ -1,7 +1,9 @@
 #include "engines/storage/local_blob_store.h"
 
 #include <fcntl.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -61,19 +63,126 @@ std::string RandomSuffix() {
   return out;
 }
 
+// Blobs (and ranges of them) of at least kDirectMin bytes are written and, when the page cache
+// does not already hold them, read with O_DIRECT: a backup that writes gigabytes of packs, or a
+// restore that reads them, neither copies them through the page cache nor evicts everything
+// else from it. On this VM a fresh page-cache page costs more kernel time than the I/O itself
+// (writing 1.4 GB of packs through the cache: 3.7 s of kernel time in copy_folio_from_iter,
+// about a third of an initial backup's CPU). Filesystems without O_DIRECT use ordinary I/O.
+// Writes use a higher threshold, so that small packs (a vault's tree packs: directory listings,
+// read one directory at a time by the next backup's walk and by restores) stay in the page
+// cache; data packs are about 8 MiB. (No difference measured at the benchmark's scale, where
+// tree packs are under 1 MiB.)
+constexpr size_t kDirectMin = 1 << 20;
+constexpr size_t kDirectWriteMin = 4 << 20;
+constexpr size_t kDirectAlign = 4096;
+constexpr size_t kBounceSize = 4 << 20;
+
+// A block-aligned buffer per thread for data whose address is not block-aligned; null when it
+// could not be allocated (then ordinary I/O is used).
+char* Bounce() {
+  struct Buffer {
+    char* p = static_cast<char*>(std::aligned_alloc(kDirectAlign, kBounceSize));
+    ~Buffer() { std::free(p); }
+  };
+  thread_local Buffer buffer;
+  return buffer.p;
+}
+
+bool SetDirect(int fd, bool on) {
+  int fl = ::fcntl(fd, F_GETFL);
+  if (fl < 0) return false;
+  int want = on ? (fl | O_DIRECT) : (fl & ~O_DIRECT);
+  return want == fl || ::fcntl(fd, F_SETFL, want) == 0;
+}
+
 Status WriteAll(int fd, std::string_view data, const std::string& what) {
   size_t done = 0;
+  if (data.size() >= kDirectWriteMin && Bounce() != nullptr && SetDirect(fd, true)) {
+    // Whole blocks with O_DIRECT; the last partial block (and everything, should the
+    // filesystem refuse an O_DIRECT write after all) through the page cache.
+    const size_t blocks = data.size() / kDirectAlign * kDirectAlign;
+    while (done < blocks) {
+      const char* src = data.data() + done;
+      size_t n = blocks - done;
+      if (reinterpret_cast<uintptr_t>(src) % kDirectAlign != 0) {
+        n = std::min(n, kBounceSize);
+        std::memcpy(Bounce(), src, n);
+        src = Bounce();
+      }
+      ssize_t w = ::pwrite(fd, src, n, static_cast<off_t>(done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0 && errno == EINVAL) break;
+      if (w < 0) return ErrnoStatus(errno, "writing " + what);
+      if (w == 0) return ErrnoStatus(EIO, "writing " + what);
+      done += static_cast<size_t>(w);
+      if (done % kDirectAlign != 0) break;  // a short write: finish with ordinary writes
+    }
+    if (!SetDirect(fd, false)) {
+      return ErrnoStatus(errno, "writing " + what);
+    }
+  }
   while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(done));
     if (n < 0) {
       if (errno == EINTR) {
         continue;
       }
       return ErrnoStatus(errno, "writing " + what);
     }
+    if (n == 0) return ErrnoStatus(EIO, "writing " + what);
     done += static_cast<size_t>(n);
   }
   return OkStatus();
+}
+
+// Reads [offset, offset + out.size()) of `fd` into `out`: what the page cache holds is copied
+// from it (preadv2 with RWF_NOWAIT), the rest of a large range is read with O_DIRECT in whole
+// blocks, and anything left with ordinary reads. Returns 0 or an errno value (EIO for a file
+// shorter than the range).
+int ReadRange(int fd, uint64_t offset, std::string& out) {
+  const size_t len = out.size();
+  size_t done = 0;
+  if (len >= kDirectMin && Bounce() != nullptr) {
+    while (done < len) {
+      struct iovec iov {
+        out.data() + done, len - done
+      };
+      ssize_t n = ::preadv2(fd, &iov, 1, static_cast<off_t>(offset + done), RWF_NOWAIT);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // EAGAIN: not cached; EOF and errors: the ordinary reads report them
+      done += static_cast<size_t>(n);
+    }
+    if (done < len && SetDirect(fd, true)) {
+      while (done < len) {
+        const uint64_t pos = offset + done;
+        const uint64_t start = pos / kDirectAlign * kDirectAlign;
+        const size_t want =
+            std::min<uint64_t>(kBounceSize, (pos + (len - done) - start + kDirectAlign - 1) /
+                                                kDirectAlign * kDirectAlign);
+        ssize_t n = ::pread(fd, Bounce(), want, static_cast<off_t>(start));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= static_cast<ssize_t>(pos - start)) break;  // refused, failed or EOF: see below
+        const size_t got = std::min<size_t>(static_cast<size_t>(n) - (pos - start), len - done);
+        std::memcpy(out.data() + done, Bounce() + (pos - start), got);
+        done += got;
+      }
+      if (!SetDirect(fd, false)) {
+        return errno;
+      }
+    }
+  }
+  while (done < len) {
+    ssize_t n = ::pread(fd, out.data() + done, len - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return n < 0 ? errno : EIO;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return 0;
 }
 
 }  // namespace
@@ -165,19 +274,9 @@ StatusOr<std::string> LocalBlobStore::Get(std::string_view name, ByteRange range
   }
   std::string out;
   out.resize(bounds->second - bounds->first);
-  size_t done = 0;
-  while (done < out.size()) {
-    ssize_t n = ::pread(fd, out.data() + done, out.size() - done,
-                        static_cast<off_t>(bounds->first + done));
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      int err = n < 0 ? errno : EIO;
-      ::close(fd);
-      return ErrnoStatus(err, "reading blob " + std::string(name));
-    }
-    done += static_cast<size_t>(n);
+  if (int err = ReadRange(fd, bounds->first, out); err != 0) {
+    ::close(fd);
+    return ErrnoStatus(err, "reading blob " + std::string(name));
   }
   ::close(fd);
   return out;

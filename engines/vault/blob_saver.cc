@@ -1,7 +1,9 @@
 #include "engines/vault/blob_saver.h"
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include "engines/vault/compress.h"
 
@@ -25,12 +27,19 @@ size_t ThreadLane(size_t lanes) {
 }
 }  // namespace
 
+void BlobSaver::FreeDeleter::operator()(char* p) const { std::free(p); }
+
 void BlobSaver::OpenPack::Reserve(size_t n) {
   if (n <= capacity) {
     return;
   }
-  size_t grown = std::max(n, 2 * capacity);
-  auto bigger = std::make_unique_for_overwrite<char[]>(grown);
+  constexpr size_t kAlign = 4096;
+  size_t grown = (std::max(n, 2 * capacity) + kAlign - 1) / kAlign * kAlign;
+  std::unique_ptr<char[], FreeDeleter> bigger(
+      static_cast<char*>(std::aligned_alloc(kAlign, grown)));
+  if (bigger == nullptr) {
+    throw std::bad_alloc();
+  }
   if (size > 0) {
     std::memcpy(bigger.get(), bytes.get(), size);
   }

@@ -51,8 +51,12 @@ class BlobSaver {
   std::vector<PackInfo> new_packs() const;
 
  private:
+  struct FreeDeleter {
+    void operator()(char* p) const;
+  };
   struct OpenPack {
-    std::unique_ptr<char[]> bytes;
+    // Block-aligned, so that the store can write it with O_DIRECT without copying it.
+    std::unique_ptr<char[], FreeDeleter> bytes;
     size_t size = 0;
     size_t capacity = 0;
     std::vector<PackEntry> entries;

@@ -191,7 +191,7 @@ StatusOr<CheckResult> Check(Repository& repo, const CheckOptions& options) {
     for (const auto& [id, size] : indexed) total += size;
     std::atomic<uint64_t> done{0};
     {
-      WorkPool pool(DefaultThreads(0));
+      WorkPool pool(IoThreads(0));
       ByteBudget budget(64 << 20);
       for (const auto& [id, size] : indexed) {
         if (!stored_sizes.contains(PackName(id))) continue;

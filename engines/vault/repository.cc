@@ -33,8 +33,8 @@ Status ValidateCredentials(const Credentials& c) {
 }
 
 StatusOr<std::array<uint8_t, kKeySize>> KeyEncryptionKey(const Credentials& c,
-                                                        const std::string& salt,
-                                                        const ScryptParams& params) {
+                                                         const std::string& salt,
+                                                         const ScryptParams& params) {
   if (!c.raw_key.empty()) {
     std::string material(kRawKeyLabel);
     material += c.raw_key;
@@ -108,8 +108,8 @@ StatusOr<MasterKey> UnwrapKeyFile(const std::string& name, const std::string& te
 Json ConfigToJson(const VaultConfig& c) {
   return {{"version", c.version},
           {"id", c.id},
-          {"chunker", {{"min", c.chunker.min_size}, {"avg", c.chunker.avg_size},
-                       {"max", c.chunker.max_size}}},
+          {"chunker",
+           {{"min", c.chunker.min_size}, {"avg", c.chunker.avg_size}, {"max", c.chunker.max_size}}},
           {"compression_level", c.compression_level},
           {"pack_size", c.pack_size}};
 }
@@ -224,6 +224,15 @@ Status Repository::AddKey(const Credentials& credentials, const ScryptParams& sc
 
 Status Repository::LoadIndex() {
   ASSIGN_OR_RETURN(auto files, store_.List(kIndexPrefix));
+  std::vector<std::string> listed;
+  listed.reserve(files.size());
+  for (const storage::BlobInfo& f : files) listed.push_back(f.name);
+  {
+    std::shared_lock lock(mu_);
+    if (index_as_listed_ && listed == index_listed_) {
+      return OkStatus();
+    }
+  }
   std::unordered_map<Digest, BlobLocation, DigestHash> index;
   std::unordered_map<Digest, uint64_t, DigestHash> packs;
   std::vector<std::string> names;
@@ -254,7 +263,9 @@ Status Repository::LoadIndex() {
   index_ = std::move(index);
   packs_ = std::move(packs);
   index_files_ = std::move(names);
+  index_as_listed_ = problems.empty();
   index_problems_ = std::move(problems);
+  index_listed_ = std::move(listed);
   return OkStatus();
 }
 
@@ -269,6 +280,7 @@ std::optional<BlobLocation> Repository::Lookup(const Digest& id) const {
 
 void Repository::AddPack(const PackInfo& pack) {
   std::unique_lock lock(mu_);
+  index_as_listed_ = false;
   packs_[pack.id] = pack.size;
   for (const PackEntry& e : pack.blobs) {
     index_.try_emplace(e.id, BlobLocation{pack.id, e});

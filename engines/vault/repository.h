@@ -106,6 +106,11 @@ class Repository {
   std::unordered_map<Digest, uint64_t, DigestHash> packs_;
   std::vector<std::string> index_files_;
   std::vector<std::string> index_problems_;
+  // Every index file name the last LoadIndex listed, and whether index_ still holds exactly what
+  // they say (no AddPack since, no damaged file): then a LoadIndex that lists the same names has
+  // nothing to read (index files are named by the hash of their bytes).
+  std::vector<std::string> index_listed_;
+  bool index_as_listed_ = false;
 };
 
 }  // namespace lifeboat::vault

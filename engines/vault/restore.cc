@@ -174,7 +174,7 @@ class RestoreRun {
       : repo_(repo),
         options_(options),
         budget_(std::max<uint64_t>(kRestoreBudget, repo.config().chunker.max_size)),
-        pool_(DefaultThreads(options.threads)) {}
+        pool_(IoThreads(options.threads)) {}
 
   StatusOr<RestoreResult> Run();
 

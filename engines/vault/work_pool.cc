@@ -86,4 +86,6 @@ int DefaultThreads(int requested) {
   return n == 0 ? 2 : static_cast<int>(n);
 }
 
+int IoThreads(int requested) { return requested > 0 ? requested : 2 * DefaultThreads(0); }
+
 }  // namespace lifeboat::vault
