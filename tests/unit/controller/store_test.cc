@@ -35,7 +35,7 @@ Json Policy(int i) {
     "lastTransitionTime":"2026-12-04T18:30:37Z","observedGeneration":1}]}})");
 }
 
-TEST(StoreTest, GetReturnsWhatWasStored) {
+TEST(InformerStoreTest, GetReturnsWhatWasStored) {
   Store store;
   Json policy = Policy(7);
   policy["status"]["big"] = uint64_t{1} << 63;
@@ -52,7 +52,7 @@ TEST(StoreTest, GetReturnsWhatWasStored) {
   EXPECT_EQ(store.Size(), 1u);
 }
 
-TEST(StoreTest, UpsertRemoveAndReplaceReturnThePreviousVersion) {
+TEST(InformerStoreTest, UpsertRemoveAndReplaceReturnThePreviousVersion) {
   Store store;
   Json v1 = Policy(1);
   Json v2 = v1;
@@ -84,7 +84,7 @@ TEST(StoreTest, UpsertRemoveAndReplaceReturnThePreviousVersion) {
   EXPECT_EQ(*listed[1], Policy(3));
 }
 
-TEST(StoreTest, SnapshotsAreIndependentOfLaterWrites) {
+TEST(InformerStoreTest, SnapshotsAreIndependentOfLaterWrites) {
   Store store;
   store.Upsert("bench/policy-1", Store::Encode(Policy(1)));
   ObjectPtr before = store.Get("bench/policy-1");
@@ -99,7 +99,7 @@ TEST(StoreTest, SnapshotsAreIndependentOfLaterWrites) {
 // nlohmann::json trees it took ~9 KB per policy (90 MiB at 10,000). This counts the heap the
 // store holds per object (deterministic: the same allocations every run, on this thread's
 // arena), and allows twice the object's JSON text.
-TEST(StoreTest, HoldsAnObjectInAboutItsSerialisedSize) {
+TEST(InformerStoreTest, HoldsAnObjectInAboutItsSerialisedSize) {
   constexpr int kObjects = 2000;
   size_t text_bytes = 0;
   for (int i = 0; i < kObjects; ++i) {
