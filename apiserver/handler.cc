@@ -715,8 +715,9 @@ HttpResponse Handler::List(const HttpRequest& req, const Route& route) {
   bool table = WantsTable(req.accept);
   IncludeObject include = ParseIncludeObject(Query(req, "includeObject"));
   auto now = clock_.Now();
-  std::string items;
   Json rows = Json::array();
+  std::vector<const StoredObject*> selected;
+  size_t items_bytes = 0;
   int64_t count = 0;
   std::string continue_token;
   for (size_t i = 0; i < list.items.size(); ++i) {
@@ -734,10 +735,8 @@ HttpResponse Handler::List(const HttpRequest& req, const Route& route) {
     if (table) {
       rows.push_back(TableRow(r, Json::parse(*stored.json), include, now));
     } else {
-      if (!items.empty()) {
-        items += ',';
-      }
-      items += *stored.json;
+      selected.push_back(&stored);
+      items_bytes += stored.json->size() + 1;
     }
   }
   std::string rv = std::to_string(list.revision);
@@ -748,9 +747,21 @@ HttpResponse Handler::List(const HttpRequest& req, const Route& route) {
   if (!continue_token.empty()) {
     meta["continue"] = continue_token;
   }
-  std::string body = "{\"apiVersion\":" + Json(r.GroupVersion()).dump() +
-                     ",\"kind\":" + Json(r.kind + "List").dump() + ",\"metadata\":" +
-                     meta.dump() + ",\"items\":[" + items + "]}";
+  // One buffer of the exact size: a list of 10,000 objects is ~8 MiB, and growing it by
+  // appending (then copying it into the envelope) held ~3 times that at once.
+  std::string head = "{\"apiVersion\":" + Json(r.GroupVersion()).dump() +
+                     ",\"kind\":" + Json(r.kind + "List").dump() + ",\"metadata\":" + meta.dump() +
+                     ",\"items\":[";
+  std::string body;
+  body.reserve(head.size() + items_bytes + 2);
+  body += head;
+  for (size_t i = 0; i < selected.size(); ++i) {
+    if (i > 0) {
+      body += ',';
+    }
+    body += *selected[i]->json;
+  }
+  body += "]}";
   return RawJsonResponse(200, std::move(body));
 }
 

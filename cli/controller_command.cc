@@ -183,6 +183,7 @@ int RunController(const Args& args) {
   }
   sigset_t stop_signals = StopSignals();
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  ReturnLargeBuffersToTheSystem();
   auto config = controller::ResolveClientConfig(flags.Get("kubeconfig"), flags.Get("context"));
   if (!config.ok()) {
     std::cerr << "lifeboat controller: " << config.status().message() << "\n";

@@ -1,5 +1,7 @@
 #include "cli/flags.h"
 
+#include <malloc.h>
+
 #include <cassert>
 #include <iostream>
 #include <sstream>
@@ -191,6 +193,11 @@ sigset_t StopSignals() {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGUSR1);
   return set;
+}
+
+void ReturnLargeBuffersToTheSystem() {
+  constexpr int kMmapThreshold = 256 << 10;
+  mallopt(M_MMAP_THRESHOLD, kMmapThreshold);
 }
 
 Status ApplyLogFlags(const FlagSet& flags) {

@@ -72,4 +72,12 @@ Status ApplyLogFlags(const FlagSet& flags);
 // every thread inherits the mask) and take on one thread with sigwait; SIGUSR1 is how a
 // command wakes that thread when it ends on its own.
 sigset_t StopSignals();
+
+// For the long-running servers (`lifeboat up`, `lifeboat controller`): allocations from 256 KiB
+// up are mapped and unmapped on their own. glibc otherwise raises that threshold to the largest
+// block freed so far, so after one list of 10,000 objects (~8 MiB) such transient buffers come
+// from the heap and its freed pages stay resident (~10-20 MiB measured at 10,000 objects). Call
+// before any thread starts. A backup or restore run in the process later raises it again for
+// its pack buffers (vault::KeepLargeBuffersInHeap).
+void ReturnLargeBuffersToTheSystem();
 }  // namespace lifeboat::cli

@@ -170,6 +170,7 @@ int RunUp(const Args& args) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ReturnLargeBuffersToTheSystem();
 
   auto server = apiserver::NewServer(options);
   if (!server.ok()) {

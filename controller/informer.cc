@@ -24,6 +24,7 @@ Informer::Informer(KubeClient& client, const Clock& clock, InformerOptions optio
 Informer::~Informer() { Stop(); }
 
 void Informer::AddEventHandlers(EventHandlers handlers) {
+  wants_old_ = wants_old_ || static_cast<bool>(handlers.on_update);
   handlers_.push_back(std::move(handlers));
 }
 
@@ -107,7 +108,9 @@ void Informer::Run(std::stop_token stop) {
 }
 
 Status Informer::ListAndWatch(std::stop_token stop) {
-  std::map<std::string, ObjectPtr> fresh;
+  // Pages are encoded as they arrive and their trees dropped: the whole list never exists as
+  // trees at once (10,000 BackupPolicies would be ~90 MiB transient).
+  Store::Contents fresh;
   ListOptions list_options;
   list_options.label_selector = options_.label_selector;
   list_options.limit = options_.page_size;
@@ -115,8 +118,7 @@ Status Informer::ListAndWatch(std::stop_token stop) {
   do {
     ASSIGN_OR_RETURN(ObjectList page, client_.List(options_.resource, options_.ns, list_options));
     for (Json& item : page.items) {
-      auto object = std::make_shared<const Json>(std::move(item));
-      fresh.emplace(KeyOf(*object), std::move(object));
+      fresh.emplace(KeyOf(item), Store::Encode(item));
     }
     list_version = page.resource_version;
     list_options.continue_token = page.continue_token;
@@ -125,24 +127,33 @@ Status Informer::ListAndWatch(std::stop_token stop) {
     }
   } while (!list_options.continue_token.empty());
 
-  std::map<std::string, ObjectPtr> previous = store_.Replace(fresh);
-  for (const auto& [key, object] : fresh) {
-    auto old = previous.find(key);
-    for (const EventHandlers& h : handlers_) {
-      if (old == previous.end()) {
-        if (h.on_add) h.on_add(object);
-      } else if (h.on_update) {
-        h.on_update(old->second, object);
-      }
-    }
-  }
-  for (const auto& [key, object] : previous) {
-    if (fresh.count(key) == 0) {
+  Store::Contents previous = store_.Replace(fresh);
+  if (!handlers_.empty()) {
+    for (const auto& [key, encoded] : fresh) {
+      ObjectPtr object = Store::Decode(encoded);
+      auto old = previous.find(key);
+      ObjectPtr old_object =
+          old != previous.end() && wants_old_ ? Store::Decode(old->second) : nullptr;
       for (const EventHandlers& h : handlers_) {
-        if (h.on_delete) h.on_delete(object);
+        if (old == previous.end()) {
+          if (h.on_add) h.on_add(object);
+        } else if (h.on_update) {
+          h.on_update(old_object, object);
+        }
+      }
+    }
+    for (const auto& [key, encoded] : previous) {
+      if (fresh.count(key) == 0) {
+        ObjectPtr object = Store::Decode(encoded);
+        for (const EventHandlers& h : handlers_) {
+          if (h.on_delete) h.on_delete(object);
+        }
       }
     }
   }
+  const size_t listed = fresh.size();
+  previous.clear();
+  fresh.clear();
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.lists;
@@ -150,7 +161,7 @@ Status Informer::ListAndWatch(std::stop_token stop) {
     synced_ = true;
     cv_.notify_all();
   }
-  spdlog::debug("Listed {} objects={} rv={}", options_.resource.GroupResource(), fresh.size(),
+  spdlog::debug("Listed {} objects={} rv={}", options_.resource.GroupResource(), listed,
                 list_version);
 
   WatchOptions watch;
@@ -166,18 +177,22 @@ void Informer::Apply(WatchEvent&& event) {
   std::string version = ResourceVersionOf(event.object);
   if (event.type != WatchEventType::kBookmark) {
     auto object = std::make_shared<const Json>(std::move(event.object));
+    std::string key = KeyOf(*object);
     if (event.type == WatchEventType::kDeleted) {
-      store_.Remove(KeyOf(*object));
+      store_.Remove(key);
       for (const EventHandlers& h : handlers_) {
         if (h.on_delete) h.on_delete(object);
       }
     } else {
-      ObjectPtr old = store_.Upsert(object);
+      Store::Encoded old = store_.Upsert(key, Store::Encode(*object));
+      const bool existed = old != nullptr;
+      ObjectPtr old_object = existed && wants_old_ ? Store::Decode(old) : nullptr;
+      old.reset();
       for (const EventHandlers& h : handlers_) {
-        if (old == nullptr) {
+        if (!existed) {
           if (h.on_add) h.on_add(object);
         } else if (h.on_update) {
-          h.on_update(old, object);
+          h.on_update(old_object, object);
         }
       }
     }
@@ -196,7 +211,15 @@ void Informer::ResyncLoop(std::stop_token stop) {
     if (!HasSynced()) {
       continue;
     }
-    for (const ObjectPtr& object : store_.List()) {
+    // One object decoded at a time: the cache never exists as trees all at once.
+    for (const std::string& key : store_.Keys()) {
+      if (stop.stop_requested()) {
+        return;
+      }
+      ObjectPtr object = store_.Get(key);
+      if (object == nullptr) {
+        continue;  // deleted meanwhile
+      }
       for (const EventHandlers& h : handlers_) {
         if (h.on_update) h.on_update(object, object);
       }

@@ -80,6 +80,7 @@ class Informer {
   const InformerOptions options_;
   Store store_;
   std::vector<EventHandlers> handlers_;
+  bool wants_old_ = false;  // some handler has on_update: decode the previous version
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -3,6 +3,48 @@
 #include <spdlog/spdlog.h>
 
 namespace lifeboat::controller {
+namespace {
+
+bool EqualExcept(const Json& a, const Json& b, std::initializer_list<const char*> ignored) {
+  if (!a.is_object() || !b.is_object()) {
+    return a == b;
+  }
+  auto skip = [&](const std::string& key) {
+    for (const char* i : ignored) {
+      if (key == i) return true;
+    }
+    return false;
+  };
+  size_t compared = 0;
+  for (auto it = a.begin(); it != a.end(); ++it) {
+    if (skip(it.key())) continue;
+    auto other = b.find(it.key());
+    if (other == b.end() || *other != it.value()) return false;
+    ++compared;
+  }
+  size_t in_b = 0;
+  for (auto it = b.begin(); it != b.end(); ++it) {
+    if (!skip(it.key())) ++in_b;
+  }
+  return compared == in_b;
+}
+
+}  // namespace
+
+bool OnlyStatusChanged(const Json& old, const Json& updated) {
+  static const Json kNone = Json::object();
+  auto meta = [](const Json& o) -> const Json& {
+    auto it = o.find("metadata");
+    return it != o.end() ? *it : kNone;
+  };
+  const Json& old_meta = meta(old);
+  const Json& new_meta = meta(updated);
+  if (old_meta.value("resourceVersion", "") == new_meta.value("resourceVersion", "")) {
+    return false;  // a resync, not a change
+  }
+  return EqualExcept(old, updated, {"status", "metadata"}) &&
+         EqualExcept(old_meta, new_meta, {"resourceVersion", "managedFields"});
+}
 
 Manager::Manager(KubeClient& client, ManagerOptions options)
     : client_(client),
@@ -59,9 +101,14 @@ Status Manager::AddController(ControllerSpec spec, ReconcilerFactory factory) {
   }
   WorkQueue* queue = controller->queue.get();
   auto enqueue = [queue](const ObjectPtr& object) { queue->Add(KeyOf(*object)); };
-  informer.AddEventHandlers(EventHandlers{
-      enqueue, [queue](const ObjectPtr&, const ObjectPtr& object) { queue->Add(KeyOf(*object)); },
-      enqueue});
+  auto on_update = [queue, ignore = controller->spec.ignore_status_only_updates](
+                       const ObjectPtr& old, const ObjectPtr& object) {
+    if (ignore && old != nullptr && OnlyStatusChanged(*old, *object)) {
+      return;
+    }
+    queue->Add(KeyOf(*object));
+  };
+  informer.AddEventHandlers(EventHandlers{enqueue, on_update, enqueue});
   controllers_.push_back(std::move(controller));
   return OkStatus();
 }

@@ -67,7 +67,17 @@ struct ControllerSpec {
   std::string name;  // "backuppolicy"
   ResourceRef resource;
   int workers = 0;  // 0 = ManagerOptions::workers
+  // Updates that change only `status` (and metadata.resourceVersion / managedFields) do not
+  // enqueue the object: its reconciler's own status write then costs no second reconcile
+  // (controller-runtime's GenerationChangedPredicate, except that metadata changes such as
+  // labels, annotations, finalizers and deletionTimestamp still enqueue). For kinds whose
+  // status only their own reconciler writes. Resyncs (same resourceVersion) still enqueue.
+  bool ignore_status_only_updates = false;
 };
+
+// Whether `updated` differs from `old` in nothing but status, metadata.resourceVersion and
+// metadata.managedFields (false when both carry the same resourceVersion: a resync).
+bool OnlyStatusChanged(const Json& old, const Json& updated);
 
 struct ControllerStats {
   uint64_t reconciles = 0;

@@ -4,18 +4,46 @@
 
 namespace lifeboat::controller {
 
+Store::Encoded Store::Encode(const Json& object) {
+  std::string bytes;
+  Json::to_msgpack(object, bytes);
+  bytes.shrink_to_fit();  // the encoder grows the string by doubling
+  return std::make_shared<const std::string>(std::move(bytes));
+}
+
+ObjectPtr Store::Decode(const Encoded& encoded) {
+  if (encoded == nullptr) {
+    return nullptr;
+  }
+  return std::make_shared<const Json>(Json::from_msgpack(*encoded));
+}
+
 ObjectPtr Store::Get(const std::string& key) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = objects_.find(key);
-  return it == objects_.end() ? nullptr : it->second;
+  Encoded found;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = objects_.find(key);
+    if (it == objects_.end()) {
+      return nullptr;
+    }
+    found = it->second;
+  }
+  return Decode(found);
 }
 
 std::vector<ObjectPtr> Store::List() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Encoded> encoded;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    encoded.reserve(objects_.size());
+    for (const auto& [key, object] : objects_) {
+      encoded.push_back(object);
+    }
+  }
   std::vector<ObjectPtr> out;
-  out.reserve(objects_.size());
-  for (const auto& [key, object] : objects_) {
-    out.push_back(object);
+  out.reserve(encoded.size());
+  for (const Encoded& e : encoded) {
+    out.push_back(Decode(e));
   }
   return out;
 }
@@ -35,29 +63,41 @@ size_t Store::Size() const {
   return objects_.size();
 }
 
-ObjectPtr Store::Upsert(ObjectPtr object) {
-  std::string key = KeyOf(*object);
+size_t Store::EncodedBytes() const {
   std::lock_guard<std::mutex> lock(mu_);
-  ObjectPtr& slot = objects_[key];
-  ObjectPtr previous = std::move(slot);
+  return bytes_;
+}
+
+Store::Encoded Store::Upsert(const std::string& key, Encoded object) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Encoded& slot = objects_[key];
+  Encoded previous = std::move(slot);
+  bytes_ += object->size();
+  bytes_ -= previous ? previous->size() : 0;
   slot = std::move(object);
   return previous;
 }
 
-ObjectPtr Store::Remove(const std::string& key) {
+Store::Encoded Store::Remove(const std::string& key) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = objects_.find(key);
   if (it == objects_.end()) {
     return nullptr;
   }
-  ObjectPtr previous = std::move(it->second);
+  Encoded previous = std::move(it->second);
   objects_.erase(it);
+  bytes_ -= previous->size();
   return previous;
 }
 
-std::map<std::string, ObjectPtr> Store::Replace(std::map<std::string, ObjectPtr> objects) {
+Store::Contents Store::Replace(Contents objects) {
+  size_t bytes = 0;
+  for (const auto& [key, object] : objects) {
+    bytes += object->size();
+  }
   std::lock_guard<std::mutex> lock(mu_);
   std::swap(objects_, objects);
+  bytes_ = bytes;
   return objects;
 }
 

@@ -2,6 +2,11 @@
 
 // The informer's read-only cache (STYLE.md §3.2): snapshots are shared_ptr<const Json>; copy
 // before mutating and write through the API. Keys are "ns/name" (KeyOf).
+//
+// Objects are held encoded (MessagePack), not as nlohmann::json trees: a BackupPolicy with its
+// status is ~1 KB encoded and ~9 KB as a tree (one heap node per member), so 10,000 of them
+// cost ~12 MiB instead of ~90 MiB. Get and List decode: every call returns a fresh snapshot
+// (~15 µs per object), which nobody else holds. The informer encodes once per event.
 #include <map>
 #include <memory>
 #include <mutex>
@@ -16,22 +21,34 @@ using ObjectPtr = std::shared_ptr<const Json>;
 
 class Store {
  public:
+  // One object as the store holds it (immutable, shared between the store and the informer).
+  using Encoded = std::shared_ptr<const std::string>;
+  using Contents = std::map<std::string, Encoded>;
+
+  static Encoded Encode(const Json& object);
+  // nullptr for nullptr.
+  static ObjectPtr Decode(const Encoded& encoded);
+
   // nullptr when absent.
   ObjectPtr Get(const std::string& key) const;
+  // Decodes every object: meant for small kinds (walk Keys() and Get() one at a time otherwise).
   std::vector<ObjectPtr> List() const;
   std::vector<std::string> Keys() const;
   size_t Size() const;
+  // Bytes of the encoded objects the store holds (keys and index excluded).
+  size_t EncodedBytes() const;
 
   // Mutators for the informer that owns the store.
-  // Returns the previous snapshot (nullptr if the key was new).
-  ObjectPtr Upsert(ObjectPtr object);
-  ObjectPtr Remove(const std::string& key);
+  // Returns the previous version (nullptr if the key was new).
+  Encoded Upsert(const std::string& key, Encoded object);
+  Encoded Remove(const std::string& key);
   // Replaces everything; returns the previous contents.
-  std::map<std::string, ObjectPtr> Replace(std::map<std::string, ObjectPtr> objects);
+  Contents Replace(Contents objects);
 
  private:
   mutable std::mutex mu_;
-  std::map<std::string, ObjectPtr> objects_;
+  Contents objects_;
+  size_t bytes_ = 0;
 };
 
 }  // namespace lifeboat::controller

@@ -15,8 +15,13 @@ LifeboatKind Make(const std::string& kind, const std::string& plural) {
 }  // namespace
 
 std::vector<LifeboatKind> LifeboatKinds() {
+  // BackupPolicy: its status is written by its reconciler alone, which reads it back at the next
+  // pass; RecoveryPoint and Vault changes enqueue their policies explicitly. Without this, every
+  // new policy was reconciled twice (and again while currentRPOSeconds moved on meanwhile).
+  LifeboatKind backup_policy = Make("BackupPolicy", "backuppolicies");
+  backup_policy.ignore_status_only_updates = true;
   return {Make("Vault", "vaults"),
-          Make("BackupPolicy", "backuppolicies"),
+          backup_policy,
           Make("RecoveryPoint", "recoverypoints"),
           Make("Restore", "restores"),
           Make("Snapshot", "snapshots"),

@@ -14,6 +14,9 @@ inline constexpr char kLifeboatVersion[] = "v1alpha1";
 struct LifeboatKind {
   std::string controller;  // controller name: "backuppolicy"
   controller::ResourceRef resource;
+  // ControllerSpec::ignore_status_only_updates: set where only the kind's own reconciler writes
+  // its status and nothing waits for a reconcile after that write.
+  bool ignore_status_only_updates = false;
 };
 
 // Vault, BackupPolicy, RecoveryPoint, Restore, Snapshot, Site, ReplicationPolicy,

@@ -20,8 +20,9 @@ StatusOr<std::unique_ptr<controller::Manager>> NewLifeboatManager(
                                                 ctx.resource);
       };
     }
-    RETURN_IF_ERROR(manager->AddController(
-        controller::ControllerSpec{kind.controller, kind.resource, 0}, std::move(factory)));
+    controller::ControllerSpec spec{kind.controller, kind.resource, 0};
+    spec.ignore_status_only_updates = kind.ignore_status_only_updates;
+    RETURN_IF_ERROR(manager->AddController(std::move(spec), std::move(factory)));
   }
   if (!overrides.empty()) {
     return InvalidArgumentError("reconciler override for unknown kind \"" +

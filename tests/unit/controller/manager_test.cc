@@ -247,5 +247,115 @@ TEST_F(ManagerTest, OnlyTheLeaderReconcilesAndAReleasedLeaseIsTakenOverAtOnce) {
   (*b)->Stop();
 }
 
+TEST(OnlyStatusChangedTest, StatusAndResourceVersionOnlyVersusEverythingElse) {
+  Json old = BackupPolicy("prod", "db");
+  old["metadata"]["resourceVersion"] = "10";
+  old["metadata"]["generation"] = 1;
+  Json status_only = old;
+  status_only["metadata"]["resourceVersion"] = "11";
+  status_only["status"] = {{"observedGeneration", 1}};
+  EXPECT_TRUE(OnlyStatusChanged(old, status_only));
+  EXPECT_FALSE(OnlyStatusChanged(old, old)) << "a resync (same resourceVersion) is not filtered";
+
+  Json spec = status_only;
+  spec["spec"]["rpo"] = "6h";
+  spec["metadata"]["generation"] = 2;
+  EXPECT_FALSE(OnlyStatusChanged(old, spec));
+  for (const char* field : {"labels", "annotations", "finalizers", "deletionTimestamp"}) {
+    Json meta = status_only;
+    meta["metadata"][field] = field == std::string("labels") ? Json{{"app", "web"}}
+                              : field == std::string("finalizers")
+                                  ? Json::array({"lifeboat.dev/protect"})
+                              : field == std::string("annotations") ? Json{{"note", "x"}}
+                                                                    : Json("2026-12-04T19:00:00Z");
+    EXPECT_FALSE(OnlyStatusChanged(old, meta)) << field;
+  }
+  Json extra = status_only;
+  extra["data"] = "new top-level field";
+  EXPECT_FALSE(OnlyStatusChanged(old, extra));
+}
+
+// Writes status.observedGeneration once per generation and counts its reconciles per key.
+class StatusWriter final : public reconcilers::Reconciler {
+ public:
+  explicit StatusWriter(const ControllerContext& ctx) : ctx_(ctx) {}
+  StatusOr<reconcilers::Result> Reconcile(const ObjectKey& key) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++counts_[key.ToString()];
+    }
+    ObjectPtr cached = ctx_.store.Get(key.ToString());
+    if (cached == nullptr) return reconcilers::Result{};
+    int64_t generation = cached->value("/metadata/generation"_json_pointer, int64_t{0});
+    if (cached->value("/status/observedGeneration"_json_pointer, int64_t{-1}) == generation) {
+      return reconcilers::Result{};
+    }
+    Json updated = *cached;
+    updated["status"] = {{"observedGeneration", generation}};
+    auto written = ctx_.client.UpdateStatus(ctx_.resource, updated);
+    if (!written.ok()) return written.status();
+    return reconcilers::Result{};
+  }
+  int Count(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return counts_[key];
+  }
+
+ private:
+  const ControllerContext ctx_;
+  std::mutex mu_;
+  std::map<std::string, int> counts_;
+};
+
+// The reconciler's own status write enqueues the object again unless the controller ignores
+// status-only updates. One worker, watch order and the FIFO queue make it deterministic: a
+// second object is created once the first one's status is written, a third once the second is
+// being reconciled. Had the status write enqueued the first object, that happened before the
+// second's event (re-queued when its first reconcile ended, i.e. before the second was taken),
+// so by the time the third is reconciled, the first's second reconcile has started.
+TEST_F(ManagerTest, StatusOnlyUpdatesEnqueueUnlessTheControllerIgnoresThem) {
+  for (bool ignore : {false, true}) {
+    SCOPED_TRACE(ignore ? "ignoring status-only updates" : "default");
+    auto client = NewClient();
+    ManagerOptions options;
+    options.workers = 1;
+    Manager manager(*client, options);
+    StatusWriter* writer = nullptr;
+    ControllerSpec spec{"backuppolicy", kBackupPolicies, 1};
+    spec.ignore_status_only_updates = ignore;
+    ASSERT_TRUE(manager
+                    .AddController(spec,
+                                   [&writer](const ControllerContext& ctx) {
+                                     auto r = std::make_unique<StatusWriter>(ctx);
+                                     writer = r.get();
+                                     return r;
+                                   })
+                    .ok());
+    ASSERT_TRUE(manager.Start().ok());
+    std::string first = ignore ? "first-ignored" : "first-default";
+    std::string second = ignore ? "second-ignored" : "second-default";
+    std::string third = ignore ? "third-ignored" : "third-default";
+    ASSERT_TRUE(writer_->Create(kBackupPolicies, BackupPolicy("prod", first)).ok());
+    ASSERT_TRUE(WaitFor([&] {
+      auto got = writer_->Get(kBackupPolicies, {"prod", first});
+      return got.ok() && got->contains("status");
+    }));
+    ASSERT_TRUE(writer_->Create(kBackupPolicies, BackupPolicy("prod", second)).ok());
+    ASSERT_TRUE(WaitFor([&] { return writer->Count("prod/" + second) >= 1; }));
+    ASSERT_TRUE(writer_->Create(kBackupPolicies, BackupPolicy("prod", third)).ok());
+    ASSERT_TRUE(WaitFor([&] { return writer->Count("prod/" + third) >= 1; }));
+    EXPECT_EQ(writer->Count("prod/" + first), ignore ? 1 : 2);
+
+    // A label change is not status-only: it is reconciled.
+    auto current = writer_->Get(kBackupPolicies, {"prod", first});
+    ASSERT_TRUE(current.ok());
+    (*current)["metadata"]["labels"]["app"] = "web";
+    ASSERT_TRUE(writer_->Update(kBackupPolicies, *current).ok());
+    int before = ignore ? 1 : 2;
+    EXPECT_TRUE(WaitFor([&] { return writer->Count("prod/" + first) > before; }));
+    manager.Stop();
+  }
+}
+
 }  // namespace
 }  // namespace lifeboat::controller
