@@ -77,7 +77,7 @@ sigset_t StopSignals();
 // up are mapped and unmapped on their own. glibc otherwise raises that threshold to the largest
 // block freed so far, so after one list of 10,000 objects (~8 MiB) such transient buffers come
 // from the heap and its freed pages stay resident (~10-20 MiB measured at 10,000 objects). Call
-// before any thread starts. A backup or restore run in the process later raises it again for
-// its pack buffers (vault::KeepLargeBuffersInHeap).
+// before any thread starts. (The one-shot `lifeboat backup/restore/vault` commands choose the
+// opposite, vault::KeepLargeBuffersInHeap; backups run by the server's controllers do not.)
 void ReturnLargeBuffersToTheSystem();
 }  // namespace lifeboat::cli

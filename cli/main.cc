@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "engines/vault/work_pool.h"
 
 namespace lifeboat::cli {
 namespace {
@@ -13,6 +14,8 @@ struct Command {
   const char* name;
   const char* summary;
   int (*run)(const Args& args);
+  bool data_path =
+      false;  // a one-shot run of the vault's data path (vault::KeepLargeBuffersInHeap)
 };
 
 constexpr Command kCommands[] = {
@@ -21,10 +24,10 @@ constexpr Command kCommands[] = {
     {"validate", "check manifests offline: lifeboat validate -f FILE|DIR", RunValidate},
     {"version", "print the version", RunVersion},
     {"vault", "vault administration: lifeboat vault init|points|check|stats|forget|prune|diff|copy",
-     RunVault},
-    {"backup", "back up paths into a vault: lifeboat backup PATH... --vault DIR", RunBackup},
+     RunVault, true},
+    {"backup", "back up paths into a vault: lifeboat backup PATH... --vault DIR", RunBackup, true},
     {"restore", "restore a recovery point: lifeboat restore POINT [PATH...] --target DIR",
-     RunRestore},
+     RunRestore, true},
     {"ls", "list a recovery point: lifeboat ls POINT [PATTERN] --vault DIR", RunLs},
     {"snapshot", "local snapshots: lifeboat snapshot create|ls|rm|restore|verify --store DIR",
      RunSnapshot},
@@ -58,6 +61,9 @@ int main(int argc, char** argv) {
   Args args(argv + 2, argv + argc);
   for (const Command& c : kCommands) {
     if (c.name == std::string(argv[1])) {
+      if (c.data_path) {
+        lifeboat::vault::KeepLargeBuffersInHeap();
+      }
       try {
         return c.run(args);
       } catch (const std::exception& e) {

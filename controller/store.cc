@@ -6,7 +6,16 @@ namespace lifeboat::controller {
 
 Store::Encoded Store::Encode(const Json& object) {
   std::string bytes;
-  Json::to_msgpack(object, bytes);
+  // metadata.managedFields (server-side apply's field ownership) can be as large as the object
+  // and no reconciler reads it: the cache leaves it out, as controller-runtime's caches do.
+  auto meta = object.find("metadata");
+  if (meta != object.end() && meta->is_object() && meta->contains("managedFields")) {
+    Json stripped = object;
+    stripped["metadata"].erase("managedFields");
+    Json::to_msgpack(stripped, bytes);
+  } else {
+    Json::to_msgpack(object, bytes);
+  }
   bytes.shrink_to_fit();  // the encoder grows the string by doubling
   return std::make_shared<const std::string>(std::move(bytes));
 }

@@ -25,6 +25,7 @@ class Store {
   using Encoded = std::shared_ptr<const std::string>;
   using Contents = std::map<std::string, Encoded>;
 
+  // Without metadata.managedFields.
   static Encoded Encode(const Json& object);
   // nullptr for nullptr.
   static ObjectPtr Decode(const Encoded& encoded);

@@ -842,7 +842,6 @@ StatusOr<BackupResult> BackupRun::Run() {
 }  // namespace
 
 StatusOr<BackupResult> Backup(Repository& repo, const BackupOptions& options) {
-  KeepLargeBuffersInHeap();
   BackupRun run(repo, options);
   return run.Run();
 }

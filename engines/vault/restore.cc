@@ -762,7 +762,6 @@ StatusOr<RestoreResult> RestoreRun::Run() {
 }  // namespace
 
 StatusOr<RestoreResult> Restore(Repository& repo, const RestoreOptions& options) {
-  KeepLargeBuffersInHeap();
   RestoreRun run(repo, options);
   return run.Run();
 }

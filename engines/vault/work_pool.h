@@ -61,6 +61,8 @@ int IoThreads(int requested);
 // kernel after each use and faulting fresh zeroed pages in for the next: blocks up to 32 MiB
 // come from the heap and freed memory stays there up to 256 MiB. Measured on the benchmark
 // restore: page faults and zeroing were a quarter of its CPU time. Process-wide; idempotent.
+// For the one-shot CLI commands only (cli/main.cc): a long-running server (`lifeboat up`) keeps
+// its own setting, where up to 256 MiB of freed memory staying resident would undo its RSS bound.
 void KeepLargeBuffersInHeap();
 
 }  // namespace lifeboat::vault

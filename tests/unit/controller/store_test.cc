@@ -52,6 +52,21 @@ TEST(InformerStoreTest, GetReturnsWhatWasStored) {
   EXPECT_EQ(store.Size(), 1u);
 }
 
+TEST(InformerStoreTest, LeavesManagedFieldsOut) {
+  Store store;
+  Json policy = Policy(3);
+  Json applied = policy;
+  applied["metadata"]["managedFields"] =
+      Json::array({{{"manager", "flux"},
+                    {"operation", "Apply"},
+                    {"fieldsType", "FieldsV1"},
+                    {"fieldsV1", {{"f:spec", {{"f:rpo", Json::object()}}}}}}});
+  store.Upsert(KeyOf(applied), Store::Encode(applied));
+  ObjectPtr got = store.Get("bench/policy-3");
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(*got, policy);
+}
+
 TEST(InformerStoreTest, UpsertRemoveAndReplaceReturnThePreviousVersion) {
   Store store;
   Json v1 = Policy(1);
