@@ -1,16 +1,17 @@
 #include "apiserver/http_listener.h"
 
 #include <arpa/inet.h>
+#include <cpprest/http_listener.h>
+#include <cpprest/producerconsumerstream.h>
+#include <cpprest/uri.h>
 #include <netinet/in.h>
+#include <pplx/threadpool.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <boost/asio/ssl.hpp>
-#include <cpprest/http_listener.h>
-#include <cpprest/producerconsumerstream.h>
-#include <cpprest/uri.h>
-#include <pplx/threadpool.h>
-
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
 
 #include "spdlog/spdlog.h"
@@ -111,9 +112,38 @@ std::string Header(const http::http_headers& headers, const char* name) {
   return it == headers.end() ? "" : it->second;
 }
 
-void Reply(const RequestHandler& handler, http::http_request request, const HttpRequest& req);
+// Replies still being sent. Closing cpprestsdk's listener while asio starts a write (or the next
+// read of a keep-alive connection) on one of its connections can crash the process (seen in
+// tests ~1 run in 50 when watch streams ended just before the close), so Close waits for them.
+class InFlight {
+ public:
+  void Add() {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++count_;
+  }
+  void Done() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (--count_ == 0) {
+      idle_.notify_all();
+    }
+  }
+  // True once nothing is in flight; false after `timeout`.
+  bool WaitIdle(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return idle_.wait_for(lock, timeout, [this] { return count_ == 0; });
+  }
 
-void Serve(const std::shared_ptr<RequestHandler>& handler, http::http_request request) {
+ private:
+  std::mutex mu_;
+  std::condition_variable idle_;
+  int count_ = 0;
+};
+
+void Reply(const RequestHandler& handler, http::http_request request, const HttpRequest& req,
+           const std::shared_ptr<InFlight>& in_flight);
+
+void Serve(const std::shared_ptr<RequestHandler>& handler,
+           const std::shared_ptr<InFlight>& in_flight, http::http_request request) {
   HttpRequest req;
   try {
     req.method = request.method();
@@ -145,29 +175,32 @@ void Serve(const std::shared_ptr<RequestHandler>& handler, http::http_request re
   // The body arrives after the headers: handle the request once it is read, never blocking a
   // thread of the pool that reads it.
   request.extract_utf8string(true).then(
-      [handler, request, req = std::move(req)](pplx::task<std::string> body) mutable {
+      [handler, in_flight, request, req = std::move(req)](pplx::task<std::string> body) mutable {
         try {
           req.body = body.get();
         } catch (const std::exception& e) {
           ReplyBadRequest(request, e.what());
           return;
         }
-        Reply(*handler, std::move(request), req);
+        Reply(*handler, std::move(request), req, in_flight);
       });
 }
 
-void Reply(const RequestHandler& handler, http::http_request request, const HttpRequest& req) {
+void Reply(const RequestHandler& handler, http::http_request request, const HttpRequest& req,
+           const std::shared_ptr<InFlight>& in_flight) {
   HttpResponse resp = handler(req);
   http::http_response response(static_cast<http::status_code>(resp.status));
   for (const auto& [name, value] : resp.headers) {
     response.headers().add(name, value);
   }
-  auto done = [](pplx::task<void> t) {
+  in_flight->Add();
+  auto done = [in_flight](pplx::task<void> t) {
     try {
       t.get();
     } catch (const std::exception&) {
       // The client went away; nothing to do.
     }
+    in_flight->Done();
   };
   if (resp.stream) {
     auto writer = std::make_shared<BufferWriter>();
@@ -184,12 +217,16 @@ void Reply(const RequestHandler& handler, http::http_request request, const Http
 
 class CppRestListener final : public HttpListener {
  public:
-  CppRestListener(std::unique_ptr<http_listener> listener) : listener_(std::move(listener)) {}
+  CppRestListener(std::unique_ptr<http_listener> listener, std::shared_ptr<InFlight> in_flight)
+      : listener_(std::move(listener)), in_flight_(std::move(in_flight)) {}
   ~CppRestListener() override { Close(); }
   void Close() override {
     std::lock_guard<std::mutex> lock(mu_);
     if (!listener_) {
       return;
+    }
+    if (!in_flight_->WaitIdle(kCloseDrain)) {
+      spdlog::warn("Closing HTTP listener with replies still being sent");
     }
     try {
       listener_->close().wait();
@@ -200,8 +237,10 @@ class CppRestListener final : public HttpListener {
   }
 
  private:
+  static constexpr std::chrono::seconds kCloseDrain{5};
   std::mutex mu_;
   std::unique_ptr<http_listener> listener_;
+  std::shared_ptr<InFlight> in_flight_;
 };
 
 // cpprestsdk's shared pool (listener, clients and task continuations of the process) starts 40
@@ -267,9 +306,13 @@ StatusOr<std::unique_ptr<HttpListener>> OpenHttpListener(const ListenerOptions& 
   try {
     auto listener = std::make_unique<http_listener>(web::uri(url), config);
     auto shared = std::make_shared<RequestHandler>(std::move(handler));
-    listener->support([shared](http::http_request request) { Serve(shared, std::move(request)); });
+    auto in_flight = std::make_shared<InFlight>();
+    listener->support([shared, in_flight](http::http_request request) {
+      Serve(shared, in_flight, std::move(request));
+    });
     listener->open().wait();
-    return std::unique_ptr<HttpListener>(new CppRestListener(std::move(listener)));
+    return std::unique_ptr<HttpListener>(
+        new CppRestListener(std::move(listener), std::move(in_flight)));
   } catch (const std::exception& e) {
     return UnavailableError("cannot listen on " + url + ": " + e.what());
   }
