@@ -333,6 +333,16 @@ std::string CrdInstancesKey(const Json& crd) {
   return plural.empty() ? "" : group + "/" + plural;
 }
 
+// Before attempt N > 0 of a write that lost a race. Under contention a writer can lose several
+// races in a row, and a read sees only committed writes while a group commit is still on its way
+// to disk: back off (1, 2, 4 … 32 ms) so the retry reads the version it lost to. The caller's
+// bound on attempts only guards against a livelock.
+void BackOffBeforeRetry(int attempt) {
+  if (attempt > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1 << std::min(attempt - 1, 5)));
+  }
+}
+
 // Whether a stored object passes a field selector (parsing it only for fields beyond its name).
 bool FieldsMatch(const FieldSelector& fields, const ObjectKey& key, const StoredObject& stored) {
   if (!fields.NeedsObject()) {
@@ -1141,10 +1151,12 @@ StatusOr<std::string> Handler::CommitUpdate(const Resource& r, const ObjectKey& 
       next.erase("status");
     }
     // managedFields are the one piece of metadata a status write may change (server-side apply).
-    const Json new_meta = MetadataOf(updated);
-    if (new_meta.contains("managedFields") &&
-        new_meta["managedFields"] != old_meta.value("managedFields", Json())) {
-      Metadata(next)["managedFields"] = new_meta["managedFields"];
+    auto new_meta = updated.find("metadata");
+    if (new_meta != updated.end() && new_meta->is_object()) {
+      auto managed = new_meta->find("managedFields");
+      if (managed != new_meta->end() && *managed != old_meta.value("managedFields", Json())) {
+        Metadata(next)["managedFields"] = *managed;
+      }
     }
   } else {
     next = std::move(updated);
@@ -1184,7 +1196,9 @@ StatusOr<std::string> Handler::CommitUpdate(const Resource& r, const ObjectKey& 
   if (!errors->empty()) {
     return InvalidArgumentError("invalid");
   }
-  {
+  // Field tracking only concerns objects with managedFields (server-side apply's): the others
+  // skip it (TrackUpdate would leave them as they are).
+  if (old_meta.contains("managedFields") || Metadata(next).contains("managedFields")) {
     auto tracked =
         TrackUpdate(current, std::move(next), &r.openapi_schema,
                     FieldsOptions(r, options.field_manager, status_subresource, clock_.Now()));
@@ -1302,14 +1316,9 @@ HttpResponse Handler::Patch(const HttpRequest& req, const Route& route) {
   // Only a patch that names a resourceVersion asks for optimistic concurrency; any other is
   // re-applied to the newest version when a concurrent write wins the race (as in Kubernetes).
   const bool explicit_rv = PatchNamesResourceVersion(*type, req.body);
-  // Under contention a writer can lose several races in a row, and a read sees only committed
-  // writes while a group commit is still on its way to disk: back off (1, 2, 4 … 32 ms) so the
-  // retry reads the version it lost to. The bound only guards against a livelock.
   const int attempts = explicit_rv ? 1 : kMaxPatchRetries;
   for (int attempt = 0; attempt < attempts; ++attempt) {
-    if (attempt > 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1 << std::min(attempt - 1, 5)));
-    }
+    BackOffBeforeRetry(attempt);
     auto stored = store_.Get(key);
     if (!stored.ok()) {
       return NotFound(r, route.name);
@@ -1393,9 +1402,7 @@ HttpResponse Handler::Apply(const HttpRequest& req, const Route& route) {
   const bool explicit_rv = config_meta.contains("resourceVersion");
   ObjectKey key{r.StoreKey(), route.ns, route.name};
   for (int attempt = 0; attempt < kMaxPatchRetries; ++attempt) {
-    if (attempt > 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1 << std::min(attempt - 1, 5)));
-    }
+    BackOffBeforeRetry(attempt);
     warnings.clear();
     api::FieldErrors errors;
     auto stored = store_.Get(key);
