@@ -184,7 +184,7 @@ void Informer::Apply(WatchEvent&& event) {
         if (h.on_delete) h.on_delete(object);
       }
     } else {
-      Store::Encoded old = store_.Upsert(key, Store::Encode(*object));
+      Store::Encoded old = store_.Upsert(key, Store::Encode(*object), object.get());
       const bool existed = old != nullptr;
       ObjectPtr old_object = existed && wants_old_ ? Store::Decode(old) : nullptr;
       old.reset();

@@ -63,6 +63,8 @@ class Informer {
   bool WaitForSync(Clock::Duration timeout);
 
   const Store& store() const { return store_; }
+  // For indexes added before Start().
+  Store& mutable_store() { return store_; }
   const InformerOptions& options() const { return options_; }
   InformerStats stats() const;
   // The last revision the cache reflects (list, event or bookmark).

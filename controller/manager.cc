@@ -58,6 +58,22 @@ Manager::Manager(KubeClient& client, ManagerOptions options)
 
 Manager::~Manager() { Stop(); }
 
+Informer& Manager::InformerFor(const ResourceRef& resource) {
+  std::string group_resource = resource.GroupResource();
+  auto it = informers_.find(group_resource);
+  if (it == informers_.end()) {
+    InformerOptions informer_options;
+    informer_options.resource = resource;
+    informer_options.ns = resource.namespaced ? options_.ns : "";
+    informer_options.resync_period = options_.resync_period;
+    it = informers_
+             .emplace(group_resource,
+                      std::make_unique<Informer>(client_, clock_, std::move(informer_options)))
+             .first;
+  }
+  return *it->second;
+}
+
 Status Manager::AddController(ControllerSpec spec, ReconcilerFactory factory) {
   std::lock_guard<std::mutex> lock(mu_);
   if (started_) {
@@ -74,14 +90,15 @@ Status Manager::AddController(ControllerSpec spec, ReconcilerFactory factory) {
       return AlreadyExistsError("controller " + spec.name + " is already registered");
     }
   }
-  std::string group_resource = spec.resource.GroupResource();
-  if (informers_.count(group_resource) == 0) {
-    InformerOptions informer_options;
-    informer_options.resource = spec.resource;
-    informer_options.ns = spec.resource.namespaced ? options_.ns : "";
-    informer_options.resync_period = options_.resync_period;
-    informers_[group_resource] =
-        std::make_unique<Informer>(client_, clock_, std::move(informer_options));
+  for (const ControllerSpec::Watch& watch : spec.watches) {
+    if (watch.resource.resource.empty() || !watch.map) {
+      return InvalidArgumentError("controller \"" + spec.name +
+                                  "\": a watch needs a resource and a map function");
+    }
+  }
+  Informer& informer = InformerFor(spec.resource);
+  for (auto& [name, values] : spec.indexes) {
+    informer.mutable_store().AddIndex(name, values);
   }
   auto controller = std::make_unique<Controller>();
   controller->spec = std::move(spec);
@@ -91,9 +108,12 @@ Status Manager::AddController(ControllerSpec spec, ReconcilerFactory factory) {
   controller->factory = std::move(factory);
   controller->queue = std::make_unique<WorkQueue>(
       clock_, WorkQueueOptions{controller->spec.name, options_.rate_limits});
-  Informer& informer = *informers_[group_resource];
-  ControllerContext context{client_, informer.store(), recorder_, clock_,
-                            informer.options().resource};
+  ControllerContext context{client_,
+                            informer.store(),
+                            recorder_,
+                            clock_,
+                            informer.options().resource,
+                            [this](const ResourceRef& r) { return StoreFor(r); }};
   controller->reconciler = controller->factory(context);
   if (controller->reconciler == nullptr) {
     return InvalidArgumentError("controller " + controller->spec.name +
@@ -109,6 +129,14 @@ Status Manager::AddController(ControllerSpec spec, ReconcilerFactory factory) {
     queue->Add(KeyOf(*object));
   };
   informer.AddEventHandlers(EventHandlers{enqueue, on_update, enqueue});
+  for (const ControllerSpec::Watch& watch : controller->spec.watches) {
+    auto map = [queue, fn = watch.map](const ObjectPtr& object) {
+      for (const std::string& key : fn(*object)) queue->Add(key);
+    };
+    InformerFor(watch.resource)
+        .AddEventHandlers(EventHandlers{
+            map, [map](const ObjectPtr&, const ObjectPtr& object) { map(object); }, map});
+  }
   controllers_.push_back(std::move(controller));
   return OkStatus();
 }

@@ -58,6 +58,9 @@ struct ControllerContext {
   EventRecorder& recorder;
   const Clock& clock;
   const ResourceRef& resource;
+  // The cache of another resource the manager informs on (one a controller reconciles or
+  // watches, see ControllerSpec::watches); nullptr otherwise. Synced before any Reconcile.
+  std::function<const Store*(const ResourceRef&)> cache;
 };
 
 using ReconcilerFactory =
@@ -73,6 +76,16 @@ struct ControllerSpec {
   // labels, annotations, finalizers and deletionTimestamp still enqueue). For kinds whose
   // status only their own reconciler writes. Resyncs (same resourceVersion) still enqueue.
   bool ignore_status_only_updates = false;
+  // Indexes on this resource's cache (Store::AddIndex), e.g. RecoveryPoints by policy.
+  std::map<std::string, Store::IndexFunc> indexes;
+  // Other resources whose changes enqueue objects of this controller (controller-runtime's
+  // Watches with a map function): the keys ("ns/name") `map` returns for the changed object
+  // (its new version on add and update, its last known one on delete).
+  struct Watch {
+    ResourceRef resource;
+    std::function<std::vector<std::string>(const Json& object)> map;
+  };
+  std::vector<Watch> watches;
 };
 
 // Whether `updated` differs from `old` in nothing but status, metadata.resourceVersion and
@@ -123,6 +136,8 @@ class Manager {
   void StartWorkers();
   void Work(Controller& controller);
   void OnLostLeadership();
+  // Under mu_, before Start(): the informer of `resource`, made on first use.
+  Informer& InformerFor(const ResourceRef& resource);
 
   KubeClient& client_;
   ManagerOptions options_;

@@ -22,6 +22,8 @@ StatusOr<std::unique_ptr<controller::Manager>> NewLifeboatManager(
     }
     controller::ControllerSpec spec{kind.controller, kind.resource, 0};
     spec.ignore_status_only_updates = kind.ignore_status_only_updates;
+    spec.indexes = kind.indexes;
+    spec.watches = kind.watches;
     RETURN_IF_ERROR(manager->AddController(std::move(spec), std::move(factory)));
   }
   if (!overrides.empty()) {

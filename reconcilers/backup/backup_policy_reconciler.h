@@ -31,6 +31,8 @@ class BackupPolicyReconciler final : public Reconciler {
   const controller::Store& store_;
   controller::EventRecorder& recorder_;
   const Clock& clock_;
+  // Other kinds' caches (RecoveryPoints by policy, Vaults).
+  std::function<const controller::Store*(const controller::ResourceRef&)> cache_;
   std::shared_ptr<Shared> shared_;
 };
 

@@ -357,5 +357,98 @@ TEST_F(ManagerTest, StatusOnlyUpdatesEnqueueUnlessTheControllerIgnoresThem) {
   }
 }
 
+// Records the keys it reconciles and what the ConfigMap cache's "policy" index holds for them.
+class IndexReader final : public reconcilers::Reconciler {
+ public:
+  explicit IndexReader(const ControllerContext& ctx) : ctx_(ctx) {}
+  StatusOr<reconcilers::Result> Reconcile(const ObjectKey& key) override {
+    const Store* maps = ctx_.cache(kConfigMaps);
+    std::vector<std::string> names;
+    if (maps != nullptr) {
+      for (const ObjectPtr& m : maps->ByIndex("policy", key.ToString())) {
+        names.push_back((*m)["metadata"]["name"]);
+      }
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    seen_[key.ToString()] = names;
+    return reconcilers::Result{};
+  }
+  std::optional<std::vector<std::string>> Seen(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = seen_.find(key);
+    if (it == seen_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  static inline const ResourceRef kConfigMaps{"", "v1", "configmaps", "ConfigMap", true};
+
+ private:
+  const ControllerContext ctx_;
+  std::mutex mu_;
+  std::map<std::string, std::vector<std::string>> seen_;
+};
+
+// A controller that watches another kind is enqueued by that kind's changes (through its map
+// function) and reads that kind's cache through an index, kept up to date on add, update and
+// delete.
+TEST_F(ManagerTest, WatchedKindsEnqueueThroughTheirMapAndTheirIndexFollowsChanges) {
+  auto client = NewClient();
+  Manager manager(*client, ManagerOptions{});
+  const ResourceRef& maps = IndexReader::kConfigMaps;
+  auto policy_of = [](const Json& m) -> std::vector<std::string> {
+    std::string policy = m.value("/metadata/labels/policy"_json_pointer, "");
+    if (policy.empty()) return {};
+    return {m.value("/metadata/namespace"_json_pointer, "") + "/" + policy};
+  };
+  IndexReader* reader = nullptr;
+  ControllerSpec spec{"backuppolicy", kBackupPolicies, 1};
+  spec.watches.push_back({maps, policy_of});
+  ASSERT_TRUE(manager
+                  .AddController(spec,
+                                 [&reader](const ControllerContext& ctx) {
+                                   auto r = std::make_unique<IndexReader>(ctx);
+                                   reader = r.get();
+                                   return r;
+                                 })
+                  .ok());
+  ControllerSpec map_spec{"configmap", maps, 1};
+  map_spec.indexes["policy"] = policy_of;
+  ASSERT_TRUE(manager
+                  .AddController(map_spec,
+                                 [](const ControllerContext& ctx) {
+                                   return std::make_unique<IndexReader>(ctx);
+                                 })
+                  .ok());
+  ASSERT_TRUE(manager.Start().ok());
+  EXPECT_EQ(manager.StoreFor(maps), manager.StoreFor(maps));
+  ASSERT_NE(manager.StoreFor(maps), nullptr);
+
+  auto config_map = [](const std::string& name, const std::string& policy) {
+    return Json{
+        {"apiVersion", "v1"},
+        {"kind", "ConfigMap"},
+        {"metadata", {{"name", name}, {"namespace", "prod"}, {"labels", {{"policy", policy}}}}},
+        {"data", {{"k", "v"}}}};
+  };
+  auto seen = [&](const std::string& key, std::vector<std::string> want) {
+    return WaitFor([&] { return reader->Seen(key) == want; });
+  };
+  // No BackupPolicy "app" exists: the watch alone enqueues its key.
+  ASSERT_TRUE(writer_->Create(maps, config_map("one", "app")).ok());
+  EXPECT_TRUE(seen("prod/app", {"one"}));
+  ASSERT_TRUE(writer_->Create(maps, config_map("two", "app")).ok());
+  EXPECT_TRUE(seen("prod/app", {"one", "two"}));
+  // Moved to another policy: both are enqueued, each with its own view.
+  auto two = writer_->Get(maps, {"prod", "two"});
+  ASSERT_TRUE(two.ok());
+  (*two)["metadata"]["labels"]["policy"] = "db";
+  ASSERT_TRUE(writer_->Update(maps, *two).ok());
+  EXPECT_TRUE(seen("prod/db", {"two"}));
+  ASSERT_TRUE(writer_->Delete(maps, {"prod", "one"}).ok());
+  EXPECT_TRUE(seen("prod/app", {}));
+  EXPECT_TRUE(seen("prod/db", {"two"}));
+  manager.Stop();
+}
+
 }  // namespace
 }  // namespace lifeboat::controller

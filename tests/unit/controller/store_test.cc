@@ -140,5 +140,50 @@ TEST(InformerStoreTest, HoldsAnObjectInAboutItsSerialisedSize) {
   }
 }
 
+TEST(InformerStoreTest, IndexFollowsUpsertRemoveAndReplace) {
+  Store store;
+  store.AddIndex("shard", [](const Json& o) -> std::vector<std::string> {
+    std::string shard = o.value("/metadata/labels/shard"_json_pointer, "");
+    if (shard.empty()) return {};
+    return {shard, "any"};
+  });
+  auto names = [&](const std::string& value) {
+    std::vector<std::string> out;
+    for (const ObjectPtr& o : store.ByIndex("shard", value))
+      out.push_back((*o)["metadata"]["name"]);
+    return out;
+  };
+  Json a = Policy(1), b = Policy(2), c = Policy(3);
+  b["metadata"]["labels"]["shard"] = "5";
+  c["metadata"]["labels"].erase("shard");
+  store.Upsert(KeyOf(a), Store::Encode(a), &a);
+  store.Upsert(KeyOf(b), Store::Encode(b));  // decoded by the store
+  store.Upsert(KeyOf(c), Store::Encode(c), &c);
+  EXPECT_EQ(names("4"), std::vector<std::string>{"policy-1"});
+  EXPECT_EQ(names("5"), std::vector<std::string>{"policy-2"});
+  EXPECT_EQ(names("any"), (std::vector<std::string>{"policy-1", "policy-2"}));
+  EXPECT_TRUE(store.ByIndex("unknown", "4").empty());
+  EXPECT_TRUE(names("nothing").empty());
+
+  a["metadata"]["labels"]["shard"] = "5";  // moves
+  store.Upsert(KeyOf(a), Store::Encode(a), &a);
+  EXPECT_TRUE(names("4").empty());
+  EXPECT_EQ(names("5"), (std::vector<std::string>{"policy-1", "policy-2"}));
+  store.Remove(KeyOf(b));
+  EXPECT_EQ(names("5"), std::vector<std::string>{"policy-1"});
+
+  Store::Contents fresh;
+  fresh.emplace(KeyOf(b), Store::Encode(b));
+  fresh.emplace(KeyOf(c), Store::Encode(c));
+  store.Replace(std::move(fresh));
+  EXPECT_EQ(names("5"), std::vector<std::string>{"policy-2"});
+  EXPECT_EQ(names("any"), std::vector<std::string>{"policy-2"});
+
+  // An index added to a filled store covers what it holds.
+  store.AddIndex("name",
+                 [](const Json& o) -> std::vector<std::string> { return {o["metadata"]["name"]}; });
+  EXPECT_EQ(store.ByIndex("name", "policy-3").size(), 1u);
+}
+
 }  // namespace
 }  // namespace lifeboat::controller
