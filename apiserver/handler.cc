@@ -28,6 +28,7 @@ constexpr char kImmutableUntilAnnotation[] = "lifeboat.dev/immutable-until";
 namespace {
 
 constexpr int kMaxConflictRetries = 8;
+constexpr char kForegroundFinalizer[] = "foregroundDeletion";
 constexpr int kMaxPatchRetries = 64;
 constexpr const char* kUnknownFieldMessage = "field not declared in schema";
 const std::vector<std::string> kDefaultNamespaces = {"default", "kube-system", "kube-public"};
@@ -473,6 +474,19 @@ Status Handler::Start(const std::filesystem::path& crd_dir) {
     return gc.status();
   }
   gc_watch_ = *gc;
+  // Owners whose foreground deletion was under way when the server stopped.
+  for (const ObjectKey& key : store_.FindMentioning(std::string("\"") + kForegroundFinalizer)) {
+    auto stored = store_.Get(key);
+    if (!stored.ok()) continue;
+    Json meta = MetadataOf(Json::parse(*stored->json, nullptr, false));
+    Json finalizers = meta.value("finalizers", Json::array());
+    if (meta.contains("deletionTimestamp") && finalizers.is_array() &&
+        std::find(finalizers.begin(), finalizers.end(), kForegroundFinalizer) != finalizers.end()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      foreground_owners_[meta.value("uid", "")] = key;
+      wake_ = true;
+    }
+  }
   background_ = std::thread([this] { BackgroundLoop(); });
   return OkStatus();
 }
@@ -1472,7 +1486,7 @@ HttpResponse Handler::Apply(const HttpRequest& req, const Route& route) {
 
 StatusOr<Handler::DeleteResult> Handler::DeleteObject(const ObjectKey& key,
                                                       const Json& preconditions, bool dry_run,
-                                                      bool orphan) {
+                                                      bool orphan, bool foreground) {
   for (int attempt = 0; attempt < kMaxConflictRetries; ++attempt) {
     ASSIGN_OR_RETURN(StoredObject stored, store_.Get(key));
     Json current = Json::parse(*stored.json);
@@ -1506,6 +1520,18 @@ StatusOr<Handler::DeleteResult> Handler::DeleteObject(const ObjectKey& key,
       orphan_uids_.insert(uid);
     }
     bool is_namespace = key.resource == "/namespaces";
+    // Foreground deletion (Kubernetes' foregroundDeletion finalizer): the object stays, marked
+    // deleted, until the garbage collector has deleted its dependents.
+    bool wait_for_dependents = foreground && !uid.empty() && !DependentsOf(uid).empty();
+    if (wait_for_dependents && !meta.contains("deletionTimestamp")) {
+      Json& finalizers = Metadata(current)["finalizers"];
+      if (!finalizers.is_array()) finalizers = Json::array();
+      if (std::find(finalizers.begin(), finalizers.end(), kForegroundFinalizer) ==
+          finalizers.end()) {
+        finalizers.push_back(kForegroundFinalizer);
+      }
+      meta = MetadataOf(current);
+    }
     bool has_finalizers = meta.contains("finalizers") && meta["finalizers"].is_array() &&
                           !meta["finalizers"].empty();
     bool namespace_has_content = is_namespace && !store_.KeysInNamespace(key.name).empty();
@@ -1547,6 +1573,12 @@ StatusOr<Handler::DeleteResult> Handler::DeleteObject(const ObjectKey& key,
         wake_ = true;
         cv_.notify_all();
       }
+      if (wait_for_dependents) {
+        std::lock_guard<std::mutex> lock(mu_);
+        foreground_owners_[uid] = key;
+        wake_ = true;
+        cv_.notify_all();
+      }
       return DeleteResult{Json::parse(*updated->json), false};
     }
     auto deleted = store_.Delete(key, current, stored.rv);
@@ -1582,9 +1614,16 @@ HttpResponse Handler::Delete(const HttpRequest& req, const Route& route) {
   if (options.value("orphanDependents", false)) {
     propagation = "Orphan";
   }
+  if (!propagation.empty() && propagation != "Orphan" && propagation != "Background" &&
+      propagation != "Foreground") {
+    return StatusResponse(400, "BadRequest",
+                          "propagationPolicy: Unsupported value: \"" + propagation +
+                              "\": supported values: \"Orphan\", \"Background\", "
+                              "\"Foreground\"");
+  }
   ObjectKey key{r.StoreKey(), route.ns, route.name};
   auto result = DeleteObject(key, options.value("preconditions", Json()), dry_run,
-                             propagation == "Orphan");
+                             propagation == "Orphan", propagation == "Foreground");
   if (!result.ok()) {
     return FromStatus(result.status(), r, route.name);
   }
@@ -1634,7 +1673,17 @@ HttpResponse Handler::DeleteCollection(const HttpRequest& req, const Route& rout
 
 void Handler::OnStoreEvent(const Event& e) {
   // Runs under the store lock: only queue work here.
-  if (e.type == EventType::kDeleted) {
+  if (e.type != EventType::kDeleted) {
+    // A dependent of an owner deleted in the foreground may have dropped its reference or
+    // stopped blocking.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!foreground_owners_.empty()) {
+      wake_ = true;
+      cv_.notify_all();
+    }
+    return;
+  }
+  {
     Json object = Json::parse(*e.object.json, nullptr, false);
     std::string uid = object.is_object() ? MetadataOf(object).value("uid", "") : "";
     std::lock_guard<std::mutex> lock(mu_);
@@ -1642,11 +1691,68 @@ void Handler::OnStoreEvent(const Event& e) {
       gone_uids_.push_back(uid);
     }
     if ((!e.key.ns.empty() && terminating_namespaces_.count(e.key.ns) != 0) ||
-        !terminating_crds_.empty()) {
+        !terminating_crds_.empty() || !foreground_owners_.empty()) {
       wake_ = true;
     }
     cv_.notify_all();
   }
+}
+
+std::vector<std::pair<ObjectKey, bool>> Handler::DependentsOf(const std::string& owner_uid) {
+  std::vector<std::pair<ObjectKey, bool>> out;
+  for (const ObjectKey& key : store_.FindMentioning(owner_uid)) {
+    auto stored = store_.Get(key);
+    if (!stored.ok()) continue;
+    Json object = Json::parse(*stored->json, nullptr, false);
+    Json owners = MetadataOf(object).value("ownerReferences", Json::array());
+    if (!owners.is_array()) continue;
+    for (const Json& ref : owners) {
+      if (ref.is_object() && ref.value("uid", "") == owner_uid) {
+        out.emplace_back(key, ref.value("blockOwnerDeletion", false));
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+void Handler::FinalizeForeground(const std::string& owner_uid, const ObjectKey& owner) {
+  bool blocked = false;
+  for (const auto& [key, blocks] : DependentsOf(owner_uid)) {
+    auto result = DeleteObject(key, Json(), false, false);
+    if (result.ok()) {
+      if (auto r = registry_.FindByStoreKey(key.resource)) {
+        AfterWrite(*r, result->object, result->gone);
+      }
+    }
+    blocked = blocked || (blocks && !(result.ok() && result->gone));
+  }
+  if (blocked) return;  // retried as dependents go
+  for (int attempt = 0; attempt < kMaxConflictRetries; ++attempt) {
+    auto stored = store_.Get(owner);
+    if (!stored.ok()) break;
+    Json current = Json::parse(*stored->json);
+    if (MetadataOf(current).value("uid", "") != owner_uid) break;
+    Json next = current;
+    Json& finalizers = Metadata(next)["finalizers"];
+    if (finalizers.is_array()) {
+      finalizers.erase(std::remove(finalizers.begin(), finalizers.end(), kForegroundFinalizer),
+                       finalizers.end());
+    }
+    bool gone = !finalizers.is_array() || finalizers.empty();
+    if (gone) Metadata(next).erase("finalizers");
+    auto written =
+        gone ? store_.Delete(owner, next, stored->rv) : store_.Update(owner, next, stored->rv);
+    if (!written.ok() && IsAborted(written.status())) continue;
+    if (written.ok()) {
+      if (auto r = registry_.FindByStoreKey(owner.resource)) {
+        AfterWrite(*r, Json::parse(*written->json), gone);
+      }
+    }
+    break;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  foreground_owners_.erase(owner_uid);
 }
 
 void Handler::CollectGarbage(const std::string& owner_uid) {
@@ -1759,6 +1865,7 @@ void Handler::BackgroundLoop() {
     std::vector<std::string> namespaces(terminating_namespaces_.begin(),
                                         terminating_namespaces_.end());
     std::vector<std::string> crds(terminating_crds_.begin(), terminating_crds_.end());
+    std::map<std::string, ObjectKey> foreground = foreground_owners_;
     std::vector<std::shared_ptr<ActiveWatch>> watches = watches_;
     lock.unlock();
     for (const std::string& uid : gone) {
@@ -1769,6 +1876,9 @@ void Handler::BackgroundLoop() {
     }
     for (const std::string& name : crds) {
       FinalizeCrd(name);
+    }
+    for (const auto& [uid, owner] : foreground) {
+      FinalizeForeground(uid, owner);
     }
     auto now = clock_.Now();
     std::vector<std::shared_ptr<ActiveWatch>> ended;

@@ -115,8 +115,10 @@ class Handler {
   StatusOr<std::string> CommitUpdate(const Resource& resource, const ObjectKey& key, const Json& current,
                               Json updated, int64_t expected_rv, bool status_subresource,
                               const WriteOptions& options, api::FieldErrors* errors);
-  StatusOr<DeleteResult> DeleteObject(const ObjectKey& key, const Json& preconditions,
-                                      bool dry_run, bool orphan);
+  // `orphan` leaves dependents alone; `foreground` keeps the object (finalizer
+  // foregroundDeletion) until its dependents are gone; otherwise they go after it (background).
+  StatusOr<DeleteResult> DeleteObject(const ObjectKey& key, const Json& preconditions, bool dry_run,
+                                      bool orphan, bool foreground = false);
   // Admission: pruning/unknown fields, defaults, schema and metadata validation.
   api::FieldErrors Admit(const Resource& resource, Json& object, const WriteOptions& options,
                          std::string* strict_error);
@@ -126,6 +128,12 @@ class Handler {
   void BackgroundLoop();
   void OnStoreEvent(const Event& event);
   void CollectGarbage(const std::string& owner_uid);
+  // The objects whose ownerReferences name `owner_uid`, with whether each blocks its owner's
+  // foreground deletion (blockOwnerDeletion).
+  std::vector<std::pair<ObjectKey, bool>> DependentsOf(const std::string& owner_uid);
+  // An owner deleted in the foreground: deletes its dependents, then removes its
+  // foregroundDeletion finalizer once none that blocks it is left.
+  void FinalizeForeground(const std::string& owner_uid, const ObjectKey& owner);
   void FinalizeNamespace(const std::string& ns);
   // A deleted CRD: deletes its custom resources, then itself once none is left.
   void FinalizeCrd(const std::string& crd_name);
@@ -144,6 +152,7 @@ class Handler {
   std::set<std::string> terminating_namespaces_;
   std::set<std::string> terminating_crds_;  // CRD names
   std::set<std::string> orphan_uids_;
+  std::map<std::string, ObjectKey> foreground_owners_;  // uid -> owner being deleted
   uint64_t gc_watch_ = 0;
   std::thread background_;
 };

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <thread>
 
 #include "tests/support/temp_dir.h"
@@ -372,6 +373,92 @@ TEST_F(HandlerTest, DeletingAnOwnerDeletesItsDependents) {
   }
   EXPECT_EQ(Call("GET", kWidgets + "/child").status, 404);
   EXPECT_EQ(Call("GET", "/api/v1/namespaces/default/configmaps/unrelated").status, 200);
+}
+
+TEST_F(HandlerTest, ForegroundDeletionKeepsTheOwnerUntilBlockingDependentsAreGone) {
+  Json owner = Json::parse(Call("POST", kWidgets, Widget("owner", 1)).body);
+  auto dependent = [&](const std::string& name, bool blocks, bool finalizer) {
+    Json child = Json::parse(Widget(name, 1));
+    child["metadata"]["ownerReferences"] = {{{"apiVersion", "example.dev/v1"},
+                                             {"kind", "Widget"},
+                                             {"name", "owner"},
+                                             {"uid", owner["metadata"]["uid"]},
+                                             {"blockOwnerDeletion", blocks}}};
+    if (finalizer) child["metadata"]["finalizers"] = {"example.dev/cleanup"};
+    ASSERT_EQ(Call("POST", kWidgets, child.dump()).status, 201);
+  };
+  dependent("blocking", true, true);
+  dependent("plain", false, false);
+  dependent("slow-nonblocking", false, true);
+
+  EXPECT_EQ(Call("DELETE", kWidgets + "/owner", R"({"propagationPolicy":"Sideways"})").status, 400);
+  HttpResponse d = Call("DELETE", kWidgets + "/owner", R"({"propagationPolicy":"Foreground"})");
+  ASSERT_EQ(d.status, 202) << d.body;
+  Json pending = Json::parse(d.body);
+  EXPECT_TRUE(pending["metadata"].contains("deletionTimestamp"));
+  EXPECT_EQ(pending["metadata"]["finalizers"], Json::array({"foregroundDeletion"}));
+
+  auto wait_until = [&](const std::function<bool()>& done) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return done();
+  };
+  // Every dependent is deleted; those with finalizers are only marked.
+  ASSERT_TRUE(wait_until([&] { return Call("GET", kWidgets + "/plain").status == 404; }));
+  ASSERT_TRUE(wait_until([&] {
+    return Json::parse(Call("GET", kWidgets + "/blocking").body)["metadata"].contains(
+        "deletionTimestamp");
+  }));
+  ASSERT_TRUE(wait_until([&] {
+    return Json::parse(Call("GET", kWidgets + "/slow-nonblocking").body)["metadata"].contains(
+        "deletionTimestamp");
+  }));
+  // The owner waits for the blocking dependent (not for the one that does not block).
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(Call("GET", kWidgets + "/owner").status, 200);
+
+  ASSERT_EQ(Call("PATCH", kWidgets + "/blocking", R"({"metadata":{"finalizers":null}})", {},
+                 "application/merge-patch+json")
+                .status,
+            200);
+  EXPECT_TRUE(wait_until([&] { return Call("GET", kWidgets + "/owner").status == 404; }));
+  EXPECT_EQ(Call("GET", kWidgets + "/slow-nonblocking").status, 200);
+
+  // An owner without dependents goes at once.
+  ASSERT_EQ(Call("POST", kWidgets, Widget("alone", 1)).status, 201);
+  EXPECT_EQ(Call("DELETE", kWidgets + "/alone", R"({"propagationPolicy":"Foreground"})").status,
+            200);
+  EXPECT_EQ(Call("GET", kWidgets + "/alone").status, 404);
+}
+
+TEST_F(HandlerTest, ForegroundDeletionResumesAfterARestart) {
+  Json owner = Json::parse(Call("POST", kWidgets, Widget("owner", 1)).body);
+  Json child = Json::parse(Widget("child", 1));
+  child["metadata"]["ownerReferences"] = {{{"apiVersion", "example.dev/v1"},
+                                           {"kind", "Widget"},
+                                           {"name", "owner"},
+                                           {"uid", owner["metadata"]["uid"]},
+                                           {"blockOwnerDeletion", true}}};
+  child["metadata"]["finalizers"] = {"example.dev/cleanup"};
+  ASSERT_EQ(Call("POST", kWidgets, child.dump()).status, 201);
+  ASSERT_EQ(Call("DELETE", kWidgets + "/owner", R"({"propagationPolicy":"Foreground"})").status,
+            202);
+  handler_.reset();
+  handler_ = std::make_unique<Handler>(*store_, clock_, HandlerOptions{kToken, "127.0.0.1:1"});
+  ASSERT_TRUE(handler_->Start("").ok());
+  EXPECT_EQ(Call("GET", kWidgets + "/owner").status, 200);
+  ASSERT_EQ(Call("PATCH", kWidgets + "/child", R"({"metadata":{"finalizers":null}})", {},
+                 "application/merge-patch+json")
+                .status,
+            200);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (Call("GET", kWidgets + "/owner").status != 404 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(Call("GET", kWidgets + "/owner").status, 404);
 }
 
 TEST_F(HandlerTest, ListsFilterAndPage) {
