@@ -727,15 +727,66 @@ HttpResponse Handler::List(const HttpRequest& req, const Route& route) {
     }
   }
   std::string after;
-  if (std::string token = Query(req, "continue"); !token.empty()) {
+  int64_t at_rv = 0;  // a later page lists the state of the first one
+  std::string token = Query(req, "continue");
+  if (!token.empty()) {
     auto decoded = Base64Decode(token);
     Json parsed = decoded ? Json::parse(*decoded, nullptr, false) : Json();
-    if (!parsed.is_object() || !parsed.contains("start") || !parsed["start"].is_string()) {
+    if (!parsed.is_object() || !parsed.contains("start") || !parsed["start"].is_string() ||
+        (parsed.contains("rv") && !parsed["rv"].is_number_integer())) {
       return StatusResponse(400, "BadRequest", "invalid continue token");
     }
     after = parsed["start"].get<std::string>();
+    at_rv = parsed.value("rv", int64_t{0});
+  } else if (Query(req, "resourceVersionMatch") == "Exact") {
+    at_rv = ParseRv(Query(req, "resourceVersion"));
+    if (at_rv <= 0) {
+      return StatusResponse(400, "BadRequest",
+                            "resourceVersionMatch: Forbidden: resourceVersionMatch \"Exact\" is "
+                            "forbidden for resourceVersion \"" +
+                                Query(req, "resourceVersion") + "\"");
+    }
   }
-  Store::ListResult list = store_.List(r.StoreKey(), route.ns, after);
+  auto listed = store_.ListAt(r.StoreKey(), route.ns, after, at_rv);
+  if (!listed.ok() && listed.status().code() == StatusCode::kOutOfRange && !token.empty()) {
+    // As kube-apiserver: the consistent continuation is gone; the client may start again or go
+    // on inconsistently with the token in this reply.
+    Json status = {
+        {"kind", "Status"},
+        {"apiVersion", "v1"},
+        {"metadata", {{"continue", Base64Encode(Json{{"start", after}, {"rv", 0}}.dump())}}},
+        {"status", "Failure"},
+        {"message",
+         "The provided continue parameter is too old to display a consistent list "
+         "result. You can start a new list without the continue parameter, or use the "
+         "continue token in this response to retrieve the remainder of the results. "
+         "Continuing with the provided token results in an inconsistent list - objects "
+         "that were created, modified, or deleted between the time the first chunk was "
+         "returned and now may show up in the list."},
+        {"reason", "Expired"},
+        {"code", 410}};
+    return JsonResponse(410, status);
+  }
+  if (!listed.ok() && listed.status().code() == StatusCode::kInvalidArgument) {
+    Json status = {
+        {"kind", "Status"},
+        {"apiVersion", "v1"},
+        {"metadata", Json::object()},
+        {"status", "Failure"},
+        {"message", "Timeout: Too large resource version: " + Query(req, "resourceVersion") +
+                        ", current: " + std::to_string(store_.revision())},
+        {"reason", "Timeout"},
+        {"details",
+         {{"causes",
+           {{{"reason", "ResourceVersionTooLarge"}, {"message", "Too large resource version"}}}},
+          {"retryAfterSeconds", 1}}},
+        {"code", 504}};
+    return JsonResponse(504, status);
+  }
+  if (!listed.ok()) {
+    return FromStatus(listed.status(), r, "");
+  }
+  Store::ListResult list = std::move(listed).value();
   bool table = WantsTable(req.accept);
   IncludeObject include = ParseIncludeObject(Query(req, "includeObject"));
   auto now = clock_.Now();

@@ -245,15 +245,17 @@ StoredObject Store::Stamp(Json& object, int64_t rv) const {
   return stored;
 }
 
-void Store::Publish(Event event) {
+void Store::Publish(Event event, StoredObject previous) {
   for (auto& [id, watcher] : watchers_) {
     if (watcher.resource.empty() || watcher.resource == event.key.resource) {
       watcher.sink(event);
     }
   }
   log_.push_back(std::move(event));
+  log_previous_.push_back(std::move(previous));
   while (log_.size() > log_capacity_) {
     log_.pop_front();
+    log_previous_.pop_front();
   }
 }
 
@@ -351,6 +353,10 @@ void Store::CommitQueued(std::unique_lock<std::mutex>& lock) {
     for (PendingWrite& w : batch) {
       std::string map_key = MapKey(w.key);
       auto& objects = objects_[w.key.resource];
+      StoredObject previous;
+      if (auto p = objects.find(map_key); p != objects.end()) {
+        previous = p->second.object;
+      }
       if (w.type == EventType::kDeleted) {
         objects.erase(map_key);
         if (!w.uid.empty()) {
@@ -368,7 +374,7 @@ void Store::CommitQueued(std::unique_lock<std::mutex>& lock) {
       }
       revision_ = w.stored.rv;
       w.ticket->done = true;
-      Publish(Event{w.type, std::move(w.key), std::move(w.stored)});
+      Publish(Event{w.type, std::move(w.key), std::move(w.stored)}, std::move(previous));
     }
   } else {
     // Writes queued meanwhile were checked against the failed ones: they fail too, and the
@@ -474,6 +480,71 @@ Store::ListResult Store::List(const std::string& resource, const std::string& ns
     result.items.emplace_back(
         ObjectKey{resource, it->first.substr(0, slash), it->first.substr(slash + 1)},
         it->second.object);
+  }
+  return result;
+}
+
+StatusOr<Store::ListResult> Store::ListAt(const std::string& resource, const std::string& ns,
+                                          const std::string& after, int64_t at_rv) const {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (at_rv > revision_) {
+      return InvalidArgumentError("resource version " + std::to_string(at_rv) +
+                                  " is newer than the current one (" + std::to_string(revision_) +
+                                  ")");
+    }
+  }
+  ListResult current = List(resource, ns, after);
+  if (at_rv <= 0 || at_rv >= current.revision) {
+    return current;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  // Writes committed between the two locks are in the log like every other: rebuilding from the
+  // log below undoes them as well.
+  if (log_.empty() || at_rv < log_.front().object.rv - 1) {
+    return OutOfRangeError("too old resource version: " + std::to_string(at_rv) + " (" +
+                           std::to_string(log_.empty() ? revision_ : log_.front().object.rv - 1) +
+                           ")");
+  }
+  // The state at at_rv of each key changed since: what its first later event replaced.
+  std::string prefix = ns.empty() ? "" : ns + "/";
+  std::map<std::string, const StoredObject*> changed;
+  auto first = std::upper_bound(log_.begin(), log_.end(), at_rv,
+                                [](int64_t rv, const Event& e) { return rv < e.object.rv; });
+  for (auto it = first; it != log_.end(); ++it) {
+    if (it->key.resource != resource || (!prefix.empty() && it->key.ns + "/" != prefix)) {
+      continue;
+    }
+    std::string map_key = MapKey(it->key);
+    if (!after.empty() && map_key <= after) {
+      continue;
+    }
+    changed.try_emplace(std::move(map_key), &log_previous_[it - log_.begin()]);
+  }
+  ListResult result;
+  result.revision = at_rv;
+  auto c = changed.begin();
+  auto emit_changed = [&] {
+    if (c->second->json != nullptr) {
+      size_t slash = c->first.find('/');
+      result.items.emplace_back(
+          ObjectKey{resource, c->first.substr(0, slash), c->first.substr(slash + 1)}, *c->second);
+    }
+    ++c;
+  };
+  for (auto& item : current.items) {
+    std::string map_key = MapKey(item.first);
+    while (c != changed.end() && c->first < map_key) {
+      emit_changed();
+    }
+    if (c != changed.end() && c->first == map_key) {
+      emit_changed();
+      continue;
+    }
+    result.items.push_back(std::move(item));
+  }
+  while (c != changed.end()) {
+    emit_changed();
   }
   return result;
 }

@@ -97,6 +97,12 @@ class Store {
   };
   ListResult List(const std::string& resource, const std::string& ns,
                   const std::string& after = "") const;
+  // The same list as it was at revision `at_rv` (a later page of a paged list sees the state of
+  // its first page, as etcd's MVCC reads give Kubernetes), rebuilt from the event log; kOutOfRange
+  // when the log no longer reaches back to `at_rv`, kInvalidArgument when `at_rv` is in the
+  // future. at_rv == 0 or the current revision: the current state.
+  StatusOr<ListResult> ListAt(const std::string& resource, const std::string& ns,
+                              const std::string& after, int64_t at_rv) const;
   size_t Count(const std::string& resource, const std::string& ns) const;
 
   // Starts delivering events of `resource` (all when empty) to `sink`, in revision order, under
@@ -147,7 +153,8 @@ class Store {
   Status Init(const StoreOptions& options);
   Status LoadAll();
   StoredObject Stamp(Json& object, int64_t rv) const;
-  void Publish(Event event);
+  // `previous`: the object's committed state before this event (json == nullptr when absent).
+  void Publish(Event event, StoredObject previous);
   // The current state of `key` for a writer: the newest queued write, else the committed entry;
   // nullptr when absent. Called with mu_ held.
   const Entry* Current(const ObjectKey& key, const std::string& map_key) const;
@@ -176,6 +183,7 @@ class Store {
   std::map<std::string, std::map<std::string, Entry>> objects_;
   std::unordered_map<std::string, ObjectKey> by_uid_;
   std::deque<Event> log_;
+  std::deque<StoredObject> log_previous_;  // per log_ entry: the state before it (for ListAt)
   size_t log_capacity_ = 0;
   std::map<uint64_t, Watcher> watchers_;
   uint64_t next_watcher_ = 1;

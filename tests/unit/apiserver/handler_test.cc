@@ -495,6 +495,56 @@ TEST_F(HandlerTest, ListsFilterAndPage) {
   EXPECT_EQ(table["columnDefinitions"][1]["name"], "Age");
 }
 
+TEST_F(HandlerTest, LaterPagesOfAListShowTheFirstPagesRevision) {
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(Call("POST", kWidgets, Widget("w" + std::to_string(i), 1)).status, 201);
+  }
+  Json first = Json::parse(Call("GET", kWidgets, "", {{"limit", "2"}}).body);
+  ASSERT_EQ(first["items"].size(), 2u);
+  std::string rv = first["metadata"]["resourceVersion"];
+  std::string token = first["metadata"]["continue"];
+  // Between the pages: one listed object deleted, one changed, one added.
+  ASSERT_EQ(Call("DELETE", kWidgets + "/w2").status, 200);
+  ASSERT_EQ(
+      Call("PATCH", kWidgets + "/w3", R"({"spec":{"size":9}})", {}, "application/merge-patch+json")
+          .status,
+      200);
+  ASSERT_EQ(Call("POST", kWidgets, Widget("w25", 1)).status, 201);
+  Json second = Json::parse(Call("GET", kWidgets, "", {{"limit", "2"}, {"continue", token}}).body);
+  ASSERT_EQ(second["items"].size(), 2u) << second.dump();
+  EXPECT_EQ(second["items"][0]["metadata"]["name"], "w2");
+  EXPECT_EQ(second["items"][1]["metadata"]["name"], "w3");
+  EXPECT_EQ(second["items"][1]["spec"]["size"], 1);
+  EXPECT_EQ(second["metadata"]["resourceVersion"], rv);
+  EXPECT_FALSE(second["metadata"].contains("continue"));
+  // The same revision on demand, and a revision not reached yet.
+  Json exact = Json::parse(
+      Call("GET", kWidgets, "", {{"resourceVersion", rv}, {"resourceVersionMatch", "Exact"}}).body);
+  EXPECT_EQ(exact["items"].size(), 4u);
+  HttpResponse future =
+      Call("GET", kWidgets, "", {{"resourceVersion", "999999"}, {"resourceVersionMatch", "Exact"}});
+  EXPECT_EQ(future.status, 504);
+  EXPECT_EQ(Json::parse(future.body)["reason"], "Timeout");
+
+  // Once the event log (20 events here) has moved past the first page's revision, the client is
+  // told so (410 Expired) and given a token to go on without the guarantee.
+  for (int i = 0; i < 25; ++i) {
+    ASSERT_EQ(Call("PATCH", kWidgets + "/w0", Json{{"spec", {{"size", i + 2}}}}.dump(), {},
+                   "application/merge-patch+json")
+                  .status,
+              200);
+  }
+  HttpResponse expired = Call("GET", kWidgets, "", {{"limit", "2"}, {"continue", token}});
+  ASSERT_EQ(expired.status, 410) << expired.body;
+  Json status = Json::parse(expired.body);
+  EXPECT_EQ(status["reason"], "Expired");
+  std::string inconsistent = status["metadata"]["continue"];
+  Json rest = Json::parse(Call("GET", kWidgets, "", {{"continue", inconsistent}}).body);
+  ASSERT_EQ(rest["items"].size(), 2u) << rest.dump();
+  EXPECT_EQ(rest["items"][0]["metadata"]["name"], "w25");
+  EXPECT_EQ(rest["items"][1]["metadata"]["name"], "w3");
+}
+
 TEST_F(HandlerTest, WatchStreamsEventsInOrderAndExpiresOldVersions) {
   Json first = Json::parse(Call("POST", kWidgets, Widget("a", 1)).body);
   std::string rv = first["metadata"]["resourceVersion"];

@@ -96,6 +96,53 @@ TEST(StoreTest, ListIsOrderedAndScopedByNamespace) {
   EXPECT_EQ(store->KeysInNamespace("c").size(), 2u);
 }
 
+// The names listed at `at_rv` after `after`, each with its data.k.
+std::vector<std::string> NamesAt(const Store& store, const std::string& after, int64_t at_rv,
+                                 const std::string& ns = "ns") {
+  auto listed = store.ListAt("/configmaps", ns, after, at_rv);
+  EXPECT_TRUE(listed.ok()) << listed.status();
+  std::vector<std::string> out;
+  if (!listed.ok()) return out;
+  for (const auto& [key, stored] : listed->items) {
+    out.push_back(key.name + "=" + Json::parse(*stored.json)["data"]["k"].get<std::string>());
+  }
+  return out;
+}
+
+TEST(StoreTest, ListAtRebuildsAnEarlierRevisionFromTheLog) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir, 8);
+  for (const char* name : {"a", "b", "c", "d"}) {
+    ASSERT_TRUE(store->Create(ObjectKey{"/configmaps", "ns", name}, Object(name)).ok());
+  }
+  ASSERT_TRUE(store->Create(ObjectKey{"/configmaps", "other", "x"}, Object("x")).ok());
+  int64_t at = store->revision();  // 5
+  Json changed = Object("b");
+  changed["data"]["k"] = "changed";
+  ASSERT_TRUE(store->Update(ObjectKey{"/configmaps", "ns", "b"}, changed, 2).ok());
+  changed["data"]["k"] = "twice";
+  ASSERT_TRUE(store->Update(ObjectKey{"/configmaps", "ns", "b"}, changed, 6).ok());
+  ASSERT_TRUE(store->Delete(ObjectKey{"/configmaps", "ns", "c"}, Object("c"), 3).ok());
+  ASSERT_TRUE(store->Create(ObjectKey{"/configmaps", "ns", "bb"}, Object("bb")).ok());
+  ASSERT_TRUE(store->Create(ObjectKey{"/configmaps", "ns", "e"}, Object("e")).ok());
+
+  EXPECT_EQ(NamesAt(*store, "", at), (std::vector<std::string>{"a=v", "b=v", "c=v", "d=v"}));
+  EXPECT_EQ(NamesAt(*store, "ns/a", at), (std::vector<std::string>{"b=v", "c=v", "d=v"}));
+  EXPECT_EQ(NamesAt(*store, "ns/b", at), (std::vector<std::string>{"c=v", "d=v"}));
+  EXPECT_EQ(NamesAt(*store, "", 0),
+            (std::vector<std::string>{"a=v", "b=twice", "bb=v", "d=v", "e=v"}));
+  EXPECT_EQ(NamesAt(*store, "", 7), (std::vector<std::string>{"a=v", "b=twice", "c=v", "d=v"}));
+  auto all = store->ListAt("/configmaps", "", "", at);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->items.size(), 5u);
+  EXPECT_EQ(all->revision, at);
+  // Newer than the store, or older than the log reaches (capacity 8: events 3..10 are kept).
+  EXPECT_EQ(store->ListAt("/configmaps", "ns", "", 99).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->ListAt("/configmaps", "ns", "", 1).status().code(), StatusCode::kOutOfRange);
+  EXPECT_TRUE(store->ListAt("/configmaps", "ns", "", 2).ok());
+}
+
 TEST(StoreTest, WatchReplaysFromRevisionAndReportsGone) {
   testing::TempDir dir;
   auto store = OpenStore(dir, /*capacity=*/5);
