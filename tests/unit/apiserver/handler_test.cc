@@ -5,6 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <optional>
 #include <thread>
 
 #include "tests/support/temp_dir.h"
@@ -95,6 +96,30 @@ class HandlerTest : public ::testing::Test {
                 {"metadata", {{"name", name}}},
                 {"spec", {{"size", size}}}}
         .dump();
+  }
+
+  // A Widget owned by `owner` (as created), optionally blocking its owner's foreground deletion
+  // and held by a finalizer.
+  static Json OwnedWidget(const std::string& name, const Json& owner,
+                          std::optional<bool> blocks = std::nullopt, bool finalizer = false) {
+    Json child = Json::parse(Widget(name, 1));
+    Json ref = {{"apiVersion", "example.dev/v1"},
+                {"kind", "Widget"},
+                {"name", owner["metadata"]["name"]},
+                {"uid", owner["metadata"]["uid"]}};
+    if (blocks) ref["blockOwnerDeletion"] = *blocks;
+    child["metadata"]["ownerReferences"] = Json::array({ref});
+    if (finalizer) child["metadata"]["finalizers"] = {"example.dev/cleanup"};
+    return child;
+  }
+
+  // Polls `done` for up to 10 s.
+  static bool WaitUntil(const std::function<bool()>& done) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return done();
   }
 
   const std::string kWidgets = "/apis/example.dev/v1/namespaces/default/widgets";
@@ -355,41 +380,23 @@ TEST_F(HandlerTest, FinalizersHoldDeletionUntilRemoved) {
 
 TEST_F(HandlerTest, DeletingAnOwnerDeletesItsDependents) {
   Json owner = Json::parse(Call("POST", kWidgets, Widget("owner", 1)).body);
-  Json child = Json::parse(Widget("child", 1));
-  child["metadata"]["ownerReferences"] = {{{"apiVersion", "example.dev/v1"},
-                                           {"kind", "Widget"},
-                                           {"name", "owner"},
-                                           {"uid", owner["metadata"]["uid"]}}};
-  ASSERT_EQ(Call("POST", kWidgets, child.dump()).status, 201);
+  ASSERT_EQ(Call("POST", kWidgets, OwnedWidget("child", owner).dump()).status, 201);
   ASSERT_EQ(Call("POST", "/api/v1/namespaces/default/configmaps",
                  R"({"metadata":{"name":"unrelated"},"data":{"a":"b"}})")
                 .status,
             201);
   ASSERT_EQ(Call("DELETE", kWidgets + "/owner").status, 200);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (Call("GET", kWidgets + "/child").status != 404 &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::yield();
-  }
-  EXPECT_EQ(Call("GET", kWidgets + "/child").status, 404);
+  EXPECT_TRUE(WaitUntil([&] { return Call("GET", kWidgets + "/child").status == 404; }));
   EXPECT_EQ(Call("GET", "/api/v1/namespaces/default/configmaps/unrelated").status, 200);
 }
 
 TEST_F(HandlerTest, ForegroundDeletionKeepsTheOwnerUntilBlockingDependentsAreGone) {
   Json owner = Json::parse(Call("POST", kWidgets, Widget("owner", 1)).body);
-  auto dependent = [&](const std::string& name, bool blocks, bool finalizer) {
-    Json child = Json::parse(Widget(name, 1));
-    child["metadata"]["ownerReferences"] = {{{"apiVersion", "example.dev/v1"},
-                                             {"kind", "Widget"},
-                                             {"name", "owner"},
-                                             {"uid", owner["metadata"]["uid"]},
-                                             {"blockOwnerDeletion", blocks}}};
-    if (finalizer) child["metadata"]["finalizers"] = {"example.dev/cleanup"};
-    ASSERT_EQ(Call("POST", kWidgets, child.dump()).status, 201);
-  };
-  dependent("blocking", true, true);
-  dependent("plain", false, false);
-  dependent("slow-nonblocking", false, true);
+  ASSERT_EQ(Call("POST", kWidgets, OwnedWidget("blocking", owner, true, true).dump()).status, 201);
+  ASSERT_EQ(Call("POST", kWidgets, OwnedWidget("plain", owner, false).dump()).status, 201);
+  ASSERT_EQ(
+      Call("POST", kWidgets, OwnedWidget("slow-nonblocking", owner, false, true).dump()).status,
+      201);
 
   EXPECT_EQ(Call("DELETE", kWidgets + "/owner", R"({"propagationPolicy":"Sideways"})").status, 400);
   HttpResponse d = Call("DELETE", kWidgets + "/owner", R"({"propagationPolicy":"Foreground"})");
@@ -398,23 +405,14 @@ TEST_F(HandlerTest, ForegroundDeletionKeepsTheOwnerUntilBlockingDependentsAreGon
   EXPECT_TRUE(pending["metadata"].contains("deletionTimestamp"));
   EXPECT_EQ(pending["metadata"]["finalizers"], Json::array({"foregroundDeletion"}));
 
-  auto wait_until = [&](const std::function<bool()>& done) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!done() && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return done();
+  auto marked = [&](const std::string& name) {
+    return Json::parse(Call("GET", kWidgets + "/" + name).body)["metadata"].contains(
+        "deletionTimestamp");
   };
   // Every dependent is deleted; those with finalizers are only marked.
-  ASSERT_TRUE(wait_until([&] { return Call("GET", kWidgets + "/plain").status == 404; }));
-  ASSERT_TRUE(wait_until([&] {
-    return Json::parse(Call("GET", kWidgets + "/blocking").body)["metadata"].contains(
-        "deletionTimestamp");
-  }));
-  ASSERT_TRUE(wait_until([&] {
-    return Json::parse(Call("GET", kWidgets + "/slow-nonblocking").body)["metadata"].contains(
-        "deletionTimestamp");
-  }));
+  ASSERT_TRUE(WaitUntil([&] { return Call("GET", kWidgets + "/plain").status == 404; }));
+  ASSERT_TRUE(WaitUntil([&] { return marked("blocking"); }));
+  ASSERT_TRUE(WaitUntil([&] { return marked("slow-nonblocking"); }));
   // The owner waits for the blocking dependent (not for the one that does not block).
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_EQ(Call("GET", kWidgets + "/owner").status, 200);
@@ -423,7 +421,7 @@ TEST_F(HandlerTest, ForegroundDeletionKeepsTheOwnerUntilBlockingDependentsAreGon
                  "application/merge-patch+json")
                 .status,
             200);
-  EXPECT_TRUE(wait_until([&] { return Call("GET", kWidgets + "/owner").status == 404; }));
+  EXPECT_TRUE(WaitUntil([&] { return Call("GET", kWidgets + "/owner").status == 404; }));
   EXPECT_EQ(Call("GET", kWidgets + "/slow-nonblocking").status, 200);
 
   // An owner without dependents goes at once.
@@ -435,14 +433,7 @@ TEST_F(HandlerTest, ForegroundDeletionKeepsTheOwnerUntilBlockingDependentsAreGon
 
 TEST_F(HandlerTest, ForegroundDeletionResumesAfterARestart) {
   Json owner = Json::parse(Call("POST", kWidgets, Widget("owner", 1)).body);
-  Json child = Json::parse(Widget("child", 1));
-  child["metadata"]["ownerReferences"] = {{{"apiVersion", "example.dev/v1"},
-                                           {"kind", "Widget"},
-                                           {"name", "owner"},
-                                           {"uid", owner["metadata"]["uid"]},
-                                           {"blockOwnerDeletion", true}}};
-  child["metadata"]["finalizers"] = {"example.dev/cleanup"};
-  ASSERT_EQ(Call("POST", kWidgets, child.dump()).status, 201);
+  ASSERT_EQ(Call("POST", kWidgets, OwnedWidget("child", owner, true, true).dump()).status, 201);
   ASSERT_EQ(Call("DELETE", kWidgets + "/owner", R"({"propagationPolicy":"Foreground"})").status,
             202);
   handler_.reset();
@@ -453,12 +444,7 @@ TEST_F(HandlerTest, ForegroundDeletionResumesAfterARestart) {
                  "application/merge-patch+json")
                 .status,
             200);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (Call("GET", kWidgets + "/owner").status != 404 &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  EXPECT_EQ(Call("GET", kWidgets + "/owner").status, 404);
+  EXPECT_TRUE(WaitUntil([&] { return Call("GET", kWidgets + "/owner").status == 404; }));
 }
 
 TEST_F(HandlerTest, ListsFilterAndPage) {
