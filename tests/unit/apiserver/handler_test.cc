@@ -113,6 +113,13 @@ class HandlerTest : public ::testing::Test {
     return child;
   }
 
+  // Removes every finalizer of the Widget `name` (merge patch); the reply's status.
+  int RemoveFinalizers(const std::string& name) {
+    return Call("PATCH", kWidgets + "/" + name, R"({"metadata":{"finalizers":null}})", {},
+                "application/merge-patch+json")
+        .status;
+  }
+
   // Polls `done` for up to 10 s.
   static bool WaitUntil(const std::function<bool()>& done) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -372,9 +379,7 @@ TEST_F(HandlerTest, FinalizersHoldDeletionUntilRemoved) {
   ASSERT_EQ(d.status, 202) << d.body;
   Json pending = Json::parse(Call("GET", kWidgets + "/f").body);
   EXPECT_TRUE(pending["metadata"].contains("deletionTimestamp"));
-  HttpResponse removed = Call("PATCH", kWidgets + "/f", R"({"metadata":{"finalizers":null}})", {},
-                              "application/merge-patch+json");
-  ASSERT_EQ(removed.status, 200) << removed.body;
+  ASSERT_EQ(RemoveFinalizers("f"), 200);
   EXPECT_EQ(Call("GET", kWidgets + "/f").status, 404);
 }
 
@@ -417,10 +422,7 @@ TEST_F(HandlerTest, ForegroundDeletionKeepsTheOwnerUntilBlockingDependentsAreGon
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_EQ(Call("GET", kWidgets + "/owner").status, 200);
 
-  ASSERT_EQ(Call("PATCH", kWidgets + "/blocking", R"({"metadata":{"finalizers":null}})", {},
-                 "application/merge-patch+json")
-                .status,
-            200);
+  ASSERT_EQ(RemoveFinalizers("blocking"), 200);
   EXPECT_TRUE(WaitUntil([&] { return Call("GET", kWidgets + "/owner").status == 404; }));
   EXPECT_EQ(Call("GET", kWidgets + "/slow-nonblocking").status, 200);
 
@@ -440,10 +442,7 @@ TEST_F(HandlerTest, ForegroundDeletionResumesAfterARestart) {
   handler_ = std::make_unique<Handler>(*store_, clock_, HandlerOptions{kToken, "127.0.0.1:1"});
   ASSERT_TRUE(handler_->Start("").ok());
   EXPECT_EQ(Call("GET", kWidgets + "/owner").status, 200);
-  ASSERT_EQ(Call("PATCH", kWidgets + "/child", R"({"metadata":{"finalizers":null}})", {},
-                 "application/merge-patch+json")
-                .status,
-            200);
+  ASSERT_EQ(RemoveFinalizers("child"), 200);
   EXPECT_TRUE(WaitUntil([&] { return Call("GET", kWidgets + "/owner").status == 404; }));
 }
 
@@ -671,10 +670,7 @@ TEST_F(HandlerTest, DeletingACrdDeletesItsCustomResourcesFirst) {
   EXPECT_TRUE(Json::parse(still.body)["metadata"].contains("deletionTimestamp"));
   EXPECT_EQ(Call("GET", crd).status, 200) << "the CRD waits for its last custom resource";
 
-  ASSERT_EQ(Call("PATCH", kWidgets + "/held", R"({"metadata":{"finalizers":null}})", {},
-                 "application/merge-patch+json")
-                .status,
-            200);
+  ASSERT_EQ(RemoveFinalizers("held"), 200);
   ASSERT_TRUE(wait_for(crd, 404));
   EXPECT_EQ(Call("GET", kWidgets).status, 404) << "no longer served";
   ASSERT_EQ(
