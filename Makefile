@@ -23,7 +23,7 @@ TEST_PACKAGES := prometheus openssl python3 python3-yaml ca-certificates curl tz
 # Peers of the side-by-side benchmarks (bench/), installed by `make bench-deps`.
 BENCH_PACKAGES := restic borgbackup rsync python3
 
-.PHONY: all deps test-deps install-kubectl build test demo clean fuzz bench-deps format
+.PHONY: all deps test-deps install-kubectl kubectl-1.20 build test demo clean fuzz bench-deps format
 
 all: build
 
@@ -46,6 +46,7 @@ deps:
 test-deps: deps
 	$(call apt_install,$(TEST_PACKAGES))
 	@command -v kubectl >/dev/null || $(MAKE) --no-print-directory install-kubectl
+	@$(MAKE) --no-print-directory kubectl-1.20
 	@command -v node >/dev/null && command -v npm >/dev/null || { SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO="sudo"; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends nodejs npm; }
 	@# The S3-compatible test server (s3rver, pinned by tests/s3/package-lock.json).
@@ -54,6 +55,24 @@ test-deps: deps
 # Debian's kubectl, only when no kubectl is on PATH (a newer one from elsewhere is kept).
 install-kubectl:
 	$(call apt_install,kubernetes-client)
+
+# Debian 12's kubectl (kubernetes-client, 1.20) unpacked into $(KUBECTL_120_DIR) without
+# installing it: the kubectl e2e suite runs a second time with it (ctest names kubectl-1.20.*),
+# so the tests pass with the newest kubectl and with Debian's. Only from the Debian archive, only
+# where apt-get and dpkg-deb exist; elsewhere those tests skip and say why.
+KUBECTL_120_DIR := $(BUILD_DIR)/kubectl-1.20
+kubectl-1.20:
+	@if [ -x $(KUBECTL_120_DIR)/usr/bin/kubectl ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null || ! command -v dpkg-deb >/dev/null; then \
+	  echo "No apt-get/dpkg-deb: the kubectl-1.20.* e2e tests will skip"; exit 0; fi; \
+	tmp=$$(mktemp -d); \
+	if (cd $$tmp && { apt-get download kubernetes-client >/dev/null 2>&1 || \
+	      { SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO="sudo"; \
+	        $$SUDO apt-get update -qq && apt-get download kubernetes-client; }; }) && \
+	   mkdir -p $(KUBECTL_120_DIR) && dpkg-deb -x $$tmp/kubernetes-client_*.deb $(KUBECTL_120_DIR); then \
+	  echo "Unpacked $$($(KUBECTL_120_DIR)/usr/bin/kubectl version --client --short 2>/dev/null) into $(KUBECTL_120_DIR)"; \
+	else echo "Could not get Debian's kubernetes-client: the kubectl-1.20.* e2e tests will skip"; fi; \
+	rm -rf $$tmp
 
 bench-deps: deps
 	$(call apt_install,$(BENCH_PACKAGES))

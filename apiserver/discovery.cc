@@ -4,6 +4,8 @@
 #include <map>
 #include <set>
 
+#include "apiserver/openapi_proto.h"
+
 namespace lifeboat::apiserver {
 namespace {
 
@@ -260,6 +262,18 @@ Json OpenApiV2Document(const Registry& registry) {
     doc["definitions"][r->DefinitionName() + "List"] = ListDefinition(*r, false);
   }
   return doc;
+}
+
+StatusOr<EncodedDocument> OpenApiV2Encoded(const Registry& registry, const std::string& accept) {
+  Json doc = OpenApiV2Document(registry);
+  if (!PrefersOpenApiV2Protobuf(accept)) {
+    return EncodedDocument{"application/json", doc.dump()};
+  }
+  auto encoded = EncodeOpenApiV2Protobuf(doc);
+  if (!encoded.ok()) {
+    return encoded.status().WithPrefix("/openapi/v2 as protobuf");
+  }
+  return EncodedDocument{kOpenApiV2ProtobufContentType, std::move(*encoded)};
 }
 
 Json OpenApiV3RootDocument(const Registry& registry) {

@@ -19,6 +19,13 @@ StatusOr<Json> ApiResourceListDocument(const Registry& registry, const std::stri
                                        const std::string& version);
 
 Json OpenApiV2Document(const Registry& registry);
+// /openapi/v2 in the representation an Accept header prefers: gnostic's protobuf (what kubectl
+// before 1.26 asks for; answered as kOpenApiV2ProtobufContentType) or JSON (the default).
+struct EncodedDocument {
+  std::string content_type;
+  std::string body;
+};
+StatusOr<EncodedDocument> OpenApiV2Encoded(const Registry& registry, const std::string& accept);
 Json OpenApiV3RootDocument(const Registry& registry);
 // gv_path: "api/v1" or "apis/<group>/<version>"; kNotFound when not served.
 StatusOr<Json> OpenApiV3Document(const Registry& registry, const std::string& gv_path);

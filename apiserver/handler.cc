@@ -588,7 +588,14 @@ HttpResponse Handler::Handle(const HttpRequest& req) {
     }
     if (segs[0] == "openapi") {
       if (segs.size() == 2 && segs[1] == "v2") {
-        return JsonResponse(200, OpenApiV2Document(registry_));
+        auto doc = OpenApiV2Encoded(registry_, req.accept);
+        if (!doc.ok()) {
+          return StatusResponse(500, "InternalError", doc.status().message());
+        }
+        HttpResponse r;
+        r.content_type = doc->content_type;
+        r.body = std::move(doc->body);
+        return r;
       }
       if (segs.size() == 2 && segs[1] == "v3") {
         return JsonResponse(200, OpenApiV3RootDocument(registry_));

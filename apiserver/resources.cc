@@ -292,9 +292,42 @@ Registry::Registry() {
       {Column("Data", "integer", ".data", true), AgeColumn()}));
   PrinterColumn object = Column("Object", "string", ".involvedObject");
   object.object_ref = true;
+  // Event's fields as core/v1 has them: kubectl before 1.26 validates manifests on the client
+  // against /openapi/v2 and refuses fields a kind with properties does not list. Unknown fields
+  // are still kept by the server (preserve-unknown-fields).
+  Json str = {{"type", "string"}};
+  Json count = {{"type", "integer"}, {"format", "int32"}};
+  Json reference = ObjectSchema(
+      "ObjectReference contains enough information to let you inspect or modify the referred "
+      "object.",
+      {{"apiVersion", str},
+       {"fieldPath", str},
+       {"kind", str},
+       {"name", str},
+       {"namespace", str},
+       {"resourceVersion", str},
+       {"uid", str}});
+  Json event_schema = ObjectSchema(
+      "Event is a report of an event somewhere in the cluster.",
+      {{"action", str},
+       {"count", count},
+       {"eventTime", str},
+       {"firstTimestamp", str},
+       {"involvedObject", reference},
+       {"lastTimestamp", str},
+       {"message", str},
+       {"reason", str},
+       {"related", reference},
+       {"reportingComponent", str},
+       {"reportingInstance", str},
+       {"series", ObjectSchema("Data on the event series this event represents.",
+                               {{"count", count}, {"lastObservedTime", str}})},
+       {"source",
+        ObjectSchema("The component reporting this event.", {{"component", str}, {"host", str}})},
+       {"type", str}});
+  event_schema["x-kubernetes-preserve-unknown-fields"] = true;
   Resource event =
-      Builtin("", "v1", "events", "event", "Event", true, {"ev"},
-              PreserveUnknown("Event is a report of an event somewhere in the cluster."),
+      Builtin("", "v1", "events", "event", "Event", true, {"ev"}, std::move(event_schema),
               {Column("Last Seen", "date", ".lastTimestamp"), Column("Type", "string", ".type"),
                Column("Reason", "string", ".reason"), std::move(object),
                Column("Message", "string", ".message")});

@@ -1,7 +1,7 @@
 // Backup policies end to end with the parts users run: `lifeboat up` (a subprocess with its own
 // data dir), a real Prometheus (Debian's `prometheus`) scraping its /metrics every second with
-// the chart's alert rules loaded, `promtool check metrics`, and kubectl when a version that
-// works against `lifeboat up` is installed. A policy backs up three sample volumes (a tree, a
+// the chart's alert rules loaded, `promtool check metrics`, and kubectl when one is installed
+// ($LIFEBOAT_KUBECTL or PATH). A policy backs up three sample volumes (a tree, a
 // small database directory and a sparse disk image) every minute; the first point is taken on
 // demand so the test does not wait for the clock. Restores are compared byte for byte; the RPO
 // ratio from Prometheus is compared with the point's time in the API; the vault is then made
@@ -25,6 +25,7 @@
 #include "common/clock.h"
 #include "controller/client_config.h"
 #include "controller/rest_kube_client.h"
+#include "tests/e2e/kubectl_binary.h"
 #include "tests/e2e/prometheus_server.h"
 #include "tests/e2e/subprocess.h"
 #include "tests/support/process.h"
@@ -102,14 +103,8 @@ spec:
 )";
 }
 
-// kubectl that speaks to `lifeboat up` (1.26+: OpenAPI v3); "" when none is installed.
-std::string UsableKubectl() {
-  if (RunCommand("command -v kubectl").exit_code != 0) return "";
-  CommandResult version = RunCommand("kubectl version --client -o json 2>/dev/null");
-  Json v = Json::parse(version.output, nullptr, false);
-  std::string minor = v.is_object() ? v.value("/clientVersion/minor"_json_pointer, "0") : "0";
-  return std::atoi(minor.c_str()) >= 26 ? "kubectl" : "";
-}
+// The kubectl of the e2e suites (tests/e2e/kubectl_binary.h); "" when there is none.
+std::string UsableKubectl() { return FindKubectl().command; }
 
 class BackupE2eTest : public ::testing::Test {
  protected:

@@ -8,7 +8,9 @@
 #include <optional>
 #include <thread>
 
+#include "apiserver/openapi_proto.h"
 #include "tests/support/temp_dir.h"
+#include "tests/unit/apiserver/proto_reader.h"
 
 namespace lifeboat::apiserver {
 namespace {
@@ -171,6 +173,40 @@ TEST_F(HandlerTest, DiscoveryServesAppliedCrds) {
       Call("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.dev")
           .body);
   EXPECT_EQ(crd["status"]["conditions"][1]["type"], "Established");
+}
+
+// kubectl before 1.26 reads /openapi/v2 only as gnostic's protobuf Document.
+TEST_F(HandlerTest, OpenApiV2AsProtobufWhenAsked) {
+  HttpResponse json = Call("GET", "/openapi/v2");
+  EXPECT_EQ(json.content_type, "application/json");
+  HttpResponse r = Call("GET", "/openapi/v2", "", {}, "application/json",
+                        "application/com.github.proto-openapi.spec.v2@v1.0+protobuf");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.content_type, kOpenApiV2ProtobufContentType);
+  auto expected = EncodeOpenApiV2Protobuf(Json::parse(json.body));
+  ASSERT_TRUE(expected.ok()) << expected.status();
+  EXPECT_EQ(r.body, *expected);
+  testing::ProtoMessage doc(r.body);
+  EXPECT_EQ(doc.String(1), "2.0");  // swagger
+  // definitions = 9: NamedSchema entries; the Widget's spec.size keeps its type and minimum.
+  testing::ProtoMessage widget = doc.Message(9).Named(1, "dev.example.v1.Widget");
+  testing::ProtoMessage size =
+      widget.Message(25).Named(1, "spec").Message(25).Named(1, "size");  // properties = 25
+  EXPECT_EQ(size.Message(22).String(1), "integer");                      // type = 22
+  EXPECT_EQ(size.One(9).AsDouble(), 1.0);                                // minimum = 9
+  bool gvk = false;
+  for (const auto& f : widget.All(31)) {  // vendor_extension = 31
+    testing::ProtoMessage named(f.bytes);
+    gvk = gvk || (named.String(1) == "x-kubernetes-group-version-kind" &&
+                  Json::parse(named.Message(2).String(2))[0]["kind"] == "Widget");
+  }
+  EXPECT_TRUE(gvk);
+  // Paths = 8: the Widget collection is there.
+  bool path = false;
+  for (const std::string& name : doc.Message(8).Names(2)) {
+    path = path || name == "/apis/example.dev/v1/namespaces/{namespace}/widgets";
+  }
+  EXPECT_TRUE(path);
 }
 
 TEST_F(HandlerTest, CreateStampsMetadataAndAppliesDefaults) {
