@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 
 #include "engines/storage/local_blob_store.h"
 #include "engines/vault/repair.h"
@@ -112,6 +113,113 @@ TEST_F(DataPathTest, InsertionInALargeFileStoresOnlyNearbyChunks) {
   auto r = DoRestore(dir_.path() / "out");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(ReadFile(dir_.path() / "out/src/big.bin"), big);
+}
+
+// Every file of the point, by path.
+std::map<std::string, Node> FilesOf(Repository& repo, const std::string& point) {
+  std::map<std::string, Node> out;
+  Status s = Ls(repo, point, "", [&](const Entry& e) {
+    if (e.node.type == NodeType::kFile) out[e.path] = e.node;
+  });
+  EXPECT_TRUE(s.ok()) << s;
+  return out;
+}
+
+void WriteAt(const fs::path& p, uint64_t offset, const std::string& bytes) {
+  int fd = ::open(p.c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset)),
+            static_cast<ssize_t>(bytes.size()));
+  ::close(fd);
+}
+
+// A changed file's chunks found again by their fingerprints (FORMAT.md §4) must be exactly the
+// chunks that reading and hashing the whole file gives: same extents, same fingerprints.
+TEST_F(DataPathTest, ChunksReusedByFingerprintAreTheChunksAFullReadGives) {
+  MakeLargeFiles();
+  WriteFile(src_ / "log.txt", TextBytes(3 << 20, 9));
+  auto first = DoBackup();
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto before = FilesOf(*repo_, first->manifest.id);
+  EXPECT_GT(before["src/big.bin"].fingerprints.size(), 100u);
+  EXPECT_EQ(before["src/big.bin"].fingerprints.size(), before["src/big.bin"].content.size());
+
+  // In place (same size): a few random ranges and a zeroed one in big.bin; data written into
+  // sparse.img's hole and over its island's start; an insertion into odd.bin (every later
+  // byte moves); an append to log.txt.
+  WriteAt(src_ / "big.bin", 5 << 20, RandomBytes(3000, 11));
+  WriteAt(src_ / "big.bin", (13 << 20) + 77, RandomBytes(100, 12));
+  WriteAt(src_ / "big.bin", 17 << 20, std::string(200 << 10, '\0'));
+  WriteAt(src_ / "sparse.img", 30 << 20, RandomBytes(50000, 13));
+  WriteAt(src_ / "sparse.img", 12345, RandomBytes(10, 14));
+  std::string odd = ReadFile(src_ / "odd.bin");
+  odd.insert(1 << 20, TextBytes(333, 15));
+  WriteFile(src_ / "odd.bin", odd);
+  std::string log = ReadFile(src_ / "log.txt") + TextBytes(5000, 16);
+  WriteFile(src_ / "log.txt", log);
+
+  auto second = DoBackup();
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->manifest.parent, first->manifest.id);
+  // Most of the ~43 MiB read again was found by fingerprint.
+  EXPECT_GT(second->manifest.summary.bytes_matched, 35u << 20)
+      << second->manifest.summary.bytes_matched;
+  BackupOptions o;
+  o.paths = {src_.string()};
+  o.no_parent = true;
+  auto full = Backup(*repo_, o);
+  ASSERT_TRUE(full.ok()) << full.status();
+  EXPECT_EQ(full->manifest.summary.bytes_matched, 0u);
+
+  auto fast = FilesOf(*repo_, second->manifest.id);
+  auto slow = FilesOf(*repo_, full->manifest.id);
+  ASSERT_EQ(fast.size(), slow.size());
+  for (const auto& [path, node] : slow) {
+    const Node& f = fast[path];
+    ASSERT_EQ(f.content.size(), node.content.size()) << path;
+    for (size_t i = 0; i < node.content.size(); ++i) {
+      EXPECT_EQ(f.content[i].id, node.content[i].id) << path << " extent " << i;
+      EXPECT_EQ(f.content[i].hole, node.content[i].hole) << path << " extent " << i;
+    }
+    EXPECT_EQ(f.fingerprints, node.fingerprints) << path;
+  }
+  auto r = DoRestore(dir_.path() / "out");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(CompareTrees(src_, dir_.path() / "out/src"), "");
+}
+
+// Version 2 vaults (written by older lifeboats) stay version 2: opened, backed up and restored,
+// with no chunk fingerprints in their trees.
+TEST(DataPathVersionTest, Version2VaultsAreReadAndWrittenWithoutFingerprints) {
+  TempDir dir;
+  auto store = storage::LocalBlobStore::Open(dir.path() / "vault", true);
+  ASSERT_TRUE(store.ok());
+  InitOptions init = testing::SmallVaultOptions();
+  init.config.version = 2;
+  ASSERT_TRUE(Repository::Init(**store, init).ok());
+  auto other = storage::LocalBlobStore::Open(dir.path() / "other", true);
+  ASSERT_TRUE(other.ok());
+  InitOptions newer = init;
+  newer.config.version = kConfigVersion + 1;
+  EXPECT_EQ(Repository::Init(**other, newer).code(), StatusCode::kInvalidArgument);
+  auto repo = Repository::Open(**store, {"correct horse", ""});
+  ASSERT_TRUE(repo.ok()) << repo.status();
+  EXPECT_EQ((*repo)->config().version, 2u);
+  EXPECT_FALSE((*repo)->use_fingerprints());
+  fs::create_directories(dir.path() / "src");
+  WriteFile(dir.path() / "src/a.bin", RandomBytes(1 << 20, 1));
+  BackupOptions o;
+  o.paths = {(dir.path() / "src").string()};
+  auto b = Backup(**repo, o);
+  ASSERT_TRUE(b.ok()) << b.status();
+  auto files = FilesOf(**repo, b->manifest.id);
+  EXPECT_GT(files["src/a.bin"].content.size(), 2u);
+  EXPECT_TRUE(files["src/a.bin"].fingerprints.empty());
+  RestoreOptions ro;
+  ro.point = "latest";
+  ro.target = (dir.path() / "out").string();
+  ASSERT_TRUE(Restore(**repo, ro).ok());
+  EXPECT_EQ(CompareTrees(dir.path() / "src", dir.path() / "out/src"), "");
 }
 
 TEST_F(DataPathTest, ExtendedAttributesAreBackedUpAndRestored) {
