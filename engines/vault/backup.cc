@@ -161,8 +161,8 @@ struct ParentChunks {
     ChunkFingerprint fp{};
   };
   static constexpr size_t kNone = ~size_t{0};
-  std::vector<Chunk> chunks;                                // in file order
-  std::unordered_map<Digest, size_t, DigestHash> by_id;     // first chunk of each ID
+  std::vector<Chunk> chunks;                             // in file order
+  std::unordered_map<Digest, size_t, DigestHash> by_id;  // first chunk of each ID
 
   size_t At(uint64_t offset) const {
     auto it = std::lower_bound(chunks.begin(), chunks.end(), offset,
@@ -461,8 +461,7 @@ void BackupRun::BackupFile(const std::string& path, int fd, const struct stat& s
   file->size = static_cast<uint64_t>(st.st_size);
   file->is_new = parent_node == nullptr;
   // Files no larger than the smallest chunk are one chunk: no fingerprints for them.
-  file->fingerprint =
-      repo_.use_fingerprints() && file->size > repo_.chunker().params().min_size;
+  file->fingerprint = repo_.use_fingerprints() && file->size > repo_.chunker().params().min_size;
   if (file->fingerprint && parent_node != nullptr) {
     file->parent = ParentChunksOf(*parent_node);
   }

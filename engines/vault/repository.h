@@ -11,8 +11,8 @@
 
 #include "engines/storage/blob_store.h"
 #include "engines/vault/chunker.h"
-#include "engines/vault/fingerprint.h"
 #include "engines/vault/crypto.h"
+#include "engines/vault/fingerprint.h"
 #include "engines/vault/format.h"
 
 namespace lifeboat::vault {

@@ -100,8 +100,8 @@ TEST(Format, TreeChunkFingerprints) {
                 .status()
                 .code(),
             StatusCode::kDataLoss);
-  EXPECT_EQ(DecodeTree(R"({"nodes":[{"name":"f","type":"file","content":[")" + id +
-                       R"("],"fp":")" + std::string(32, 'x') + R"("}]})")
+  EXPECT_EQ(DecodeTree(R"({"nodes":[{"name":"f","type":"file","content":[")" + id + R"("],"fp":")" +
+                       std::string(32, 'x') + R"("}]})")
                 .status()
                 .code(),
             StatusCode::kDataLoss);
