@@ -222,6 +222,87 @@ TEST(DataPathVersionTest, Version2VaultsAreReadAndWrittenWithoutFingerprints) {
   EXPECT_EQ(CompareTrees(dir.path() / "src", dir.path() / "out/src"), "");
 }
 
+// The content of dir/lines.txt in testdata/v2-vault (keep in step with make-v2-vault.sh).
+std::string V2FixtureLines() {
+  std::string out;
+  for (uint64_t i = 0; i < 5000; ++i) {
+    out += "line " + std::to_string(i) + ": " + std::to_string(i * i % 1000003) + "\n";
+  }
+  return out;
+}
+
+// A vault written by a version-2 lifeboat (main before chunk fingerprints; made by
+// testdata/make-v2-vault.sh): this one reads it, verifies every byte, restores its point, backs
+// a changed tree up into it with that point as parent (files without fingerprints), and it stays
+// a version-2 vault that version-2 readers can open.
+TEST(DataPathVersionTest, AVaultWrittenByAVersion2LifeboatIsReadAndBackedUpInto) {
+  TempDir dir;
+  fs::copy(fs::path(LIFEBOAT_VAULT_TESTDATA) / "v2-vault", dir.path() / "vault",
+           fs::copy_options::recursive);
+  auto store = storage::LocalBlobStore::Open(dir.path() / "vault", true);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto repo = Repository::Open(**store, {"version 2 passphrase", ""});
+  ASSERT_TRUE(repo.ok()) << repo.status();
+  EXPECT_EQ((*repo)->config().version, 2u);
+  EXPECT_FALSE((*repo)->use_fingerprints());
+  CheckOptions co;
+  co.read_data = true;
+  auto checked = Check(**repo, co);
+  ASSERT_TRUE(checked.ok()) << checked.status();
+  EXPECT_TRUE(checked->ok()) << checked->errors.front();
+  EXPECT_EQ(checked->points, 1u);
+
+  const std::string lines = V2FixtureLines();
+  RestoreOptions ro;
+  ro.point = "latest";
+  ro.target = (dir.path() / "old").string();
+  auto restored = Restore(**repo, ro);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_TRUE(restored->errors.empty());
+  EXPECT_EQ(ReadFile(dir.path() / "old/src/hello.txt"), "hello from a version 2 vault\n");
+  EXPECT_EQ(ReadFile(dir.path() / "old/src/dir/lines.txt"), lines);
+  EXPECT_EQ(fs::read_symlink(dir.path() / "old/src/link"), "hello.txt");
+  auto old_files = FilesOf(**repo, "latest");
+  EXPECT_GT(old_files["src/dir/lines.txt"].content.size(), 2u);
+
+  // The same tree, lines.txt changed near its end (after its first chunk: chunks are at most
+  // 64 KiB) and appended to.
+  const fs::path src = dir.path() / "src";
+  fs::create_directories(src / "dir");
+  WriteFile(src / "hello.txt", "hello from a version 2 vault\n");
+  std::string changed = lines;
+  ASSERT_GT(lines.size(), 80000u);
+  changed.replace(lines.size() - 100, 5, "CHANGED");
+  changed += TextBytes(20000, 3);
+  WriteFile(src / "dir/lines.txt", changed);
+  fs::create_symlink("hello.txt", src / "link");
+  BackupOptions o;
+  o.paths = {src.string()};
+  o.parent = "latest";
+  auto b = Backup(**repo, o);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_FALSE(b->manifest.parent.empty());
+  EXPECT_EQ(b->manifest.summary.bytes_matched, 0u);
+  auto files = FilesOf(**repo, b->manifest.id);
+  EXPECT_GT(files["src/dir/lines.txt"].content.size(), 2u);
+  EXPECT_TRUE(files["src/dir/lines.txt"].fingerprints.empty());
+  // Unchanged chunks before the change are deduplicated against the old point's.
+  EXPECT_EQ(files["src/dir/lines.txt"].content[0].id, old_files["src/dir/lines.txt"].content[0].id);
+
+  auto reopened = Repository::Open(**store, {"version 2 passphrase", ""});
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ((*reopened)->config().version, 2u);
+  checked = Check(**reopened, co);
+  ASSERT_TRUE(checked.ok()) << checked.status();
+  EXPECT_TRUE(checked->ok()) << checked->errors.front();
+  EXPECT_EQ(checked->points, 2u);
+  ro.point = b->manifest.id;
+  ro.target = (dir.path() / "new").string();
+  restored = Restore(**reopened, ro);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ(CompareTrees(src, dir.path() / "new/src"), "");
+}
+
 TEST_F(DataPathTest, ExtendedAttributesAreBackedUpAndRestored) {
   WriteFile(src_ / "dir/file.txt", "hello\n");
   const std::string binary("\x00\x01\xff value", 9);
