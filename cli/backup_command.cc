@@ -71,7 +71,9 @@ int RunBackup(const Args& args) {
   options.no_parent = flags.GetBool("no-parent");
   options.threads = threads;
   options.memory_budget = *memory;
-  options.progress = [&](const vault::Progress& p) { printer(p); };
+  if (printer.enabled()) {
+    options.progress = [&](const vault::Progress& p) { printer(p); };
+  }
   auto result = vault::Backup(*opened->repo, options);
   printer.Finish();
   if (!result.ok()) {

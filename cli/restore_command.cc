@@ -56,7 +56,9 @@ int RunRestore(const Args& args) {
   options.include.assign(flags.positionals().begin() + 1, flags.positionals().end());
   options.target = flags.Get("target");
   options.threads = std::atoi(flags.Get("threads").c_str());
-  options.progress = [&](const vault::Progress& p) { printer(p); };
+  if (printer.enabled()) {
+    options.progress = [&](const vault::Progress& p) { printer(p); };
+  }
   auto result = vault::Restore(*opened->repo, options);
   printer.Finish();
   if (!result.ok()) {

@@ -10,6 +10,7 @@
 #include "engines/vault/chunker.h"
 #include "engines/vault/compress.h"
 #include "engines/vault/crypto.h"
+#include "engines/vault/fingerprint.h"
 
 namespace lifeboat::vault {
 namespace {
@@ -43,6 +44,20 @@ void BM_HmacSha256(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kBuffer));
 }
 BENCHMARK(BM_HmacSha256);
+
+// The chunk fingerprint (FORMAT.md §4) by implementation: 0 portable, 1 PCLMULQDQ, 2 VPCLMULQDQ.
+void BM_ChunkFingerprint(benchmark::State& state) {
+  std::array<uint8_t, kKeySize> key{};
+  Fingerprinter fp(key);
+  std::string data = Random(kBuffer);
+  auto impl = static_cast<Fingerprinter::Impl>(state.range(0));
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(
+        fp.OfWith(impl, reinterpret_cast<const uint8_t*>(data.data()), data.size()));
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kBuffer));
+}
+BENCHMARK(BM_ChunkFingerprint)->Arg(0)->Arg(1)->Arg(2);
 
 void BM_KeyedBlake2b256(benchmark::State& state) {
   EVP_MAC* mac = EVP_MAC_fetch(nullptr, "BLAKE2BMAC", nullptr);

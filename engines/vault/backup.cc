@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <unordered_map>
 
 #include "engines/vault/blob_saver.h"
 #include "engines/vault/compress.h"
@@ -139,11 +140,40 @@ struct DirState {
   std::atomic<int> pending{1};  // the walker's token plus one per unfinished child
 };
 
-// A chunk of a file: where it starts, how long it is, its ID.
+// A chunk of a file: where it starts, how long it is, its ID and (when computed) fingerprint.
 struct ChunkRef {
   uint64_t offset = 0;
   uint64_t length = 0;
   Digest id{};
+  ChunkFingerprint fp{};
+};
+
+// The chunks of the parent point's version of a changed file, where they were, with their
+// fingerprints (FORMAT.md §4). At each chunk start, the parent chunk expected there — the one
+// after the parent chunk just found again, else the one that started at the same offset — is
+// reused without chunking or hashing when the bytes now there have its fingerprint and it was
+// cut where Cut would cut them again.
+struct ParentChunks {
+  struct Chunk {
+    uint64_t offset = 0;
+    uint32_t length = 0;
+    Digest id{};
+    ChunkFingerprint fp{};
+  };
+  static constexpr size_t kNone = ~size_t{0};
+  std::vector<Chunk> chunks;                             // in file order
+  std::unordered_map<Digest, size_t, DigestHash> by_id;  // first chunk of each ID
+
+  size_t At(uint64_t offset) const {
+    auto it = std::lower_bound(chunks.begin(), chunks.end(), offset,
+                               [](const Chunk& c, uint64_t o) { return c.offset < o; });
+    return it != chunks.end() && it->offset == offset ? static_cast<size_t>(it - chunks.begin())
+                                                      : kNone;
+  }
+  size_t Find(const Digest& id) const {
+    auto it = by_id.find(id);
+    return it != by_id.end() ? it->second : kNone;
+  }
 };
 
 // A byte range of a file chunked on its own. A piece cut out of a large data segment starts
@@ -163,6 +193,8 @@ struct FileState {
   uint64_t size = 0;
   std::vector<std::vector<ChunkRef>> parts;  // one per part, each filled by one worker
   bool is_new = false;                       // no parent entry (else: changed)
+  bool fingerprint = false;                  // compute chunk fingerprints
+  std::shared_ptr<const ParentChunks> parent;  // the parent's chunks, when fingerprinted
   std::atomic<int> pending{1};
   std::atomic<bool> failed{false};
 };
@@ -194,12 +226,13 @@ class BackupRun {
   void WalkDir(const std::string& path, const std::shared_ptr<DirState>& self,
                const Node* parent_node);
   void BackupFile(const std::string& path, int fd, const struct stat& st,
-                  const std::shared_ptr<DirState>& dir, Node node, bool is_new);
+                  const std::shared_ptr<DirState>& dir, Node node, const Node* parent_node);
+  std::shared_ptr<const ParentChunks> ParentChunksOf(const Node& parent_node) const;
   void RunPart(const std::shared_ptr<FileState>& file, size_t part,
                const std::vector<Piece>& pieces);
   uint64_t SplitPoint(int fd, uint64_t nominal, uint64_t limit, ReadBuffers& buffers);
-  std::string ChunkRange(int fd, uint64_t begin, uint64_t end, ReadBuffers& buffers,
-                         std::vector<ChunkRef>& out);
+  std::string ChunkRange(const FileState& file, int fd, uint64_t begin, uint64_t end,
+                         ReadBuffers& buffers, std::vector<ChunkRef>& out);
   void DoneFile(const std::shared_ptr<FileState>& file);
   void DoneDir(const std::shared_ptr<DirState>& dir);
   void Fail(const Status& s);
@@ -223,6 +256,7 @@ class BackupRun {
 
   PointSummary summary_;
   std::atomic<uint64_t> bytes_read_{0};
+  std::atomic<uint64_t> bytes_matched_{0};
   // Files that could not be opened are not counted in the summary (they are in the errors).
   std::atomic<uint64_t> unopened_files_{0};
   std::atomic<uint64_t> unopened_new_{0};
@@ -277,6 +311,8 @@ void BackupRun::DoneFile(const std::shared_ptr<FileState>& file) {
     // sparse files, and whatever a file that shrank while it was read no longer had).
     std::vector<Extent>& content = file->node->content;
     content.clear();
+    std::vector<ChunkFingerprint>& fingerprints = file->node->fingerprints;
+    fingerprints.clear();
     uint64_t pos = 0;
     auto add_hole = [&](uint64_t len) {
       if (len == 0) return;
@@ -290,9 +326,12 @@ void BackupRun::DoneFile(const std::shared_ptr<FileState>& file) {
       for (const ChunkRef& c : part) {
         add_hole(c.offset - pos);
         content.push_back(Extent{c.id, 0});
+        if (file->fingerprint) fingerprints.push_back(c.fp);
         pos = c.offset + c.length;
       }
     }
+    // A file of one chunk gains nothing from its fingerprint (any change changes the chunk).
+    if (fingerprints.size() < 2) fingerprints.clear();
     add_hole(file->size > pos ? file->size - pos : 0);
     file->node->size = std::max(file->size, pos);
   }
@@ -384,15 +423,48 @@ void BackupRun::StartScanner() {
   });
 }
 
+std::shared_ptr<const ParentChunks> BackupRun::ParentChunksOf(const Node& parent_node) const {
+  if (parent_node.type != NodeType::kFile || parent_node.fingerprints.empty()) {
+    return nullptr;
+  }
+  auto out = std::make_shared<ParentChunks>();
+  out->chunks.reserve(parent_node.fingerprints.size());
+  uint64_t pos = 0;
+  size_t next_fp = 0;
+  for (const Extent& e : parent_node.content) {
+    if (e.is_hole()) {
+      pos += e.hole;
+      continue;
+    }
+    auto loc = repo_.Lookup(e.id);
+    if (!loc.has_value() || next_fp >= parent_node.fingerprints.size()) {
+      break;  // its length is unknown, and so is where every later chunk started
+    }
+    out->chunks.push_back({pos, loc->entry.raw_length, e.id, parent_node.fingerprints[next_fp++]});
+    out->by_id.try_emplace(e.id, out->chunks.size() - 1);
+    pos += loc->entry.raw_length;
+  }
+  if (out->chunks.empty()) {
+    return nullptr;
+  }
+  return out;
+}
+
 void BackupRun::BackupFile(const std::string& path, int fd, const struct stat& st,
-                           const std::shared_ptr<DirState>& dir, Node node, bool is_new) {
+                           const std::shared_ptr<DirState>& dir, Node node,
+                           const Node* parent_node) {
   dir->nodes.push_back(std::move(node));
   auto file = std::make_shared<FileState>();
   file->dir = dir;
   file->node = &dir->nodes.back();
   file->path = path;
   file->size = static_cast<uint64_t>(st.st_size);
-  file->is_new = is_new;
+  file->is_new = parent_node == nullptr;
+  // Files no larger than the smallest chunk are one chunk: no fingerprints for them.
+  file->fingerprint = repo_.use_fingerprints() && file->size > repo_.chunker().params().min_size;
+  if (file->fingerprint && parent_node != nullptr) {
+    file->parent = ParentChunksOf(*parent_node);
+  }
   dir->pending++;
 
   // Data segments: the whole file, or (sparse files) the extents SEEK_DATA/SEEK_HOLE report.
@@ -494,7 +566,7 @@ void BackupRun::RunPart(const std::shared_ptr<FileState>& file, size_t part,
     uint64_t begin = p.split_begin ? SplitPoint(fd, p.begin, p.limit, buffers) : p.begin;
     uint64_t end = p.split_end ? SplitPoint(fd, p.end, p.limit, buffers) : p.end;
     if (begin < end) {
-      error = ChunkRange(fd, begin, end, buffers, out);
+      error = ChunkRange(*file, fd, begin, end, buffers, out);
     }
     if (!error.empty()) {
       break;
@@ -520,9 +592,14 @@ uint64_t BackupRun::SplitPoint(int fd, uint64_t nominal, uint64_t limit, ReadBuf
   return nominal + repo_.chunker().FindSplit(reinterpret_cast<const uint8_t*>(buf), have);
 }
 
-std::string BackupRun::ChunkRange(int fd, uint64_t begin_offset, uint64_t end_offset,
-                                  ReadBuffers& buffers, std::vector<ChunkRef>& out) {
+std::string BackupRun::ChunkRange(const FileState& file, int fd, uint64_t begin_offset,
+                                  uint64_t end_offset, ReadBuffers& buffers,
+                                  std::vector<ChunkRef>& out) {
   const ChunkerParams& cp = repo_.chunker().params();
+  const Chunker& chunker = repo_.chunker();
+  const Fingerprinter& fingerprinter = repo_.fingerprinter();
+  const ParentChunks* parent = file.parent.get();
+  size_t last = ParentChunks::kNone;  // the parent chunk the previous chunk was
   const size_t capacity = 2 * static_cast<size_t>(cp.max_size) + kReadBlock;
   char* buffer = buffers.data.Reserve(capacity);
   uint64_t pos = begin_offset;       // next byte to read
@@ -561,21 +638,58 @@ std::string BackupRun::ChunkRange(int fd, uint64_t begin_offset, uint64_t end_of
     if (end == begin) {
       return std::string();
     }
-    size_t cut =
-        repo_.chunker().Cut(reinterpret_cast<const uint8_t*>(buffer + begin), end - begin, eof);
+    const auto* at = reinterpret_cast<const uint8_t*>(buffer + begin);
+    const size_t available = end - begin;
+    // The parent chunk expected here, reused when the bytes are the same (see ParentChunks).
+    // Cut would cut it again at the same place: its bytes are the same, so no cut point lies
+    // before its end, and it ends at a cut point, at max_size, or where this piece ends too.
+    auto reusable = [&](size_t j) {
+      if (j >= parent->chunks.size()) return false;
+      const ParentChunks::Chunk& c = parent->chunks[j];
+      return c.length <= available && chunk_at + c.length <= end_offset &&
+             (chunk_at + c.length == end_offset || chunker.EndsAtCutPoint(at, c.length)) &&
+             fingerprinter.Of(at, c.length) == c.fp;
+    };
+    if (parent != nullptr) {
+      size_t next = last != ParentChunks::kNone ? last + 1 : ParentChunks::kNone;
+      size_t found = ParentChunks::kNone;
+      if (next != ParentChunks::kNone && reusable(next)) {
+        found = next;
+      } else if (size_t here = parent->At(chunk_at); here != next && reusable(here)) {
+        found = here;
+      }
+      if (found != ParentChunks::kNone) {
+        // Indexed (ParentChunksOf looked it up), so there is nothing to store.
+        const ParentChunks::Chunk& c = parent->chunks[found];
+        out.push_back(ChunkRef{chunk_at, c.length, c.id, c.fp});
+        bytes_matched_ += c.length;
+        begin += c.length;
+        chunk_at += c.length;
+        last = found;
+        continue;
+      }
+    }
+    size_t cut = chunker.Cut(at, available, eof);
     std::string_view chunk(buffer + begin, cut);
     uint64_t offset = chunk_at;
     begin += cut;
     chunk_at += cut;
     if (AllZero(chunk.data(), cut)) {
+      last = ParentChunks::kNone;
       continue;  // a hole: the gap between chunks
     }
-    Digest id = repo_.hmac().Sum(chunk);
-    if (Status s = saver_.SaveWithId(BlobType::kData, id, chunk); !s.ok()) {
+    ChunkRef ref{offset, cut, repo_.hmac().Sum(chunk), {}};
+    if (file.fingerprint) {
+      ref.fp = fingerprinter.Of(at, cut);
+    }
+    if (Status s = saver_.SaveWithId(BlobType::kData, ref.id, chunk); !s.ok()) {
       Fail(s);
       return "storing: " + s.message();
     }
-    out.push_back(ChunkRef{offset, cut, id});
+    if (parent != nullptr) {
+      last = parent->Find(ref.id);
+    }
+    out.push_back(ref);
   }
 }
 
@@ -676,6 +790,7 @@ Status BackupRun::Walk(const std::string& path, const std::string& name,
   summary_.bytes += node.size;
   if (unchanged) {
     node.content = parent_node->content;
+    node.fingerprints = parent_node->fingerprints;
     summary_.files_unmodified++;
     files_done_++;
     bytes_done_ += node.size;
@@ -703,7 +818,7 @@ Status BackupRun::Walk(const std::string& path, const std::string& name,
   } else {
     summary_.files_changed++;
   }
-  BackupFile(path, fd, st, dir, std::move(node), parent_node == nullptr);
+  BackupFile(path, fd, st, dir, std::move(node), parent_node);
   return OkStatus();
 }
 
@@ -822,6 +937,7 @@ StatusOr<BackupResult> BackupRun::Run() {
   manifest.partial = !file_errors_.empty();
   manifest.summary = summary_;
   manifest.summary.bytes_read = bytes_read_.load();
+  manifest.summary.bytes_matched = bytes_matched_.load();
   manifest.summary.files -= unopened_files_.load();
   manifest.summary.bytes -= unopened_bytes_.load();
   manifest.summary.files_new -= unopened_new_.load();

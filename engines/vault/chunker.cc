@@ -1,5 +1,6 @@
 #include "engines/vault/chunker.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <string>
@@ -70,6 +71,23 @@ size_t Chunker::Cut(const uint8_t* data, size_t size, bool at_end) const {
   }
   (void)at_end;
   return end;
+}
+
+bool Chunker::EndsAtCutPoint(const uint8_t* chunk, size_t size) const {
+  if (size == params_.max_size) {
+    return true;
+  }
+  if (size <= params_.min_size || size > params_.max_size) {
+    return false;
+  }
+  // Cut's hash at position size-1: started at 0 at min_size, only the last 64 bytes count.
+  size_t from = std::max<size_t>(params_.min_size, size - 64);
+  uint64_t h = 0;
+  for (size_t i = from; i < size; ++i) {
+    h = (h << 1) + gear_[chunk[i]];
+  }
+  uint64_t mask = size - 1 < params_.avg_size ? mask_small_ : mask_large_;
+  return (h & mask) == 0;
 }
 
 size_t Chunker::FindSplit(const uint8_t* data, size_t size) const {

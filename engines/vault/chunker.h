@@ -29,6 +29,12 @@ class Chunker {
   size_t Cut(const uint8_t* data, size_t size, bool at_end) const;
   const ChunkerParams& params() const { return params_; }
 
+  // For the bytes of a chunk Cut returned earlier (so no cut point lies before `size`): whether
+  // Cut, started at the same place, returns `size` again whenever at least `size` bytes are
+  // there — the chunk was cut at max_size or at a cut point, not where its piece ended. Looks at
+  // the last 64 bytes only (the gear hash forgets older ones).
+  bool EndsAtCutPoint(const uint8_t* chunk, size_t size) const;
+
   // Large files are read and chunked in parallel pieces; a piece starts at a content-defined
   // split point found near a nominal offset, so an insertion before it does not move it. Returns
   // the length of the prefix of `data` (read from the nominal offset) before the split point:

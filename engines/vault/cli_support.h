@@ -44,6 +44,9 @@ class ProgressPrinter {
  public:
   ProgressPrinter(std::ostream& out, bool enabled);
   void operator()(const Progress& p);
+  // Whether anything is printed (a terminal, not --json): when not, callers pass no progress
+  // callback at all, so a backup does not start its counting pass over the tree.
+  bool enabled() const { return enabled_; }
   // Ends the progress line.
   void Finish();
 

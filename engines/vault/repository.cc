@@ -143,7 +143,8 @@ Repository::Repository(storage::BlobStore& store, MasterKey key, VaultConfig con
       key_(key),
       config_(std::move(config)),
       hmac_(std::make_unique<Hmac>(key_.mac)),
-      chunker_(std::make_unique<Chunker>(config_.chunker, key_.mac)) {}
+      chunker_(std::make_unique<Chunker>(config_.chunker, key_.mac)),
+      fingerprinter_(std::make_unique<Fingerprinter>(key_.mac)) {}
 
 Status Repository::Init(storage::BlobStore& store, const InitOptions& options) {
   RETURN_IF_ERROR(ValidateCredentials(options.credentials));
@@ -159,7 +160,14 @@ Status Repository::Init(storage::BlobStore& store, const InitOptions& options) {
   RandomBytes(key.encryption.data(), key.encryption.size());
   RandomBytes(key.mac.data(), key.mac.size());
   VaultConfig config = options.config;
-  config.version = kConfigVersion;
+  // An older version may be asked for (a vault older lifeboats must still open); newer is
+  // unknown.
+  if (config.version < kOldestConfigVersion || config.version > kConfigVersion) {
+    return InvalidArgumentError("vault format version " + std::to_string(config.version) +
+                                " cannot be created (this lifeboat writes versions " +
+                                std::to_string(kOldestConfigVersion) + " to " +
+                                std::to_string(kConfigVersion) + ")");
+  }
   uint8_t id[kConfigIdBytes];
   RandomBytes(id, sizeof(id));
   config.id = ToHex(id, sizeof(id));

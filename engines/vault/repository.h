@@ -12,13 +12,16 @@
 #include "engines/storage/blob_store.h"
 #include "engines/vault/chunker.h"
 #include "engines/vault/crypto.h"
+#include "engines/vault/fingerprint.h"
 #include "engines/vault/format.h"
 
 namespace lifeboat::vault {
 
-// The vault format version in `config` (FORMAT.md): 2 added extended attributes to trees. Packs
-// and index files keep their own layout version (kFormatVersion). Version 1 vaults are read.
-constexpr uint32_t kConfigVersion = 2;
+// The vault format version in `config` (FORMAT.md): 2 added extended attributes to trees, 3 chunk
+// fingerprints. Packs and index files keep their own layout version (kFormatVersion). Version 1
+// and 2 vaults are read and written in their own version.
+constexpr uint32_t kConfigVersion = 3;
+constexpr uint32_t kFingerprintConfigVersion = 3;
 constexpr uint32_t kOldestConfigVersion = 1;
 
 struct VaultConfig {
@@ -67,6 +70,12 @@ class Repository {
   const MasterKey& key() const { return key_; }
   const Hmac& hmac() const { return *hmac_; }
   const Chunker& chunker() const { return *chunker_; }
+  const Fingerprinter& fingerprinter() const { return *fingerprinter_; }
+  // Whether backups record chunk fingerprints and use the parent's (a version-3 vault, and a CPU
+  // on which they are cheap).
+  bool use_fingerprints() const {
+    return config_.version >= kFingerprintConfigVersion && fingerprinter_->fast();
+  }
 
   // Reloads all index files (after another process wrote some).
   Status LoadIndex();
@@ -100,6 +109,7 @@ class Repository {
   VaultConfig config_;
   std::unique_ptr<Hmac> hmac_;
   std::unique_ptr<Chunker> chunker_;
+  std::unique_ptr<Fingerprinter> fingerprinter_;
 
   mutable std::shared_mutex mu_;
   std::unordered_map<Digest, BlobLocation, DigestHash> index_;

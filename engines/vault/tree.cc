@@ -2,6 +2,9 @@
 
 #include <fnmatch.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "api/json.h"
 
 namespace lifeboat::vault {
@@ -27,6 +30,7 @@ PointSummary PointSummaryFromJson(const Json& j) {
   s.files_changed = j.value("files_changed", uint64_t{0});
   s.files_unmodified = j.value("files_unmodified", uint64_t{0});
   s.bytes_read = j.value("bytes_read", uint64_t{0});
+  s.bytes_matched = j.value("bytes_matched", uint64_t{0});
   s.data_added = j.value("data_added", uint64_t{0});
   s.stored_added = j.value("stored_added", uint64_t{0});
   s.seconds = j.value("seconds", 0.0);
@@ -42,6 +46,7 @@ Json PointSummaryToJson(const PointSummary& s) {
           {"files_changed", s.files_changed},
           {"files_unmodified", s.files_unmodified},
           {"bytes_read", s.bytes_read},
+          {"bytes_matched", s.bytes_matched},
           {"data_added", s.data_added},
           {"stored_added", s.stored_added},
           {"seconds", s.seconds}};
@@ -84,6 +89,12 @@ std::string EncodeTree(const std::vector<Node>& nodes) {
         content.push_back(e.is_hole() ? "z" + std::to_string(e.hole) : ToHex(e.id));
       }
       j["content"] = std::move(content);
+      if (!n.fingerprints.empty()) {
+        std::string fp;
+        fp.reserve(n.fingerprints.size() * 32);
+        for (const ChunkFingerprint& f : n.fingerprints) fp += ToHex(f.data(), f.size());
+        j["fp"] = std::move(fp);
+      }
     }
     list.push_back(std::move(j));
   }
@@ -152,6 +163,18 @@ StatusOr<std::vector<Node>> DecodeTree(std::string_view text) {
             return DataLossError("file entry \"" + n.name + "\" has a malformed chunk ID");
           }
           n.content.push_back(e);
+        }
+      }
+      if (j.contains("fp")) {
+        size_t chunks = static_cast<size_t>(std::count_if(
+            n.content.begin(), n.content.end(), [](const Extent& e) { return !e.is_hole(); }));
+        auto fp = FromHex(j["fp"].get<std::string>());
+        if (n.type != NodeType::kFile || !fp.ok() || fp->size() != chunks * 16) {
+          return DataLossError("file entry \"" + n.name + "\" has malformed chunk fingerprints");
+        }
+        n.fingerprints.resize(chunks);
+        for (size_t i = 0; i < chunks; ++i) {
+          std::memcpy(n.fingerprints[i].data(), fp->data() + 16 * i, 16);
         }
       }
       out.push_back(std::move(n));

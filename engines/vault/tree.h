@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "engines/vault/crypto.h"
+#include "engines/vault/fingerprint.h"
 
 namespace lifeboat::vault {
 
@@ -40,6 +41,9 @@ struct Node {
   std::string target;              // symlinks
   std::optional<Digest> subtree;   // directories
   std::vector<Extent> content;     // files
+  // Version 3: the fingerprint of each chunk of `content` (holes have none), in order; empty
+  // when not known. Only ever a hint for the next backup of the file, never used to restore.
+  std::vector<ChunkFingerprint> fingerprints;
   // Extended attributes (name, value bytes), sorted by name.
   std::vector<std::pair<std::string, std::string>> xattrs;
 };
@@ -64,6 +68,7 @@ struct PointSummary {
   uint64_t files_changed = 0;
   uint64_t files_unmodified = 0;
   uint64_t bytes_read = 0;       // bytes read from the source (unchanged files are not read)
+  uint64_t bytes_matched = 0;    // of those, in chunks found again by fingerprint (not hashed)
   uint64_t data_added = 0;       // plaintext bytes of new blobs
   uint64_t stored_added = 0;     // bytes of new pack files
   double seconds = 0;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 
 #include "engines/storage/local_blob_store.h"
 #include "engines/vault/repair.h"
@@ -112,6 +113,194 @@ TEST_F(DataPathTest, InsertionInALargeFileStoresOnlyNearbyChunks) {
   auto r = DoRestore(dir_.path() / "out");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(ReadFile(dir_.path() / "out/src/big.bin"), big);
+}
+
+// Every file of the point, by path.
+std::map<std::string, Node> FilesOf(Repository& repo, const std::string& point) {
+  std::map<std::string, Node> out;
+  Status s = Ls(repo, point, "", [&](const Entry& e) {
+    if (e.node.type == NodeType::kFile) out[e.path] = e.node;
+  });
+  EXPECT_TRUE(s.ok()) << s;
+  return out;
+}
+
+void WriteAt(const fs::path& p, uint64_t offset, const std::string& bytes) {
+  int fd = ::open(p.c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset)),
+            static_cast<ssize_t>(bytes.size()));
+  ::close(fd);
+}
+
+// A changed file's chunks found again by their fingerprints (FORMAT.md §4) must be exactly the
+// chunks that reading and hashing the whole file gives: same extents, same fingerprints.
+TEST_F(DataPathTest, ChunksReusedByFingerprintAreTheChunksAFullReadGives) {
+  MakeLargeFiles();
+  WriteFile(src_ / "log.txt", TextBytes(3 << 20, 9));
+  auto first = DoBackup();
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto before = FilesOf(*repo_, first->manifest.id);
+  EXPECT_GT(before["src/big.bin"].fingerprints.size(), 100u);
+  EXPECT_EQ(before["src/big.bin"].fingerprints.size(), before["src/big.bin"].content.size());
+
+  // In place (same size): a few random ranges and a zeroed one in big.bin; data written into
+  // sparse.img's hole and over its island's start; an insertion into odd.bin (every later
+  // byte moves); an append to log.txt.
+  WriteAt(src_ / "big.bin", 5 << 20, RandomBytes(3000, 11));
+  WriteAt(src_ / "big.bin", (13 << 20) + 77, RandomBytes(100, 12));
+  WriteAt(src_ / "big.bin", 17 << 20, std::string(200 << 10, '\0'));
+  WriteAt(src_ / "sparse.img", 30 << 20, RandomBytes(50000, 13));
+  WriteAt(src_ / "sparse.img", 12345, RandomBytes(10, 14));
+  std::string odd = ReadFile(src_ / "odd.bin");
+  odd.insert(1 << 20, TextBytes(333, 15));
+  WriteFile(src_ / "odd.bin", odd);
+  std::string log = ReadFile(src_ / "log.txt") + TextBytes(5000, 16);
+  WriteFile(src_ / "log.txt", log);
+
+  auto second = DoBackup();
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->manifest.parent, first->manifest.id);
+  // Most of the ~43 MiB read again was found by fingerprint.
+  EXPECT_GT(second->manifest.summary.bytes_matched, 35u << 20)
+      << second->manifest.summary.bytes_matched;
+  BackupOptions o;
+  o.paths = {src_.string()};
+  o.no_parent = true;
+  auto full = Backup(*repo_, o);
+  ASSERT_TRUE(full.ok()) << full.status();
+  EXPECT_EQ(full->manifest.summary.bytes_matched, 0u);
+
+  auto fast = FilesOf(*repo_, second->manifest.id);
+  auto slow = FilesOf(*repo_, full->manifest.id);
+  ASSERT_EQ(fast.size(), slow.size());
+  for (const auto& [path, node] : slow) {
+    const Node& f = fast[path];
+    ASSERT_EQ(f.content.size(), node.content.size()) << path;
+    for (size_t i = 0; i < node.content.size(); ++i) {
+      EXPECT_EQ(f.content[i].id, node.content[i].id) << path << " extent " << i;
+      EXPECT_EQ(f.content[i].hole, node.content[i].hole) << path << " extent " << i;
+    }
+    EXPECT_EQ(f.fingerprints, node.fingerprints) << path;
+  }
+  auto r = DoRestore(dir_.path() / "out");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(CompareTrees(src_, dir_.path() / "out/src"), "");
+}
+
+// Version 2 vaults (written by older lifeboats) stay version 2: opened, backed up and restored,
+// with no chunk fingerprints in their trees.
+TEST(DataPathVersionTest, Version2VaultsAreReadAndWrittenWithoutFingerprints) {
+  TempDir dir;
+  auto store = storage::LocalBlobStore::Open(dir.path() / "vault", true);
+  ASSERT_TRUE(store.ok());
+  InitOptions init = testing::SmallVaultOptions();
+  init.config.version = 2;
+  ASSERT_TRUE(Repository::Init(**store, init).ok());
+  auto other = storage::LocalBlobStore::Open(dir.path() / "other", true);
+  ASSERT_TRUE(other.ok());
+  InitOptions newer = init;
+  newer.config.version = kConfigVersion + 1;
+  EXPECT_EQ(Repository::Init(**other, newer).code(), StatusCode::kInvalidArgument);
+  auto repo = Repository::Open(**store, {"correct horse", ""});
+  ASSERT_TRUE(repo.ok()) << repo.status();
+  EXPECT_EQ((*repo)->config().version, 2u);
+  EXPECT_FALSE((*repo)->use_fingerprints());
+  fs::create_directories(dir.path() / "src");
+  WriteFile(dir.path() / "src/a.bin", RandomBytes(1 << 20, 1));
+  BackupOptions o;
+  o.paths = {(dir.path() / "src").string()};
+  auto b = Backup(**repo, o);
+  ASSERT_TRUE(b.ok()) << b.status();
+  auto files = FilesOf(**repo, b->manifest.id);
+  EXPECT_GT(files["src/a.bin"].content.size(), 2u);
+  EXPECT_TRUE(files["src/a.bin"].fingerprints.empty());
+  RestoreOptions ro;
+  ro.point = "latest";
+  ro.target = (dir.path() / "out").string();
+  ASSERT_TRUE(Restore(**repo, ro).ok());
+  EXPECT_EQ(CompareTrees(dir.path() / "src", dir.path() / "out/src"), "");
+}
+
+// The content of dir/lines.txt in testdata/v2-vault (keep in step with make-v2-vault.sh).
+std::string V2FixtureLines() {
+  std::string out;
+  for (uint64_t i = 0; i < 5000; ++i) {
+    out += "line " + std::to_string(i) + ": " + std::to_string(i * i % 1000003) + "\n";
+  }
+  return out;
+}
+
+// A vault written by a version-2 lifeboat (main before chunk fingerprints; made by
+// testdata/make-v2-vault.sh): this one reads it, verifies every byte, restores its point, backs
+// a changed tree up into it with that point as parent (files without fingerprints), and it stays
+// a version-2 vault that version-2 readers can open.
+TEST(DataPathVersionTest, AVaultWrittenByAVersion2LifeboatIsReadAndBackedUpInto) {
+  TempDir dir;
+  fs::copy(fs::path(LIFEBOAT_VAULT_TESTDATA) / "v2-vault", dir.path() / "vault",
+           fs::copy_options::recursive);
+  auto store = storage::LocalBlobStore::Open(dir.path() / "vault", true);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto repo = Repository::Open(**store, {"version 2 passphrase", ""});
+  ASSERT_TRUE(repo.ok()) << repo.status();
+  EXPECT_EQ((*repo)->config().version, 2u);
+  EXPECT_FALSE((*repo)->use_fingerprints());
+  CheckOptions co;
+  co.read_data = true;
+  auto checked = Check(**repo, co);
+  ASSERT_TRUE(checked.ok()) << checked.status();
+  EXPECT_TRUE(checked->ok()) << checked->errors.front();
+  EXPECT_EQ(checked->points, 1u);
+
+  const std::string lines = V2FixtureLines();
+  RestoreOptions ro;
+  ro.point = "latest";
+  ro.target = (dir.path() / "old").string();
+  auto restored = Restore(**repo, ro);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_TRUE(restored->errors.empty());
+  EXPECT_EQ(ReadFile(dir.path() / "old/src/hello.txt"), "hello from a version 2 vault\n");
+  EXPECT_EQ(ReadFile(dir.path() / "old/src/dir/lines.txt"), lines);
+  EXPECT_EQ(fs::read_symlink(dir.path() / "old/src/link"), "hello.txt");
+  auto old_files = FilesOf(**repo, "latest");
+  EXPECT_GT(old_files["src/dir/lines.txt"].content.size(), 2u);
+
+  // The same tree, lines.txt changed near its end (after its first chunk: chunks are at most
+  // 64 KiB) and appended to.
+  const fs::path src = dir.path() / "src";
+  fs::create_directories(src / "dir");
+  WriteFile(src / "hello.txt", "hello from a version 2 vault\n");
+  std::string changed = lines;
+  ASSERT_GT(lines.size(), 80000u);
+  changed.replace(lines.size() - 100, 5, "CHANGED");
+  changed += TextBytes(20000, 3);
+  WriteFile(src / "dir/lines.txt", changed);
+  fs::create_symlink("hello.txt", src / "link");
+  BackupOptions o;
+  o.paths = {src.string()};
+  o.parent = "latest";
+  auto b = Backup(**repo, o);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_FALSE(b->manifest.parent.empty());
+  EXPECT_EQ(b->manifest.summary.bytes_matched, 0u);
+  auto files = FilesOf(**repo, b->manifest.id);
+  EXPECT_GT(files["src/dir/lines.txt"].content.size(), 2u);
+  EXPECT_TRUE(files["src/dir/lines.txt"].fingerprints.empty());
+  // Unchanged chunks before the change are deduplicated against the old point's.
+  EXPECT_EQ(files["src/dir/lines.txt"].content[0].id, old_files["src/dir/lines.txt"].content[0].id);
+
+  auto reopened = Repository::Open(**store, {"version 2 passphrase", ""});
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ((*reopened)->config().version, 2u);
+  checked = Check(**reopened, co);
+  ASSERT_TRUE(checked.ok()) << checked.status();
+  EXPECT_TRUE(checked->ok()) << checked->errors.front();
+  EXPECT_EQ(checked->points, 2u);
+  ro.point = b->manifest.id;
+  ro.target = (dir.path() / "new").string();
+  restored = Restore(**reopened, ro);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ(CompareTrees(src, dir.path() / "new/src"), "");
 }
 
 TEST_F(DataPathTest, ExtendedAttributesAreBackedUpAndRestored) {

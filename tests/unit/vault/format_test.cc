@@ -73,5 +73,42 @@ TEST(Format, TreeRoundTripAndValidation) {
             StatusCode::kDataLoss);
 }
 
+TEST(Format, TreeChunkFingerprints) {
+  Node f;
+  f.name = "big";
+  f.type = NodeType::kFile;
+  Extent a;
+  a.id.fill(1);
+  Extent b;
+  b.id.fill(2);
+  f.content = {a, Extent{Digest{}, 4096}, b};
+  f.fingerprints.resize(2);
+  f.fingerprints[0].fill(0xab);
+  f.fingerprints[1].fill(0x01);
+  auto decoded = DecodeTree(EncodeTree({f}));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ((*decoded)[0].fingerprints, f.fingerprints);
+  // No fingerprints: none decoded (trees of version 1 and 2, and one-chunk files).
+  f.fingerprints.clear();
+  decoded = DecodeTree(EncodeTree({f}));
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_TRUE((*decoded)[0].fingerprints.empty());
+  // One per chunk, holes have none: any other count is damage.
+  std::string id(64, '1');
+  EXPECT_EQ(DecodeTree(R"({"nodes":[{"name":"f","type":"file","content":[")" + id +
+                       R"(","z10"],"fp":")" + std::string(64, 'a') + R"("}]})")
+                .status()
+                .code(),
+            StatusCode::kDataLoss);
+  EXPECT_EQ(DecodeTree(R"({"nodes":[{"name":"f","type":"file","content":[")" + id + R"("],"fp":")" +
+                       std::string(32, 'x') + R"("}]})")
+                .status()
+                .code(),
+            StatusCode::kDataLoss);
+  EXPECT_TRUE(DecodeTree(R"({"nodes":[{"name":"f","type":"file","content":[")" + id +
+                         R"(","z10"],"fp":")" + std::string(32, 'a') + R"("}]})")
+                  .ok());
+}
+
 }  // namespace
 }  // namespace lifeboat::vault
