@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #if defined(__x86_64__)
@@ -43,17 +44,38 @@ constexpr uint64_t kReadStep = 1ull << 20;
 // Start writeback of a pack every this many bytes so Seal's fsync has little left to do.
 constexpr uint64_t kWritebackStep = 32ull << 20;
 constexpr size_t kZeroPage = 64 * 1024;
-// Consecutive new blocks are written with one pwrite of up to this many bytes, up to
-// kWritesInFlight of them at a time (bench/snapshot: on this disk two or more direct writes in
-// flight write about twice as fast as one).
+// Consecutive new blocks are written with one pwritev of up to this many bytes, up to
+// Writer::kWritesInFlight of them at a time.
 constexpr uint64_t kWriteRun = 4ull << 20;
-constexpr size_t kWritesInFlight = 4;
+constexpr size_t kWritesInFlight = BlockStore::Writer::kWritesInFlight;
+// Scan buffers of at least this size are aligned to it and backed by transparent huge pages
+// where the kernel allows it (MADV_HUGEPAGE): a fresh buffer then costs a few faults instead of
+// one per 4 KiB page, and direct writes from it pin few pages.
+constexpr uint64_t kHugePage = 2ull << 20;
 // A pack's allocation grows geometrically from this size (capped at kPreallocMax per step), so
 // a pack of n bytes costs O(log n) fallocate calls; Seal trims the file to its written end.
 constexpr uint64_t kPreallocMin = 32ull << 20;
 constexpr uint64_t kPreallocMax = 256ull << 20;
 // Alignment of O_DIRECT buffers, offsets and sizes.
 constexpr uint64_t kDirectAlign = 4096;
+
+struct FreeBytes {
+  void operator()(uint8_t* p) const { std::free(p); }
+};
+using AlignedBytes = std::unique_ptr<uint8_t, FreeBytes>;
+
+// Uninitialised memory aligned for direct writes (null when there is none).
+AlignedBytes AllocateScanBuffer(uint64_t size) {
+  const uint64_t align = size >= kHugePage ? kHugePage : kDirectAlign;
+  void* p = nullptr;
+  if (::posix_memalign(&p, align, std::max<uint64_t>(size, 1)) != 0) {
+    return nullptr;
+  }
+  if (align == kHugePage) {
+    ::madvise(p, size / kHugePage * kHugePage, MADV_HUGEPAGE);  // advice only
+  }
+  return AlignedBytes(static_cast<uint8_t*>(p));
+}
 
 const EVP_MD* Sha256Md() {
   static const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
@@ -424,13 +446,19 @@ class ScanPipeline {
         previous_(options.previous),
         // A file of one chunk or less is read and hashed on the caller's thread.
         parallel_(nblocks_ > chunk_blocks_),
-        buffers_(parallel_ ? static_cast<size_t>(threads) + 2 : 1) {
-    for (size_t i = 0; i < buffers_.size(); ++i) {
-      // Not zeroed: only the bytes of read blocks are touched (a fresh page costs a fault and
-      // a clear; an incremental scan copies only its changed blocks here).
-      buffers_[i].data.reset(new uint8_t[chunk_blocks_ * bs_]);
-      buffers_[i].infos.resize(chunk_blocks_);
-      free_.push_back(static_cast<int>(i));
+        buffers_(parallel_ ? static_cast<size_t>(threads) + 2 +
+                                 static_cast<size_t>(std::max(0, options.held_buffers))
+                           : 1),
+        shared_(std::make_shared<Shared>()),
+        mu_(shared_->mu),
+        cv_(shared_->cv),
+        free_(shared_->free) {
+    // Buffers are allocated when first needed (Acquire), not zeroed: only the bytes of read
+    // blocks are touched (a fresh page costs a fault and a clear; an incremental scan copies only
+    // its changed blocks there).
+    shared_->memory.resize(buffers_.size());
+    for (Buffer& buf : buffers_) {
+      buf.infos.resize(chunk_blocks_);
     }
     if (key_ != nullptr && !previous_.empty() && !options.no_mapping) {
       // Only worth it when most blocks are compared, not copied (see the SIGBUS guard above);
@@ -450,7 +478,7 @@ class ScanPipeline {
   ScanPipeline(const ScanPipeline&) = delete;
   ScanPipeline& operator=(const ScanPipeline&) = delete;
 
-  Status Run(const BlockSink& sink, const std::function<void(uint64_t, uint64_t)>& progress) {
+  Status Run(const HeldBlockSink& sink, const std::function<void(uint64_t, uint64_t)>& progress) {
     if (!parallel_) {
       inline_sink_ = &sink;
       inline_progress_ = &progress;
@@ -469,10 +497,9 @@ class ScanPipeline {
         result = item.status;
         break;
       }
+      // The buffer goes back to the planner when the last hold on it is dropped (at the end of
+      // Consume, or when the sink's last kept hold is).
       Status s = Consume(item, sink);
-      if (item.buffer >= 0) {
-        Release(item.buffer);
-      }
       if (!s.ok()) {
         result = s;
         break;
@@ -499,7 +526,7 @@ class ScanPipeline {
   // rest are holes, neither read nor hashed). Several small data runs share one chunk, so the
   // threads hand over few chunks however fragmented the file is.
   struct Buffer {
-    std::unique_ptr<uint8_t[]> data;
+    uint8_t* data = nullptr;  // shared_->memory of its index
     std::vector<BlockInfo> infos;
     std::vector<Segment> segments;
     uint64_t first = 0;
@@ -564,7 +591,7 @@ class ScanPipeline {
           info.unchanged = true;
           continue;
         }
-        std::memcpy(buf.data.get() + i * bs_, mapped.data(), info.length);
+        std::memcpy(buf.data + i * bs_, mapped.data(), info.length);
         HashBlockOf(buf, i, fp);
       }
     });
@@ -573,7 +600,7 @@ class ScanPipeline {
   void HashBlockOf(Buffer& buf, uint64_t i, Fingerprinter* fp) {
     static const Fingerprint kUnknown{};
     BlockInfo& info = buf.infos[i];
-    std::span<const uint8_t> data(buf.data.get() + i * bs_, info.length);
+    std::span<const uint8_t> data(buf.data + i * bs_, info.length);
     info.zero = IsZero(data);
     if (info.zero) {
       return;
@@ -614,14 +641,14 @@ class ScanPipeline {
     }
   }
 
-  Status Consume(const ScanItem& item, const BlockSink& sink) {
+  Status Consume(const ScanItem& item, const HeldBlockSink& sink) {
     if (item.kind == ScanItem::Kind::kZero) {
       for (uint64_t b = item.first; b < item.first + item.count; ++b) {
         BlockInfo info;
         info.index = b;
         info.length = LengthOf(b);
         info.zero = true;
-        RETURN_IF_ERROR(sink(info, {}));
+        RETURN_IF_ERROR(sink(info, {}, {}));
       }
       return OkStatus();
     }
@@ -630,13 +657,23 @@ class ScanPipeline {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return buf.hashed; });
     }
+    // Parallel scans lend the buffer: it returns to the free list when the last hold is
+    // dropped. The single-buffer scan reuses it at once (Push), so it lends nothing.
+    BufferHold hold;
+    if (parallel_) {
+      hold = BufferHold(buf.data, [shared = shared_, index = item.buffer](const void*) {
+        std::lock_guard<std::mutex> lock(shared->mu);
+        shared->free.push_back(index);
+        shared->cv.notify_all();
+      });
+    }
     RETURN_IF_ERROR(buf.read_status);
     for (uint64_t i = 0; i < item.count; ++i) {
       std::span<const uint8_t> data;
       if (!buf.infos[i].zero) {
-        data = std::span<const uint8_t>(buf.data.get() + i * bs_, buf.infos[i].length);
+        data = std::span<const uint8_t>(buf.data + i * bs_, buf.infos[i].length);
       }
-      RETURN_IF_ERROR(sink(buf.infos[i], data));
+      RETURN_IF_ERROR(sink(buf.infos[i], data, data.empty() ? BufferHold() : hold));
     }
     return OkStatus();
   }
@@ -704,6 +741,10 @@ class ScanPipeline {
         }
       }
       int index = Acquire();
+      if (index == kNoMemory) {
+        return ResourceExhaustedError("no memory for a scan buffer of " +
+                                      std::to_string(chunk_blocks_ * bs_) + " bytes");
+      }
       if (index < 0) {
         return OkStatus();  // stopped by the consumer
       }
@@ -754,7 +795,7 @@ class ScanPipeline {
   // that shrank meanwhile reads as zeros; the caller's stat check reports the change).
   Status ReadBlocks(Buffer& buf, uint64_t first, uint64_t count) {
     uint64_t offset = (buf.first + first) * bs_;
-    uint8_t* dest = buf.data.get() + first * bs_;
+    uint8_t* dest = buf.data + first * bs_;
     uint64_t want = std::min(count * bs_, size_ - offset);
     uint64_t got = 0;
     while (got < want) {
@@ -812,15 +853,28 @@ class ScanPipeline {
     items_.pop_front();
     return item;
   }
+  // A free buffer (allocated on first use); -1 when stopped, kNoMemory.
+  static constexpr int kNoMemory = -2;
   int Acquire() {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return stopped_ || !free_.empty(); });
+    cv_.wait(lock, [&] { return stopped_ || !free_.empty() || allocated_ < buffers_.size(); });
     if (stopped_) {
       return -1;
     }
-    int index = free_.front();
-    free_.pop_front();
-    return index;
+    if (!free_.empty()) {
+      int index = free_.front();
+      free_.pop_front();
+      return index;
+    }
+    const size_t index = allocated_++;
+    lock.unlock();
+    // Only this (planning) thread allocates; the buffer is not seen by others before Push.
+    shared_->memory[index] = AllocateScanBuffer(chunk_blocks_ * bs_);
+    if (shared_->memory[index] == nullptr) {
+      return kNoMemory;
+    }
+    buffers_[index].data = shared_->memory[index].get();
+    return static_cast<int>(index);
   }
   void Release(int index) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -845,14 +899,24 @@ class ScanPipeline {
   const uint8_t* map_ = nullptr;              // the source mapped read-only, or null
   bool parallel_;
   std::vector<Buffer> buffers_;
-  const BlockSink* inline_sink_ = nullptr;
+  size_t allocated_ = 0;  // buffers with memory (guarded by mu_)
+  // What a hold on a lent buffer needs after the scan has returned: the buffers' memory, and
+  // the lock, signal and free list through which a buffer comes back.
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<int> free;
+    std::vector<AlignedBytes> memory;
+  };
+  std::shared_ptr<Shared> shared_;
+  std::mutex& mu_;
+  std::condition_variable& cv_;
+  std::deque<int>& free_;
+  const HeldBlockSink* inline_sink_ = nullptr;
   const std::function<void(uint64_t, uint64_t)>* inline_progress_ = nullptr;
   Status inline_status_;
-  std::mutex mu_;
-  std::condition_variable cv_;
   std::deque<ScanItem> items_;
   std::deque<int> hash_queue_;
-  std::deque<int> free_;
   bool seek_supported_ = true;  // planning thread only
   bool produced_all_ = false;
   bool stopped_ = false;
@@ -861,6 +925,12 @@ class ScanPipeline {
 }  // namespace
 
 Status ScanFile(int fd, uint64_t size, const ScanOptions& options, const BlockSink& sink) {
+  return ScanFile(fd, size, options,
+                  [&sink](const BlockInfo& block, std::span<const uint8_t> data,
+                          const BufferHold&) { return sink(block, data); });
+}
+
+Status ScanFile(int fd, uint64_t size, const ScanOptions& options, const HeldBlockSink& sink) {
   RETURN_IF_ERROR(ValidateBlockSize(options.block_size));
   const int threads =
       std::max(1, options.threads > 0 ? options.threads
@@ -1200,8 +1270,8 @@ BlockStore::Writer::~Writer() {
   }
 }
 
-StatusOr<BlockAddress> BlockStore::Writer::Put(const BlockHash& hash,
-                                               std::span<const uint8_t> data) {
+StatusOr<BlockAddress> BlockStore::Writer::Put(const BlockHash& hash, std::span<const uint8_t> data,
+                                               const BufferHold& hold) {
   if (const BlockAddress* found = store_.Find(hash)) {
     return *found;
   }
@@ -1212,8 +1282,8 @@ StatusOr<BlockAddress> BlockStore::Writer::Put(const BlockHash& hash,
     return InvalidArgumentError("block of " + std::to_string(data.size()) +
                                 " bytes does not fit the store's block size");
   }
-  std::filesystem::path path = store_.PackDataPath(pack_);
   if (fd_ < 0) {
+    std::filesystem::path path = store_.PackDataPath(pack_);
     // O_DIRECT skips the copy into the page cache (the larger part of writing a pack); file
     // systems without it (tmpfs) get buffered writes.
     fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_DIRECT, 0444);
@@ -1224,26 +1294,37 @@ StatusOr<BlockAddress> BlockStore::Writer::Put(const BlockHash& hash,
     if (fd_ < 0) {
       return ErrnoStatus("creating " + path.string());
     }
-    for (size_t i = 0; i < kWritesInFlight + 1; ++i) {
-      void* buf = nullptr;
-      if (::posix_memalign(&buf, kDirectAlign, kWriteRun + store_.block_size_ + kDirectAlign) !=
-          0) {
-        return ResourceExhaustedError("no memory for the pack write buffers");
-      }
-      free_buffers_.emplace_back(static_cast<uint8_t*>(buf));
-    }
-    pending_ = std::move(free_buffers_.back());
-    free_buffers_.pop_back();
   }
   uint32_t slot = static_cast<uint32_t>(slots_.size());
   uint64_t offset = uint64_t{slot} * store_.block_size_;
   if (pending_size_ != 0 && pending_offset_ + pending_size_ != offset) {
     RETURN_IF_ERROR(Flush());
   }
+  // A lent block is written from where it is when a direct write can take it from there (whole
+  // 4 KiB sectors at an aligned address); a run keeps at most one lent buffer, so a writer holds
+  // at most kHeldBuffers of them (the scan that lends them has that many spare).
+  const bool lent = hold != nullptr &&
+                    (!direct_ || (reinterpret_cast<uintptr_t>(data.data()) % kDirectAlign == 0 &&
+                                  data.size() % kDirectAlign == 0));
+  if (lent && !pending_holds_.empty() && pending_holds_.back() != hold) {
+    RETURN_IF_ERROR(Flush());
+  }
+  if (!lent && pending_ == nullptr) {
+    RETURN_IF_ERROR(TakeStaging());
+  }
   if (pending_size_ == 0) {
     pending_offset_ = offset;
   }
-  std::memcpy(pending_.get() + pending_size_, data.data(), data.size());
+  if (lent) {
+    if (pending_holds_.empty()) {
+      pending_holds_.push_back(hold);
+    }
+    AppendPiece(data.data(), data.size());
+  } else {
+    std::memcpy(pending_.get() + staged_, data.data(), data.size());
+    AppendPiece(pending_.get() + staged_, data.size());
+    staged_ += data.size();
+  }
   pending_size_ += data.size();
   slots_.push_back({hash, static_cast<uint32_t>(data.size())});
   BlockAddress address{pack_, slot};
@@ -1257,6 +1338,33 @@ StatusOr<BlockAddress> BlockStore::Writer::Put(const BlockHash& hash,
   return address;
 }
 
+void BlockStore::Writer::AppendPiece(const uint8_t* data, uint64_t size) {
+  if (!pending_pieces_.empty() &&
+      pending_pieces_.back().first + pending_pieces_.back().second == data) {
+    pending_pieces_.back().second += size;
+  } else {
+    pending_pieces_.emplace_back(data, size);
+  }
+}
+
+Status BlockStore::Writer::TakeStaging() {
+  if (free_buffers_.empty() && staging_allocated_ < kWritesInFlight + 1) {
+    void* buf = nullptr;
+    if (::posix_memalign(&buf, kDirectAlign, kWriteRun + store_.block_size_ + kDirectAlign) != 0) {
+      return ResourceExhaustedError("no memory for the pack write buffers");
+    }
+    free_buffers_.emplace_back(static_cast<uint8_t*>(buf));
+    ++staging_allocated_;
+  }
+  while (free_buffers_.empty()) {
+    RETURN_IF_ERROR(WaitForOldestWrite());
+  }
+  pending_ = std::move(free_buffers_.back());
+  free_buffers_.pop_back();
+  staged_ = 0;
+  return OkStatus();
+}
+
 void BlockStore::Writer::FreeAligned::operator()(uint8_t* p) const { std::free(p); }
 
 Status BlockStore::Writer::Flush() {
@@ -1266,18 +1374,19 @@ Status BlockStore::Writer::Flush() {
   RETURN_IF_ERROR(write_error_);
   std::filesystem::path path = store_.PackDataPath(pack_);
   uint64_t size = pending_size_;
-  if (direct_) {
-    // O_DIRECT writes whole 4 KiB sectors: a short last block is padded with zeros inside its
-    // own slot (the file system allocates that sector either way; reads stop at the length).
+  if (direct_ && size % kDirectAlign != 0) {
+    // O_DIRECT writes whole 4 KiB sectors: a short last block (always staged, as the last
+    // piece) is padded with zeros inside its own slot (the file system allocates that sector
+    // either way; reads stop at the length).
     uint64_t padded = (size + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
-    std::memset(pending_.get() + size, 0, padded - size);
+    std::memset(pending_.get() + staged_, 0, padded - size);
+    pending_pieces_.back().second += padded - size;
     size = padded;
   }
   if (store_.write_fault_) {
     RETURN_IF_ERROR(store_.write_fault_(pending_size_).WithPrefix("writing " + path.string()));
   }
-  // A free buffer for the next run: the oldest write's once it is done.
-  while (free_buffers_.empty()) {
+  while (in_flight_.size() >= kWritesInFlight) {
     RETURN_IF_ERROR(WaitForOldestWrite());
   }
   uint64_t offset = pending_offset_;
@@ -1293,18 +1402,28 @@ Status BlockStore::Writer::Flush() {
   written_end_ = std::max(written_end_, end);
   InFlight write;
   write.buffer = std::move(pending_);
-  pending_ = std::move(free_buffers_.back());
-  free_buffers_.pop_back();
+  std::vector<struct iovec> iov;
+  iov.reserve(pending_pieces_.size());
+  for (const auto& [p, n] : pending_pieces_) {
+    iov.push_back({const_cast<uint8_t*>(p), n});
+  }
+  pending_pieces_.clear();
   pending_size_ = 0;
-  std::packaged_task<Status()> job([fd = fd_, buf = write.buffer.get(), size, offset, end,
-                                    writeback_from, path = std::move(path)] {
-    Status s = PwriteFull(fd, buf, size, offset, path);
+  staged_ = 0;
+  // The job drops the holds on lent buffers as soon as they are written, so the scan reuses
+  // them at once.
+  std::packaged_task<Status()> job([fd = fd_, iov = std::move(iov),
+                                    holds = std::move(pending_holds_), offset, end, writeback_from,
+                                    path = std::move(path)]() mutable {
+    Status s = PwritevFull(fd, iov, offset, path);
+    holds.clear();
     if (s.ok() && writeback_from < end) {
       ::sync_file_range(fd, static_cast<off_t>(writeback_from),
                         static_cast<off_t>(end - writeback_from), SYNC_FILE_RANGE_WRITE);
     }
     return s;
   });
+  pending_holds_.clear();
   write.done = job.get_future();
   in_flight_.push_back(std::move(write));
   StartWrite(std::move(job));
@@ -1367,7 +1486,9 @@ Status BlockStore::Writer::WaitForOldestWrite() {
   InFlight write = std::move(in_flight_.front());
   in_flight_.pop_front();
   Status s = write.done.get();
-  free_buffers_.push_back(std::move(write.buffer));
+  if (write.buffer != nullptr) {
+    free_buffers_.push_back(std::move(write.buffer));
+  }
   if (!s.ok() && write_error_.ok()) {
     write_error_ = s;
   }

@@ -594,6 +594,8 @@ struct SnapshotStore::Impl {
     scan.block_size = cs.store.block_size_;
     scan.threads = cs.options.threads;
     scan.fingerprint_key = &cs.store.fingerprint_key_;
+    // The writer writes new blocks straight from the scan's buffers (no copy).
+    scan.held_buffers = BlockStore::Writer::kHeldBuffers;
     // Fingerprints of holes in the previous snapshot stay unknown (a hole has no block to share).
     std::vector<Fingerprint> known;
     if (!prev.fingerprints.empty()) {
@@ -613,7 +615,8 @@ struct SnapshotStore::Impl {
     }
     uint64_t expected = BlockCount(e.size, cs.store.block_size_);
     Status s = ScanFile(fd.get(), e.size, scan,
-                        [&](const BlockInfo& block, std::span<const uint8_t> data) -> Status {
+                        [&](const BlockInfo& block, std::span<const uint8_t> data,
+                            const BufferHold& hold) -> Status {
                           if (block.zero) {
                             cs.m.blocks.push_back(0);
                             cs.fingerprints.push_back({});
@@ -626,7 +629,7 @@ struct SnapshotStore::Impl {
                             ++cs.result.blocks_unchanged;
                             return OkStatus();
                           }
-                          ASSIGN_OR_RETURN(BlockAddress a, cs.writer.Put(block.hash, data));
+                          ASSIGN_OR_RETURN(BlockAddress a, cs.writer.Put(block.hash, data, hold));
                           cs.m.blocks.push_back(a.Key());
                           return OkStatus();
                         });
