@@ -48,10 +48,6 @@ constexpr size_t kZeroPage = 64 * 1024;
 // Writer::kWritesInFlight of them at a time.
 constexpr uint64_t kWriteRun = 4ull << 20;
 constexpr size_t kWritesInFlight = BlockStore::Writer::kWritesInFlight;
-// Scan buffers of at least this size are aligned to it and backed by transparent huge pages
-// where the kernel allows it (MADV_HUGEPAGE): a fresh buffer then costs a few faults instead of
-// one per 4 KiB page, and direct writes from it pin few pages.
-constexpr uint64_t kHugePage = 2ull << 20;
 // A pack's allocation grows geometrically from this size (capped at kPreallocMax per step), so
 // a pack of n bytes costs O(log n) fallocate calls; Seal trims the file to its written end.
 constexpr uint64_t kPreallocMin = 32ull << 20;
@@ -64,15 +60,14 @@ struct FreeBytes {
 };
 using AlignedBytes = std::unique_ptr<uint8_t, FreeBytes>;
 
-// Uninitialised memory aligned for direct writes (null when there is none).
+// Uninitialised memory aligned for direct writes (null when there is none). Not backed by
+// transparent huge pages on purpose: on this VM a fresh huge page often comes from memory the
+// host has reclaimed (free page reporting) or needs compaction, and clearing it cost up to 8 %
+// of a first snapshot's CPU time (perf), more than the 4 KiB pages' faults and pinning.
 AlignedBytes AllocateScanBuffer(uint64_t size) {
-  const uint64_t align = size >= kHugePage ? kHugePage : kDirectAlign;
   void* p = nullptr;
-  if (::posix_memalign(&p, align, std::max<uint64_t>(size, 1)) != 0) {
+  if (::posix_memalign(&p, kDirectAlign, std::max<uint64_t>(size, 1)) != 0) {
     return nullptr;
-  }
-  if (align == kHugePage) {
-    ::madvise(p, size / kHugePage * kHugePage, MADV_HUGEPAGE);  // advice only
   }
   return AlignedBytes(static_cast<uint8_t*>(p));
 }
@@ -139,7 +134,7 @@ FingerprintKey NewFingerprintKey() {
 struct Fingerprinter::Ctx {
   EVP_CIPHER_CTX* evp = nullptr;
   int function = 0;
-  std::array<uint64_t, 2> powers[16]{};  // H^1 .. H^16 (function 2)
+  std::array<uint64_t, 2> powers[32]{};  // H^1 .. H^32 (function 2)
   ~Ctx() { EVP_CIPHER_CTX_free(evp); }
 };
 
@@ -182,7 +177,50 @@ __attribute__((target("avx512f,avx512bw,vpclmulqdq,pclmul,sse4.1"))) inline __m1
   return _mm512_castsi512_si128(v);
 }
 
+// Lane j of hp[k] holds H^(top - 4k - j): the powers of the words 4k + j of a group of 16 whose
+// first word gets H^top (powers[i] is H^(i + 1)).
+__attribute__((target("avx512f,avx512bw,vpclmulqdq,pclmul,sse4.1"))) inline void GroupPowers(
+    const std::array<uint64_t, 2>* powers, int top, __m512i hp[4]) {
+  for (int k = 0; k < 4; ++k) {
+    hp[k] = _mm512_setzero_si512();
+    hp[k] = _mm512_inserti32x4(hp[k], LoadPowers(powers[top - 1 - 4 * k]), 0);
+    hp[k] = _mm512_inserti32x4(hp[k], LoadPowers(powers[top - 2 - 4 * k]), 1);
+    hp[k] = _mm512_inserti32x4(hp[k], LoadPowers(powers[top - 3 - 4 * k]), 2);
+    hp[k] = _mm512_inserti32x4(hp[k], LoadPowers(powers[top - 4 - 4 * k]), 3);
+  }
+}
+
+// Adds the unreduced products of 16 words at `g` (the first one XORed with `first`) and their
+// powers hp to lo, hi and mid.
+__attribute__((target("avx512f,avx512bw,vpclmulqdq,pclmul,sse4.1"))) inline void MulGroup(
+    const uint8_t* g, __m128i first, const __m512i hp[4], __m512i& lo, __m512i& hi, __m512i& mid) {
+  for (int k = 0; k < 4; ++k) {
+    __m512i m = _mm512_loadu_si512(g + 64 * k);
+    if (k == 0) {
+      m = _mm512_xor_si512(m, _mm512_zextsi128_si512(first));
+    }
+    lo = _mm512_xor_si512(lo, _mm512_clmulepi64_epi128(m, hp[k], 0x00));
+    hi = _mm512_xor_si512(hi, _mm512_clmulepi64_epi128(m, hp[k], 0x11));
+    mid = _mm512_xor_si512(mid, _mm512_clmulepi64_epi128(m, hp[k], 0x01));
+    mid = _mm512_xor_si512(mid, _mm512_clmulepi64_epi128(m, hp[k], 0x10));
+  }
+}
+
+// Folds the lanes of lo, hi and mid and reduces their sum modulo the field polynomial.
+__attribute__((target("avx512f,avx512bw,vpclmulqdq,pclmul,sse4.1"))) inline __m128i ReduceGroup(
+    __m512i lo, __m512i hi, __m512i mid) {
+  __m128i l = FoldLanes(lo);
+  __m128i u = FoldLanes(hi);
+  __m128i md = FoldLanes(mid);
+  l = _mm_xor_si128(l, _mm_slli_si128(md, 8));
+  u = _mm_xor_si128(u, _mm_srli_si128(md, 8));
+  return PolyReduce(l, u);
+}
+
 // Words [0, n / 16) are whole; the rest of the block is one zero-padded word; then the length.
+// Horner's rule 32 words (512 bytes) per step: acc' = (acc + m_1) H^32 + m_2 H^31 + ... + m_32 H,
+// with one reduction per step (the step's only serial dependency), then 16 words at a time, then
+// one word at a time.
 __attribute__((target("avx512f,avx512bw,vpclmulqdq,pclmul,sse4.1"))) Fingerprint PolyHash(
     const std::array<uint64_t, 2>* powers, std::span<const uint8_t> data) {
   const uint8_t* p = data.data();
@@ -191,38 +229,26 @@ __attribute__((target("avx512f,avx512bw,vpclmulqdq,pclmul,sse4.1"))) Fingerprint
   __m128i acc = _mm_setzero_si128();
   size_t i = 0;
   if (words >= 16) {
-    // hp[k] holds, lane j, H^(16 - 4k - j): the power for word 4k + j of a group of 16.
-    __m512i hp[4];
-    for (int k = 0; k < 4; ++k) {
-      hp[k] = _mm512_setzero_si512();
-      hp[k] = _mm512_inserti32x4(hp[k], LoadPowers(powers[15 - 4 * k]), 0);
-      hp[k] = _mm512_inserti32x4(hp[k], LoadPowers(powers[14 - 4 * k]), 1);
-      hp[k] = _mm512_inserti32x4(hp[k], LoadPowers(powers[13 - 4 * k]), 2);
-      hp[k] = _mm512_inserti32x4(hp[k], LoadPowers(powers[12 - 4 * k]), 3);
+    __m512i low[4];  // H^16 .. H^1
+    GroupPowers(powers, 16, low);
+    if (words >= 32) {
+      __m512i high[4];  // H^32 .. H^17
+      GroupPowers(powers, 32, high);
+      for (; i + 32 <= words; i += 32) {
+        __m512i lo = _mm512_setzero_si512();
+        __m512i hi = _mm512_setzero_si512();
+        __m512i mid = _mm512_setzero_si512();
+        MulGroup(p + i * 16, acc, high, lo, hi, mid);
+        MulGroup(p + i * 16 + 256, _mm_setzero_si128(), low, lo, hi, mid);
+        acc = ReduceGroup(lo, hi, mid);
+      }
     }
     for (; i + 16 <= words; i += 16) {
-      const uint8_t* g = p + i * 16;
-      __m512i m0 = _mm512_xor_si512(_mm512_loadu_si512(g), _mm512_zextsi128_si512(acc));
-      __m512i m1 = _mm512_loadu_si512(g + 64);
-      __m512i m2 = _mm512_loadu_si512(g + 128);
-      __m512i m3 = _mm512_loadu_si512(g + 192);
-      __m512i lo = _mm512_clmulepi64_epi128(m0, hp[0], 0x00);
-      __m512i hi = _mm512_clmulepi64_epi128(m0, hp[0], 0x11);
-      __m512i mid = _mm512_xor_si512(_mm512_clmulepi64_epi128(m0, hp[0], 0x01),
-                                     _mm512_clmulepi64_epi128(m0, hp[0], 0x10));
-      const __m512i ms[3] = {m1, m2, m3};
-      for (int k = 1; k < 4; ++k) {
-        lo = _mm512_xor_si512(lo, _mm512_clmulepi64_epi128(ms[k - 1], hp[k], 0x00));
-        hi = _mm512_xor_si512(hi, _mm512_clmulepi64_epi128(ms[k - 1], hp[k], 0x11));
-        mid = _mm512_xor_si512(mid, _mm512_clmulepi64_epi128(ms[k - 1], hp[k], 0x01));
-        mid = _mm512_xor_si512(mid, _mm512_clmulepi64_epi128(ms[k - 1], hp[k], 0x10));
-      }
-      __m128i l = FoldLanes(lo);
-      __m128i u = FoldLanes(hi);
-      __m128i md = FoldLanes(mid);
-      l = _mm_xor_si128(l, _mm_slli_si128(md, 8));
-      u = _mm_xor_si128(u, _mm_srli_si128(md, 8));
-      acc = PolyReduce(l, u);
+      __m512i lo = _mm512_setzero_si512();
+      __m512i hi = _mm512_setzero_si512();
+      __m512i mid = _mm512_setzero_si512();
+      MulGroup(p + i * 16, acc, low, lo, hi, mid);
+      acc = ReduceGroup(lo, hi, mid);
     }
   }
   for (; i < words; ++i) {
@@ -283,7 +309,7 @@ Fingerprinter::Fingerprinter(const FingerprintKey& key, int function)
     EVP_CIPHER_free(ecb);
     __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(hbytes));
     __m128i power = h;
-    for (int i = 0; i < 16; ++i) {
+    for (int i = 0; i < 32; ++i) {
       _mm_storeu_si128(reinterpret_cast<__m128i*>(ctx_->powers[i].data()), power);
       power = PolyMul(power, h);
     }

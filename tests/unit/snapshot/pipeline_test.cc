@@ -457,7 +457,8 @@ TEST(FingerprintTest, PolynomialFunctionMatchesABitByBitEvaluation) {
   for (int k = 0; k < 3; ++k) {
     const FingerprintKey key = NewFingerprintKey();
     Fingerprinter fp(key);
-    for (size_t n : {0, 1, 15, 16, 17, 255, 256, 257, 511, 4096, 16384, 16389, 65536}) {
+    for (size_t n :
+         {0, 1, 15, 16, 17, 255, 256, 257, 511, 512, 768, 800, 4096, 12544, 16384, 16389, 65536}) {
       std::string data = RandomBytes(rng, n);
       EXPECT_EQ(fp.Of({reinterpret_cast<const uint8_t*>(data.data()), data.size()}),
                 SlowPoly(key, data))
