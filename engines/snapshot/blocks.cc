@@ -1045,6 +1045,8 @@ StatusOr<std::unique_ptr<BlockStore>> BlockStore::Open(const std::filesystem::pa
   return std::unique_ptr<BlockStore>(new BlockStore(dir, block_size));
 }
 
+void BlockStore::ReserveLookup(size_t more) { lookup_.reserve(lookup_.size() + more); }
+
 void BlockStore::ResetCache() {
   std::lock_guard<std::mutex> lock(packs_mu_);
   for (auto& [n, pack] : packs_) {
@@ -1298,16 +1300,33 @@ BlockStore::Writer::~Writer() {
 
 StatusOr<BlockAddress> BlockStore::Writer::Put(const BlockHash& hash, std::span<const uint8_t> data,
                                                const BufferHold& hold) {
-  if (const BlockAddress* found = store_.Find(hash)) {
-    return *found;
-  }
-  if (sealed_) {
-    return FailedPreconditionError("block store writer already sealed");
-  }
-  if (data.empty() || data.size() > store_.block_size_) {
+  if (sealed_ || data.empty() || data.size() > store_.block_size_) {
+    if (const BlockAddress* found = store_.Find(hash)) {
+      return *found;
+    }
+    if (sealed_) {
+      return FailedPreconditionError("block store writer already sealed");
+    }
     return InvalidArgumentError("block of " + std::to_string(data.size()) +
                                 " bytes does not fit the store's block size");
   }
+  // One lookup: an equal live block, or this block's entry at its new slot (removed again if
+  // storing it fails).
+  const BlockAddress address{pack_, static_cast<uint32_t>(slots_.size())};
+  auto [it, inserted] = store_.lookup_.try_emplace(hash, address);
+  if (!inserted) {
+    return it->second;
+  }
+  Status s = Append(hash, data, hold);
+  if (!s.ok()) {
+    store_.lookup_.erase(hash);
+    return s;
+  }
+  return address;
+}
+
+Status BlockStore::Writer::Append(const BlockHash& hash, std::span<const uint8_t> data,
+                                  const BufferHold& hold) {
   if (fd_ < 0) {
     std::filesystem::path path = store_.PackDataPath(pack_);
     // O_DIRECT skips the copy into the page cache (the larger part of writing a pack); file
@@ -1321,8 +1340,7 @@ StatusOr<BlockAddress> BlockStore::Writer::Put(const BlockHash& hash, std::span<
       return ErrnoStatus("creating " + path.string());
     }
   }
-  uint32_t slot = static_cast<uint32_t>(slots_.size());
-  uint64_t offset = uint64_t{slot} * store_.block_size_;
+  uint64_t offset = uint64_t{slots_.size()} * store_.block_size_;
   if (pending_size_ != 0 && pending_offset_ + pending_size_ != offset) {
     RETURN_IF_ERROR(Flush());
   }
@@ -1353,15 +1371,13 @@ StatusOr<BlockAddress> BlockStore::Writer::Put(const BlockHash& hash, std::span<
   }
   pending_size_ += data.size();
   slots_.push_back({hash, static_cast<uint32_t>(data.size())});
-  BlockAddress address{pack_, slot};
-  store_.lookup_.emplace(hash, address);
   ++new_blocks_;
   new_bytes_ += data.size();
   // A short block ends a run (the rest of its slot stays a hole); big runs are written out.
   if (data.size() < store_.block_size_ || pending_size_ >= kWriteRun) {
     RETURN_IF_ERROR(Flush());
   }
-  return address;
+  return OkStatus();
 }
 
 void BlockStore::Writer::AppendPiece(const uint8_t* data, uint64_t size) {
@@ -1547,7 +1563,9 @@ Status BlockStore::Writer::Seal() {
   if (::fdatasync(fd_) != 0) {
     return ErrnoStatus("syncing " + data_path.string());
   }
-  std::string raw(kIndexMagic, sizeof(kIndexMagic));
+  std::string raw;
+  raw.reserve(kIndexHeader + slots_.size() * kIndexRecord + sizeof(BlockHash));
+  raw.append(kIndexMagic, sizeof(kIndexMagic));
   uint32_t bs = store_.block_size_;
   uint32_t count = static_cast<uint32_t>(slots_.size());
   raw.append(reinterpret_cast<const char*>(&bs), sizeof(bs));
@@ -1566,6 +1584,18 @@ Status BlockStore::Writer::Seal() {
   ::close(fd_);
   fd_ = -1;
   sealed_ = true;
+  // The store knows the sealed pack's index already (Describe and Read need not read it back).
+  int read_fd = ::open(data_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (read_fd >= 0) {
+    std::lock_guard<std::mutex> lock(store_.packs_mu_);
+    auto [pack, inserted] = store_.packs_.try_emplace(pack_);
+    if (inserted) {
+      pack->second.fd = read_fd;
+      pack->second.slots = std::move(slots_);
+    } else {
+      ::close(read_fd);
+    }
+  }
   return OkStatus();
 }
 

@@ -175,6 +175,8 @@ class BlockStore {
   // The live block with this content, if any (only after Sweep; includes blocks added by the
   // current writer).
   const BlockAddress* Find(const BlockHash& hash) const;
+  // Makes room in the lookup for `more` blocks a writer is about to add (saves rehashing).
+  void ReserveLookup(size_t more);
 
   // Metadata of a sealed block (hash + length), read from the pack's verified index.
   StatusOr<StoredBlock> Describe(const BlockAddress& address);
@@ -221,6 +223,8 @@ class BlockStore {
     // flight); they go to disjoint ranges of the pack, so their order does not matter: Seal waits
     // for all of them before the pack's data is synced and its index written.
     Status Flush();
+    // Stores a new block in the next slot (Put has checked it and entered it in the lookup).
+    Status Append(const BlockHash& hash, std::span<const uint8_t> data, const BufferHold& hold);
     // Appends [data, data + size) to the run's pieces (merged with the last one when adjacent).
     void AppendPiece(const uint8_t* data, uint64_t size);
     // A staging buffer for copied blocks (allocated on first use; else the oldest write's).

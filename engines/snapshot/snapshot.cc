@@ -731,12 +731,21 @@ struct SnapshotStore::Impl {
       return prev;
     };
 
+    // A volume's first snapshot adds up to one block per block of data: room for them in the
+    // lookup saves its rehashing (capped; the lookup grows as needed beyond).
+    auto reserve_lookup = [&] {
+      if (parent == nullptr) {
+        store.blocks_->ReserveLookup(static_cast<size_t>(
+            std::min<uint64_t>(BlockCount(cs.total, store.block_size_), 1u << 20)));
+      }
+    };
     if (kind == VolumeKind::kImage) {
       Entry e;
       e.type = EntryType::kFile;
       e.uid = src.st_uid;
       e.gid = src.st_gid;
       cs.total = static_cast<uint64_t>(src.st_size);
+      reserve_lookup();
       PreviousFile prev;
       if (parent != nullptr && !parent->entries.empty() &&
           parent->entries.front().type == EntryType::kFile) {
@@ -772,6 +781,7 @@ struct SnapshotStore::Impl {
       for (const Entry& e : w.entries) {
         cs.total += e.size;
       }
+      reserve_lookup();
       for (Entry& e : w.entries) {
         if (e.type == EntryType::kFile) {
           auto it = previous.find(e.path);
