@@ -652,7 +652,7 @@ class ScanPipeline {
       int index;
       {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return stopped_ || produced_all_ || !hash_queue_.empty(); });
+        hash_cv_.wait(lock, [&] { return stopped_ || produced_all_ || !hash_queue_.empty(); });
         if (stopped_ || hash_queue_.empty()) {
           return;
         }
@@ -661,9 +661,11 @@ class ScanPipeline {
       }
       Buffer& buf = buffers_[index];
       buf.read_status = ReadAndHashChunk(buf, fp.get());
-      std::lock_guard<std::mutex> lock(mu_);
-      buffers_[index].hashed = true;
-      cv_.notify_all();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        buffers_[index].hashed = true;
+      }
+      item_cv_.notify_one();  // the consumer
     }
   }
 
@@ -681,16 +683,18 @@ class ScanPipeline {
     Buffer& buf = buffers_[item.buffer];
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return buf.hashed; });
+      item_cv_.wait(lock, [&] { return buf.hashed; });
     }
     // Parallel scans lend the buffer: it returns to the free list when the last hold is
     // dropped. The single-buffer scan reuses it at once (Push), so it lends nothing.
     BufferHold hold;
     if (parallel_) {
       hold = BufferHold(buf.data, [shared = shared_, index = item.buffer](const void*) {
-        std::lock_guard<std::mutex> lock(shared->mu);
-        shared->free.push_back(index);
-        shared->cv.notify_all();
+        {
+          std::lock_guard<std::mutex> lock(shared->mu);
+          shared->free.push_back(index);
+        }
+        shared->cv.notify_one();  // the planner
       });
     }
     RETURN_IF_ERROR(buf.read_status);
@@ -710,8 +714,8 @@ class ScanPipeline {
     {
       std::lock_guard<std::mutex> lock(mu_);
       produced_all_ = true;
-      cv_.notify_all();
     }
+    hash_cv_.notify_all();
     ScanItem end;
     end.status = s;
     Push(std::move(end), -1);
@@ -858,23 +862,28 @@ class ScanPipeline {
       }
       return true;
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopped_ && item.kind != ScanItem::Kind::kEnd) {
-      if (item.buffer >= 0) {
-        free_.push_back(item.buffer);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopped_ && item.kind != ScanItem::Kind::kEnd) {
+        if (item.buffer >= 0) {
+          free_.push_back(item.buffer);
+        }
+        return false;
       }
-      return false;
+      if (hash_index >= 0) {
+        hash_queue_.push_back(hash_index);
+      }
+      items_.push_back(std::move(item));
     }
     if (hash_index >= 0) {
-      hash_queue_.push_back(hash_index);
+      hash_cv_.notify_one();
     }
-    items_.push_back(std::move(item));
-    cv_.notify_all();
+    item_cv_.notify_one();
     return true;
   }
   ScanItem Pop() {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return !items_.empty(); });
+    item_cv_.wait(lock, [&] { return !items_.empty(); });
     ScanItem item = std::move(items_.front());
     items_.pop_front();
     return item;
@@ -903,14 +912,20 @@ class ScanPipeline {
     return static_cast<int>(index);
   }
   void Release(int index) {
-    std::lock_guard<std::mutex> lock(mu_);
-    free_.push_back(index);
-    cv_.notify_all();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      free_.push_back(index);
+    }
+    cv_.notify_one();
   }
   void Stop() {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopped_ = true;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopped_ = true;
+    }
     cv_.notify_all();
+    hash_cv_.notify_all();
+    item_cv_.notify_all();
   }
 
   int fd_;
@@ -936,8 +951,10 @@ class ScanPipeline {
   };
   std::shared_ptr<Shared> shared_;
   std::mutex& mu_;
-  std::condition_variable& cv_;
+  std::condition_variable& cv_;  // a buffer is free (the planner waits)
   std::deque<int>& free_;
+  std::condition_variable hash_cv_;  // a chunk to hash, or no more (the hashing threads wait)
+  std::condition_variable item_cv_;  // an item or a hashed chunk (the consumer waits)
   const HeldBlockSink* inline_sink_ = nullptr;
   const std::function<void(uint64_t, uint64_t)>* inline_progress_ = nullptr;
   Status inline_status_;
