@@ -812,16 +812,25 @@ struct SnapshotStore::Impl {
         m.entries.push_back(std::move(e));
       }
     }
-    RETURN_IF_ERROR(writer->Seal());
-    result.bytes_stored = writer->new_bytes();
-    result.blocks_stored = writer->new_blocks();
+    // The point in time is the end of the read. The manifest and the fingerprint table are
+    // encoded on another thread while this one waits for the pack's last writes and syncs.
     m.created_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
     if (fingerprints.size() != m.blocks.size()) {
       return InternalError("fingerprint table does not match the block table");
     }
-    std::string encoded = EncodeManifest(m);
+    std::string encoded;
+    std::string encoded_fingerprints;
+    std::thread encoder([&] {
+      encoded = EncodeManifest(m);
+      encoded_fingerprints = EncodeFingerprints(fingerprints);
+    });
+    Status sealed = writer->Seal();
+    encoder.join();
+    RETURN_IF_ERROR(sealed);
+    result.bytes_stored = writer->new_bytes();
+    result.blocks_stored = writer->new_blocks();
     Status written;
     if (WriteFaultFn fault = store.write_fault_) {
       written = fault(encoded.size()).WithPrefix("writing snapshot manifest");
@@ -830,7 +839,7 @@ struct SnapshotStore::Impl {
       // Before the manifest, so a snapshot never lacks it; not synced (losing it only makes the
       // next snapshot hash every block; its checksum catches a torn file).
       written = WriteFileReplace(store.dir_ / "snapshots" / (m.id + kFingerprintExt),
-                                 EncodeFingerprints(fingerprints));
+                                 encoded_fingerprints);
     }
     if (written.ok()) {
       written = WriteFileAtomic(store.dir_ / "snapshots" / (m.id + kManifestExt), encoded);
