@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #if defined(__x86_64__)
@@ -43,17 +44,33 @@ constexpr uint64_t kReadStep = 1ull << 20;
 // Start writeback of a pack every this many bytes so Seal's fsync has little left to do.
 constexpr uint64_t kWritebackStep = 32ull << 20;
 constexpr size_t kZeroPage = 64 * 1024;
-// Consecutive new blocks are written with one pwrite of up to this many bytes, up to
-// kWritesInFlight of them at a time (bench/snapshot: on this disk two or more direct writes in
-// flight write about twice as fast as one).
+// Consecutive new blocks are written with one pwritev of up to this many bytes, up to
+// Writer::kWritesInFlight of them at a time.
 constexpr uint64_t kWriteRun = 4ull << 20;
-constexpr size_t kWritesInFlight = 4;
+constexpr size_t kWritesInFlight = BlockStore::Writer::kWritesInFlight;
 // A pack's allocation grows geometrically from this size (capped at kPreallocMax per step), so
 // a pack of n bytes costs O(log n) fallocate calls; Seal trims the file to its written end.
 constexpr uint64_t kPreallocMin = 32ull << 20;
 constexpr uint64_t kPreallocMax = 256ull << 20;
 // Alignment of O_DIRECT buffers, offsets and sizes.
 constexpr uint64_t kDirectAlign = 4096;
+
+struct FreeBytes {
+  void operator()(uint8_t* p) const { std::free(p); }
+};
+using AlignedBytes = std::unique_ptr<uint8_t, FreeBytes>;
+
+// Uninitialised memory aligned for direct writes (null when there is none). Not backed by
+// transparent huge pages on purpose: on this VM a fresh huge page often comes from memory the
+// host has reclaimed (free page reporting) or needs compaction, and clearing it cost up to 8 %
+// of a first snapshot's CPU time (perf), more than the 4 KiB pages' faults and pinning.
+AlignedBytes AllocateScanBuffer(uint64_t size) {
+  void* p = nullptr;
+  if (::posix_memalign(&p, kDirectAlign, std::max<uint64_t>(size, 1)) != 0) {
+    return nullptr;
+  }
+  return AlignedBytes(static_cast<uint8_t*>(p));
+}
 
 const EVP_MD* Sha256Md() {
   static const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
@@ -117,7 +134,7 @@ FingerprintKey NewFingerprintKey() {
 struct Fingerprinter::Ctx {
   EVP_CIPHER_CTX* evp = nullptr;
   int function = 0;
-  std::array<uint64_t, 2> powers[16]{};  // H^1 .. H^16 (function 2)
+  std::array<uint64_t, 2> powers[32]{};  // H^1 .. H^32 (function 2)
   ~Ctx() { EVP_CIPHER_CTX_free(evp); }
 };
 
@@ -160,7 +177,50 @@ __attribute__((target("avx512f,avx512bw,vpclmulqdq,pclmul,sse4.1"))) inline __m1
   return _mm512_castsi512_si128(v);
 }
 
+// Lane j of hp[k] holds H^(top - 4k - j): the powers of the words 4k + j of a group of 16 whose
+// first word gets H^top (powers[i] is H^(i + 1)).
+__attribute__((target("avx512f,avx512bw,vpclmulqdq,pclmul,sse4.1"))) inline void GroupPowers(
+    const std::array<uint64_t, 2>* powers, int top, __m512i hp[4]) {
+  for (int k = 0; k < 4; ++k) {
+    hp[k] = _mm512_setzero_si512();
+    hp[k] = _mm512_inserti32x4(hp[k], LoadPowers(powers[top - 1 - 4 * k]), 0);
+    hp[k] = _mm512_inserti32x4(hp[k], LoadPowers(powers[top - 2 - 4 * k]), 1);
+    hp[k] = _mm512_inserti32x4(hp[k], LoadPowers(powers[top - 3 - 4 * k]), 2);
+    hp[k] = _mm512_inserti32x4(hp[k], LoadPowers(powers[top - 4 - 4 * k]), 3);
+  }
+}
+
+// Adds the unreduced products of 16 words at `g` (the first one XORed with `first`) and their
+// powers hp to lo, hi and mid.
+__attribute__((target("avx512f,avx512bw,vpclmulqdq,pclmul,sse4.1"))) inline void MulGroup(
+    const uint8_t* g, __m128i first, const __m512i hp[4], __m512i& lo, __m512i& hi, __m512i& mid) {
+  for (int k = 0; k < 4; ++k) {
+    __m512i m = _mm512_loadu_si512(g + 64 * k);
+    if (k == 0) {
+      m = _mm512_xor_si512(m, _mm512_zextsi128_si512(first));
+    }
+    lo = _mm512_xor_si512(lo, _mm512_clmulepi64_epi128(m, hp[k], 0x00));
+    hi = _mm512_xor_si512(hi, _mm512_clmulepi64_epi128(m, hp[k], 0x11));
+    mid = _mm512_xor_si512(mid, _mm512_clmulepi64_epi128(m, hp[k], 0x01));
+    mid = _mm512_xor_si512(mid, _mm512_clmulepi64_epi128(m, hp[k], 0x10));
+  }
+}
+
+// Folds the lanes of lo, hi and mid and reduces their sum modulo the field polynomial.
+__attribute__((target("avx512f,avx512bw,vpclmulqdq,pclmul,sse4.1"))) inline __m128i ReduceGroup(
+    __m512i lo, __m512i hi, __m512i mid) {
+  __m128i l = FoldLanes(lo);
+  __m128i u = FoldLanes(hi);
+  __m128i md = FoldLanes(mid);
+  l = _mm_xor_si128(l, _mm_slli_si128(md, 8));
+  u = _mm_xor_si128(u, _mm_srli_si128(md, 8));
+  return PolyReduce(l, u);
+}
+
 // Words [0, n / 16) are whole; the rest of the block is one zero-padded word; then the length.
+// Horner's rule 32 words (512 bytes) per step: acc' = (acc + m_1) H^32 + m_2 H^31 + ... + m_32 H,
+// with one reduction per step (the step's only serial dependency), then 16 words at a time, then
+// one word at a time.
 __attribute__((target("avx512f,avx512bw,vpclmulqdq,pclmul,sse4.1"))) Fingerprint PolyHash(
     const std::array<uint64_t, 2>* powers, std::span<const uint8_t> data) {
   const uint8_t* p = data.data();
@@ -169,38 +229,26 @@ __attribute__((target("avx512f,avx512bw,vpclmulqdq,pclmul,sse4.1"))) Fingerprint
   __m128i acc = _mm_setzero_si128();
   size_t i = 0;
   if (words >= 16) {
-    // hp[k] holds, lane j, H^(16 - 4k - j): the power for word 4k + j of a group of 16.
-    __m512i hp[4];
-    for (int k = 0; k < 4; ++k) {
-      hp[k] = _mm512_setzero_si512();
-      hp[k] = _mm512_inserti32x4(hp[k], LoadPowers(powers[15 - 4 * k]), 0);
-      hp[k] = _mm512_inserti32x4(hp[k], LoadPowers(powers[14 - 4 * k]), 1);
-      hp[k] = _mm512_inserti32x4(hp[k], LoadPowers(powers[13 - 4 * k]), 2);
-      hp[k] = _mm512_inserti32x4(hp[k], LoadPowers(powers[12 - 4 * k]), 3);
+    __m512i low[4];  // H^16 .. H^1
+    GroupPowers(powers, 16, low);
+    if (words >= 32) {
+      __m512i high[4];  // H^32 .. H^17
+      GroupPowers(powers, 32, high);
+      for (; i + 32 <= words; i += 32) {
+        __m512i lo = _mm512_setzero_si512();
+        __m512i hi = _mm512_setzero_si512();
+        __m512i mid = _mm512_setzero_si512();
+        MulGroup(p + i * 16, acc, high, lo, hi, mid);
+        MulGroup(p + i * 16 + 256, _mm_setzero_si128(), low, lo, hi, mid);
+        acc = ReduceGroup(lo, hi, mid);
+      }
     }
     for (; i + 16 <= words; i += 16) {
-      const uint8_t* g = p + i * 16;
-      __m512i m0 = _mm512_xor_si512(_mm512_loadu_si512(g), _mm512_zextsi128_si512(acc));
-      __m512i m1 = _mm512_loadu_si512(g + 64);
-      __m512i m2 = _mm512_loadu_si512(g + 128);
-      __m512i m3 = _mm512_loadu_si512(g + 192);
-      __m512i lo = _mm512_clmulepi64_epi128(m0, hp[0], 0x00);
-      __m512i hi = _mm512_clmulepi64_epi128(m0, hp[0], 0x11);
-      __m512i mid = _mm512_xor_si512(_mm512_clmulepi64_epi128(m0, hp[0], 0x01),
-                                     _mm512_clmulepi64_epi128(m0, hp[0], 0x10));
-      const __m512i ms[3] = {m1, m2, m3};
-      for (int k = 1; k < 4; ++k) {
-        lo = _mm512_xor_si512(lo, _mm512_clmulepi64_epi128(ms[k - 1], hp[k], 0x00));
-        hi = _mm512_xor_si512(hi, _mm512_clmulepi64_epi128(ms[k - 1], hp[k], 0x11));
-        mid = _mm512_xor_si512(mid, _mm512_clmulepi64_epi128(ms[k - 1], hp[k], 0x01));
-        mid = _mm512_xor_si512(mid, _mm512_clmulepi64_epi128(ms[k - 1], hp[k], 0x10));
-      }
-      __m128i l = FoldLanes(lo);
-      __m128i u = FoldLanes(hi);
-      __m128i md = FoldLanes(mid);
-      l = _mm_xor_si128(l, _mm_slli_si128(md, 8));
-      u = _mm_xor_si128(u, _mm_srli_si128(md, 8));
-      acc = PolyReduce(l, u);
+      __m512i lo = _mm512_setzero_si512();
+      __m512i hi = _mm512_setzero_si512();
+      __m512i mid = _mm512_setzero_si512();
+      MulGroup(p + i * 16, acc, low, lo, hi, mid);
+      acc = ReduceGroup(lo, hi, mid);
     }
   }
   for (; i < words; ++i) {
@@ -261,7 +309,7 @@ Fingerprinter::Fingerprinter(const FingerprintKey& key, int function)
     EVP_CIPHER_free(ecb);
     __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(hbytes));
     __m128i power = h;
-    for (int i = 0; i < 16; ++i) {
+    for (int i = 0; i < 32; ++i) {
       _mm_storeu_si128(reinterpret_cast<__m128i*>(ctx_->powers[i].data()), power);
       power = PolyMul(power, h);
     }
@@ -424,13 +472,19 @@ class ScanPipeline {
         previous_(options.previous),
         // A file of one chunk or less is read and hashed on the caller's thread.
         parallel_(nblocks_ > chunk_blocks_),
-        buffers_(parallel_ ? static_cast<size_t>(threads) + 2 : 1) {
-    for (size_t i = 0; i < buffers_.size(); ++i) {
-      // Not zeroed: only the bytes of read blocks are touched (a fresh page costs a fault and
-      // a clear; an incremental scan copies only its changed blocks here).
-      buffers_[i].data.reset(new uint8_t[chunk_blocks_ * bs_]);
-      buffers_[i].infos.resize(chunk_blocks_);
-      free_.push_back(static_cast<int>(i));
+        buffers_(parallel_ ? static_cast<size_t>(threads) + 2 +
+                                 static_cast<size_t>(std::max(0, options.held_buffers))
+                           : 1),
+        shared_(std::make_shared<Shared>()),
+        mu_(shared_->mu),
+        cv_(shared_->cv),
+        free_(shared_->free) {
+    // Buffers are allocated when first needed (Acquire), not zeroed: only the bytes of read
+    // blocks are touched (a fresh page costs a fault and a clear; an incremental scan copies only
+    // its changed blocks there).
+    shared_->memory.resize(buffers_.size());
+    for (Buffer& buf : buffers_) {
+      buf.infos.resize(chunk_blocks_);
     }
     if (key_ != nullptr && !previous_.empty() && !options.no_mapping) {
       // Only worth it when most blocks are compared, not copied (see the SIGBUS guard above);
@@ -450,7 +504,7 @@ class ScanPipeline {
   ScanPipeline(const ScanPipeline&) = delete;
   ScanPipeline& operator=(const ScanPipeline&) = delete;
 
-  Status Run(const BlockSink& sink, const std::function<void(uint64_t, uint64_t)>& progress) {
+  Status Run(const HeldBlockSink& sink, const std::function<void(uint64_t, uint64_t)>& progress) {
     if (!parallel_) {
       inline_sink_ = &sink;
       inline_progress_ = &progress;
@@ -469,10 +523,9 @@ class ScanPipeline {
         result = item.status;
         break;
       }
+      // The buffer goes back to the planner when the last hold on it is dropped (at the end of
+      // Consume, or when the sink's last kept hold is).
       Status s = Consume(item, sink);
-      if (item.buffer >= 0) {
-        Release(item.buffer);
-      }
       if (!s.ok()) {
         result = s;
         break;
@@ -499,7 +552,7 @@ class ScanPipeline {
   // rest are holes, neither read nor hashed). Several small data runs share one chunk, so the
   // threads hand over few chunks however fragmented the file is.
   struct Buffer {
-    std::unique_ptr<uint8_t[]> data;
+    uint8_t* data = nullptr;  // shared_->memory of its index
     std::vector<BlockInfo> infos;
     std::vector<Segment> segments;
     uint64_t first = 0;
@@ -564,7 +617,7 @@ class ScanPipeline {
           info.unchanged = true;
           continue;
         }
-        std::memcpy(buf.data.get() + i * bs_, mapped.data(), info.length);
+        std::memcpy(buf.data + i * bs_, mapped.data(), info.length);
         HashBlockOf(buf, i, fp);
       }
     });
@@ -573,7 +626,7 @@ class ScanPipeline {
   void HashBlockOf(Buffer& buf, uint64_t i, Fingerprinter* fp) {
     static const Fingerprint kUnknown{};
     BlockInfo& info = buf.infos[i];
-    std::span<const uint8_t> data(buf.data.get() + i * bs_, info.length);
+    std::span<const uint8_t> data(buf.data + i * bs_, info.length);
     info.zero = IsZero(data);
     if (info.zero) {
       return;
@@ -599,7 +652,7 @@ class ScanPipeline {
       int index;
       {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return stopped_ || produced_all_ || !hash_queue_.empty(); });
+        hash_cv_.wait(lock, [&] { return stopped_ || produced_all_ || !hash_queue_.empty(); });
         if (stopped_ || hash_queue_.empty()) {
           return;
         }
@@ -608,35 +661,49 @@ class ScanPipeline {
       }
       Buffer& buf = buffers_[index];
       buf.read_status = ReadAndHashChunk(buf, fp.get());
-      std::lock_guard<std::mutex> lock(mu_);
-      buffers_[index].hashed = true;
-      cv_.notify_all();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        buffers_[index].hashed = true;
+      }
+      item_cv_.notify_one();  // the consumer
     }
   }
 
-  Status Consume(const ScanItem& item, const BlockSink& sink) {
+  Status Consume(const ScanItem& item, const HeldBlockSink& sink) {
     if (item.kind == ScanItem::Kind::kZero) {
       for (uint64_t b = item.first; b < item.first + item.count; ++b) {
         BlockInfo info;
         info.index = b;
         info.length = LengthOf(b);
         info.zero = true;
-        RETURN_IF_ERROR(sink(info, {}));
+        RETURN_IF_ERROR(sink(info, {}, {}));
       }
       return OkStatus();
     }
     Buffer& buf = buffers_[item.buffer];
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return buf.hashed; });
+      item_cv_.wait(lock, [&] { return buf.hashed; });
+    }
+    // Parallel scans lend the buffer: it returns to the free list when the last hold is
+    // dropped. The single-buffer scan reuses it at once (Push), so it lends nothing.
+    BufferHold hold;
+    if (parallel_) {
+      hold = BufferHold(buf.data, [shared = shared_, index = item.buffer](const void*) {
+        {
+          std::lock_guard<std::mutex> lock(shared->mu);
+          shared->free.push_back(index);
+        }
+        shared->cv.notify_one();  // the planner
+      });
     }
     RETURN_IF_ERROR(buf.read_status);
     for (uint64_t i = 0; i < item.count; ++i) {
       std::span<const uint8_t> data;
       if (!buf.infos[i].zero) {
-        data = std::span<const uint8_t>(buf.data.get() + i * bs_, buf.infos[i].length);
+        data = std::span<const uint8_t>(buf.data + i * bs_, buf.infos[i].length);
       }
-      RETURN_IF_ERROR(sink(buf.infos[i], data));
+      RETURN_IF_ERROR(sink(buf.infos[i], data, data.empty() ? BufferHold() : hold));
     }
     return OkStatus();
   }
@@ -647,8 +714,8 @@ class ScanPipeline {
     {
       std::lock_guard<std::mutex> lock(mu_);
       produced_all_ = true;
-      cv_.notify_all();
     }
+    hash_cv_.notify_all();
     ScanItem end;
     end.status = s;
     Push(std::move(end), -1);
@@ -704,6 +771,10 @@ class ScanPipeline {
         }
       }
       int index = Acquire();
+      if (index == kNoMemory) {
+        return ResourceExhaustedError("no memory for a scan buffer of " +
+                                      std::to_string(chunk_blocks_ * bs_) + " bytes");
+      }
       if (index < 0) {
         return OkStatus();  // stopped by the consumer
       }
@@ -754,7 +825,7 @@ class ScanPipeline {
   // that shrank meanwhile reads as zeros; the caller's stat check reports the change).
   Status ReadBlocks(Buffer& buf, uint64_t first, uint64_t count) {
     uint64_t offset = (buf.first + first) * bs_;
-    uint8_t* dest = buf.data.get() + first * bs_;
+    uint8_t* dest = buf.data + first * bs_;
     uint64_t want = std::min(count * bs_, size_ - offset);
     uint64_t got = 0;
     while (got < want) {
@@ -791,46 +862,70 @@ class ScanPipeline {
       }
       return true;
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopped_ && item.kind != ScanItem::Kind::kEnd) {
-      if (item.buffer >= 0) {
-        free_.push_back(item.buffer);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopped_ && item.kind != ScanItem::Kind::kEnd) {
+        if (item.buffer >= 0) {
+          free_.push_back(item.buffer);
+        }
+        return false;
       }
-      return false;
+      if (hash_index >= 0) {
+        hash_queue_.push_back(hash_index);
+      }
+      items_.push_back(std::move(item));
     }
     if (hash_index >= 0) {
-      hash_queue_.push_back(hash_index);
+      hash_cv_.notify_one();
     }
-    items_.push_back(std::move(item));
-    cv_.notify_all();
+    item_cv_.notify_one();
     return true;
   }
   ScanItem Pop() {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return !items_.empty(); });
+    item_cv_.wait(lock, [&] { return !items_.empty(); });
     ScanItem item = std::move(items_.front());
     items_.pop_front();
     return item;
   }
+  // A free buffer (allocated on first use); -1 when stopped, kNoMemory.
+  static constexpr int kNoMemory = -2;
   int Acquire() {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return stopped_ || !free_.empty(); });
+    cv_.wait(lock, [&] { return stopped_ || !free_.empty() || allocated_ < buffers_.size(); });
     if (stopped_) {
       return -1;
     }
-    int index = free_.front();
-    free_.pop_front();
-    return index;
+    if (!free_.empty()) {
+      int index = free_.front();
+      free_.pop_front();
+      return index;
+    }
+    const size_t index = allocated_++;
+    lock.unlock();
+    // Only this (planning) thread allocates; the buffer is not seen by others before Push.
+    shared_->memory[index] = AllocateScanBuffer(chunk_blocks_ * bs_);
+    if (shared_->memory[index] == nullptr) {
+      return kNoMemory;
+    }
+    buffers_[index].data = shared_->memory[index].get();
+    return static_cast<int>(index);
   }
   void Release(int index) {
-    std::lock_guard<std::mutex> lock(mu_);
-    free_.push_back(index);
-    cv_.notify_all();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      free_.push_back(index);
+    }
+    cv_.notify_one();
   }
   void Stop() {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopped_ = true;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopped_ = true;
+    }
     cv_.notify_all();
+    hash_cv_.notify_all();
+    item_cv_.notify_all();
   }
 
   int fd_;
@@ -845,14 +940,26 @@ class ScanPipeline {
   const uint8_t* map_ = nullptr;              // the source mapped read-only, or null
   bool parallel_;
   std::vector<Buffer> buffers_;
-  const BlockSink* inline_sink_ = nullptr;
+  size_t allocated_ = 0;  // buffers with memory (guarded by mu_)
+  // What a hold on a lent buffer needs after the scan has returned: the buffers' memory, and
+  // the lock, signal and free list through which a buffer comes back.
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<int> free;
+    std::vector<AlignedBytes> memory;
+  };
+  std::shared_ptr<Shared> shared_;
+  std::mutex& mu_;
+  std::condition_variable& cv_;  // a buffer is free (the planner waits)
+  std::deque<int>& free_;
+  std::condition_variable hash_cv_;  // a chunk to hash, or no more (the hashing threads wait)
+  std::condition_variable item_cv_;  // an item or a hashed chunk (the consumer waits)
+  const HeldBlockSink* inline_sink_ = nullptr;
   const std::function<void(uint64_t, uint64_t)>* inline_progress_ = nullptr;
   Status inline_status_;
-  std::mutex mu_;
-  std::condition_variable cv_;
   std::deque<ScanItem> items_;
   std::deque<int> hash_queue_;
-  std::deque<int> free_;
   bool seek_supported_ = true;  // planning thread only
   bool produced_all_ = false;
   bool stopped_ = false;
@@ -861,6 +968,12 @@ class ScanPipeline {
 }  // namespace
 
 Status ScanFile(int fd, uint64_t size, const ScanOptions& options, const BlockSink& sink) {
+  return ScanFile(fd, size, options,
+                  [&sink](const BlockInfo& block, std::span<const uint8_t> data,
+                          const BufferHold&) { return sink(block, data); });
+}
+
+Status ScanFile(int fd, uint64_t size, const ScanOptions& options, const HeldBlockSink& sink) {
   RETURN_IF_ERROR(ValidateBlockSize(options.block_size));
   const int threads =
       std::max(1, options.threads > 0 ? options.threads
@@ -948,6 +1061,8 @@ StatusOr<std::unique_ptr<BlockStore>> BlockStore::Open(const std::filesystem::pa
   }
   return std::unique_ptr<BlockStore>(new BlockStore(dir, block_size));
 }
+
+void BlockStore::ReserveLookup(size_t more) { lookup_.reserve(lookup_.size() + more); }
 
 void BlockStore::ResetCache() {
   std::lock_guard<std::mutex> lock(packs_mu_);
@@ -1200,20 +1315,37 @@ BlockStore::Writer::~Writer() {
   }
 }
 
-StatusOr<BlockAddress> BlockStore::Writer::Put(const BlockHash& hash,
-                                               std::span<const uint8_t> data) {
-  if (const BlockAddress* found = store_.Find(hash)) {
-    return *found;
-  }
-  if (sealed_) {
-    return FailedPreconditionError("block store writer already sealed");
-  }
-  if (data.empty() || data.size() > store_.block_size_) {
+StatusOr<BlockAddress> BlockStore::Writer::Put(const BlockHash& hash, std::span<const uint8_t> data,
+                                               const BufferHold& hold) {
+  if (sealed_ || data.empty() || data.size() > store_.block_size_) {
+    if (const BlockAddress* found = store_.Find(hash)) {
+      return *found;
+    }
+    if (sealed_) {
+      return FailedPreconditionError("block store writer already sealed");
+    }
     return InvalidArgumentError("block of " + std::to_string(data.size()) +
                                 " bytes does not fit the store's block size");
   }
-  std::filesystem::path path = store_.PackDataPath(pack_);
+  // One lookup: an equal live block, or this block's entry at its new slot (removed again if
+  // storing it fails).
+  const BlockAddress address{pack_, static_cast<uint32_t>(slots_.size())};
+  auto [it, inserted] = store_.lookup_.try_emplace(hash, address);
+  if (!inserted) {
+    return it->second;
+  }
+  Status s = Append(hash, data, hold);
+  if (!s.ok()) {
+    store_.lookup_.erase(hash);
+    return s;
+  }
+  return address;
+}
+
+Status BlockStore::Writer::Append(const BlockHash& hash, std::span<const uint8_t> data,
+                                  const BufferHold& hold) {
   if (fd_ < 0) {
+    std::filesystem::path path = store_.PackDataPath(pack_);
     // O_DIRECT skips the copy into the page cache (the larger part of writing a pack); file
     // systems without it (tmpfs) get buffered writes.
     fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_DIRECT, 0444);
@@ -1224,37 +1356,72 @@ StatusOr<BlockAddress> BlockStore::Writer::Put(const BlockHash& hash,
     if (fd_ < 0) {
       return ErrnoStatus("creating " + path.string());
     }
-    for (size_t i = 0; i < kWritesInFlight + 1; ++i) {
-      void* buf = nullptr;
-      if (::posix_memalign(&buf, kDirectAlign, kWriteRun + store_.block_size_ + kDirectAlign) !=
-          0) {
-        return ResourceExhaustedError("no memory for the pack write buffers");
-      }
-      free_buffers_.emplace_back(static_cast<uint8_t*>(buf));
-    }
-    pending_ = std::move(free_buffers_.back());
-    free_buffers_.pop_back();
   }
-  uint32_t slot = static_cast<uint32_t>(slots_.size());
-  uint64_t offset = uint64_t{slot} * store_.block_size_;
+  uint64_t offset = uint64_t{slots_.size()} * store_.block_size_;
   if (pending_size_ != 0 && pending_offset_ + pending_size_ != offset) {
     RETURN_IF_ERROR(Flush());
+  }
+  // A lent block is written from where it is when a direct write can take it from there (whole
+  // 4 KiB sectors at an aligned address); a run keeps at most one lent buffer, so a writer holds
+  // at most kHeldBuffers of them (the scan that lends them has that many spare).
+  const bool lent = hold != nullptr &&
+                    (!direct_ || (reinterpret_cast<uintptr_t>(data.data()) % kDirectAlign == 0 &&
+                                  data.size() % kDirectAlign == 0));
+  if (lent && !pending_holds_.empty() && pending_holds_.back() != hold) {
+    RETURN_IF_ERROR(Flush());
+  }
+  if (!lent && pending_ == nullptr) {
+    RETURN_IF_ERROR(TakeStaging());
   }
   if (pending_size_ == 0) {
     pending_offset_ = offset;
   }
-  std::memcpy(pending_.get() + pending_size_, data.data(), data.size());
+  if (lent) {
+    if (pending_holds_.empty()) {
+      pending_holds_.push_back(hold);
+    }
+    AppendPiece(data.data(), data.size());
+  } else {
+    std::memcpy(pending_.get() + staged_, data.data(), data.size());
+    AppendPiece(pending_.get() + staged_, data.size());
+    staged_ += data.size();
+  }
   pending_size_ += data.size();
   slots_.push_back({hash, static_cast<uint32_t>(data.size())});
-  BlockAddress address{pack_, slot};
-  store_.lookup_.emplace(hash, address);
   ++new_blocks_;
   new_bytes_ += data.size();
   // A short block ends a run (the rest of its slot stays a hole); big runs are written out.
   if (data.size() < store_.block_size_ || pending_size_ >= kWriteRun) {
     RETURN_IF_ERROR(Flush());
   }
-  return address;
+  return OkStatus();
+}
+
+void BlockStore::Writer::AppendPiece(const uint8_t* data, uint64_t size) {
+  if (!pending_pieces_.empty() &&
+      pending_pieces_.back().first + pending_pieces_.back().second == data) {
+    pending_pieces_.back().second += size;
+  } else {
+    pending_pieces_.emplace_back(data, size);
+  }
+}
+
+Status BlockStore::Writer::TakeStaging() {
+  if (free_buffers_.empty() && staging_allocated_ < kWritesInFlight + 1) {
+    void* buf = nullptr;
+    if (::posix_memalign(&buf, kDirectAlign, kWriteRun + store_.block_size_ + kDirectAlign) != 0) {
+      return ResourceExhaustedError("no memory for the pack write buffers");
+    }
+    free_buffers_.emplace_back(static_cast<uint8_t*>(buf));
+    ++staging_allocated_;
+  }
+  while (free_buffers_.empty()) {
+    RETURN_IF_ERROR(WaitForOldestWrite());
+  }
+  pending_ = std::move(free_buffers_.back());
+  free_buffers_.pop_back();
+  staged_ = 0;
+  return OkStatus();
 }
 
 void BlockStore::Writer::FreeAligned::operator()(uint8_t* p) const { std::free(p); }
@@ -1266,18 +1433,19 @@ Status BlockStore::Writer::Flush() {
   RETURN_IF_ERROR(write_error_);
   std::filesystem::path path = store_.PackDataPath(pack_);
   uint64_t size = pending_size_;
-  if (direct_) {
-    // O_DIRECT writes whole 4 KiB sectors: a short last block is padded with zeros inside its
-    // own slot (the file system allocates that sector either way; reads stop at the length).
+  if (direct_ && size % kDirectAlign != 0) {
+    // O_DIRECT writes whole 4 KiB sectors: a short last block (always staged, as the last
+    // piece) is padded with zeros inside its own slot (the file system allocates that sector
+    // either way; reads stop at the length).
     uint64_t padded = (size + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
-    std::memset(pending_.get() + size, 0, padded - size);
+    std::memset(pending_.get() + staged_, 0, padded - size);
+    pending_pieces_.back().second += padded - size;
     size = padded;
   }
   if (store_.write_fault_) {
     RETURN_IF_ERROR(store_.write_fault_(pending_size_).WithPrefix("writing " + path.string()));
   }
-  // A free buffer for the next run: the oldest write's once it is done.
-  while (free_buffers_.empty()) {
+  while (in_flight_.size() >= kWritesInFlight) {
     RETURN_IF_ERROR(WaitForOldestWrite());
   }
   uint64_t offset = pending_offset_;
@@ -1293,18 +1461,28 @@ Status BlockStore::Writer::Flush() {
   written_end_ = std::max(written_end_, end);
   InFlight write;
   write.buffer = std::move(pending_);
-  pending_ = std::move(free_buffers_.back());
-  free_buffers_.pop_back();
+  std::vector<struct iovec> iov;
+  iov.reserve(pending_pieces_.size());
+  for (const auto& [p, n] : pending_pieces_) {
+    iov.push_back({const_cast<uint8_t*>(p), n});
+  }
+  pending_pieces_.clear();
   pending_size_ = 0;
-  std::packaged_task<Status()> job([fd = fd_, buf = write.buffer.get(), size, offset, end,
-                                    writeback_from, path = std::move(path)] {
-    Status s = PwriteFull(fd, buf, size, offset, path);
+  staged_ = 0;
+  // The job drops the holds on lent buffers as soon as they are written, so the scan reuses
+  // them at once.
+  std::packaged_task<Status()> job([fd = fd_, iov = std::move(iov),
+                                    holds = std::move(pending_holds_), offset, end, writeback_from,
+                                    path = std::move(path)]() mutable {
+    Status s = PwritevFull(fd, iov, offset, path);
+    holds.clear();
     if (s.ok() && writeback_from < end) {
       ::sync_file_range(fd, static_cast<off_t>(writeback_from),
                         static_cast<off_t>(end - writeback_from), SYNC_FILE_RANGE_WRITE);
     }
     return s;
   });
+  pending_holds_.clear();
   write.done = job.get_future();
   in_flight_.push_back(std::move(write));
   StartWrite(std::move(job));
@@ -1367,7 +1545,9 @@ Status BlockStore::Writer::WaitForOldestWrite() {
   InFlight write = std::move(in_flight_.front());
   in_flight_.pop_front();
   Status s = write.done.get();
-  free_buffers_.push_back(std::move(write.buffer));
+  if (write.buffer != nullptr) {
+    free_buffers_.push_back(std::move(write.buffer));
+  }
   if (!s.ok() && write_error_.ok()) {
     write_error_ = s;
   }
@@ -1400,7 +1580,9 @@ Status BlockStore::Writer::Seal() {
   if (::fdatasync(fd_) != 0) {
     return ErrnoStatus("syncing " + data_path.string());
   }
-  std::string raw(kIndexMagic, sizeof(kIndexMagic));
+  std::string raw;
+  raw.reserve(kIndexHeader + slots_.size() * kIndexRecord + sizeof(BlockHash));
+  raw.append(kIndexMagic, sizeof(kIndexMagic));
   uint32_t bs = store_.block_size_;
   uint32_t count = static_cast<uint32_t>(slots_.size());
   raw.append(reinterpret_cast<const char*>(&bs), sizeof(bs));
@@ -1419,6 +1601,18 @@ Status BlockStore::Writer::Seal() {
   ::close(fd_);
   fd_ = -1;
   sealed_ = true;
+  // The store knows the sealed pack's index already (Describe and Read need not read it back).
+  int read_fd = ::open(data_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (read_fd >= 0) {
+    std::lock_guard<std::mutex> lock(store_.packs_mu_);
+    auto [pack, inserted] = store_.packs_.try_emplace(pack_);
+    if (inserted) {
+      pack->second.fd = read_fd;
+      pack->second.slots = std::move(slots_);
+    } else {
+      ::close(read_fd);
+    }
+  }
   return OkStatus();
 }
 

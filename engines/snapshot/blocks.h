@@ -101,6 +101,10 @@ struct ScanOptions {
   // Read with pread only, never through a mapping of the file (tests; by default a scan with
   // known fingerprints reads through a read-only mapping, guarded against SIGBUS).
   bool no_mapping = false;
+  // How many chunk buffers the sink may keep through BufferHolds after its calls return (e.g. a
+  // pack writer until its direct writes of them are done): the scan allocates that many more,
+  // so that reading and hashing go on meanwhile.
+  int held_buffers = 0;
   // Called after each read chunk with bytes done / total (the file size; holes count as done).
   std::function<void(uint64_t done, uint64_t total)> progress;
 };
@@ -109,8 +113,18 @@ struct ScanOptions {
 // (empty for zero blocks) and is valid only during the call. A non-OK return stops the scan.
 using BlockSink = std::function<Status(const BlockInfo& block, std::span<const uint8_t> data)>;
 
+// A share of the buffer that holds a block's bytes during a scan: while a copy of it lives, the
+// bytes stay valid and unchanged and the buffer is not reused. Empty: the bytes are valid only
+// during the sink's call (the scan reuses its only buffer at once).
+using BufferHold = std::shared_ptr<const void>;
+using HeldBlockSink = std::function<Status(const BlockInfo& block, std::span<const uint8_t> data,
+                                           const BufferHold& hold)>;
+
 // Scans the first `size` bytes of the open file `fd` (pread only; the offset is not moved).
 Status ScanFile(int fd, uint64_t size, const ScanOptions& options, const BlockSink& sink);
+// The same, handing the sink a hold on each block's buffer: a sink that keeps it may use the
+// bytes after its call (ScanOptions::held_buffers says how many buffers it keeps at most).
+Status ScanFile(int fd, uint64_t size, const ScanOptions& options, const HeldBlockSink& sink);
 // Convenience: opens `path` and returns every block's info (zero blocks included).
 StatusOr<std::vector<BlockInfo>> HashFile(const std::filesystem::path& path,
                                           const ScanOptions& options);
@@ -161,6 +175,8 @@ class BlockStore {
   // The live block with this content, if any (only after Sweep; includes blocks added by the
   // current writer).
   const BlockAddress* Find(const BlockHash& hash) const;
+  // Makes room in the lookup for `more` blocks a writer is about to add (saves rehashing).
+  void ReserveLookup(size_t more);
 
   // Metadata of a sealed block (hash + length), read from the pack's verified index.
   StatusOr<StoredBlock> Describe(const BlockAddress& address);
@@ -183,8 +199,17 @@ class BlockStore {
     ~Writer();
     Writer(const Writer&) = delete;
     Writer& operator=(const Writer&) = delete;
-    // Returns the address of an equal live block, or stores `data` in a new slot.
-    StatusOr<BlockAddress> Put(const BlockHash& hash, std::span<const uint8_t> data);
+    // Up to this many runs are written at once (on this disk two or more direct writes in flight
+    // write about twice as fast as one).
+    static constexpr size_t kWritesInFlight = 4;
+    // The most lent buffers a writer holds at once (the run being gathered, and the runs in
+    // flight): ScanOptions::held_buffers for a scan that feeds it.
+    static constexpr int kHeldBuffers = static_cast<int>(kWritesInFlight) + 1;
+    // Returns the address of an equal live block, or stores `data` in a new slot. With a `hold`
+    // on the buffer of `data`, a block whose memory suits a direct write is written from there
+    // (the writer keeps the hold until that write is done) instead of being copied first.
+    StatusOr<BlockAddress> Put(const BlockHash& hash, std::span<const uint8_t> data,
+                               const BufferHold& hold = {});
     uint64_t new_blocks() const { return new_blocks_; }
     uint64_t new_bytes() const { return new_bytes_; }
     Status Seal();
@@ -192,12 +217,18 @@ class BlockStore {
    private:
     friend class BlockStore;
     Writer(BlockStore& store, uint32_t pack, int fd) : store_(store), pack_(pack), fd_(fd) {}
-    // Starts writing the buffered run of consecutive blocks with one pwrite on a background
+    // Starts writing the gathered run of consecutive blocks with one pwritev on a background
     // thread, so the disk writes while the caller reads and hashes the next runs. Up to
     // kWritesInFlight runs are written at once (the disk's throughput grows with the writes in
     // flight); they go to disjoint ranges of the pack, so their order does not matter: Seal waits
     // for all of them before the pack's data is synced and its index written.
     Status Flush();
+    // Stores a new block in the next slot (Put has checked it and entered it in the lookup).
+    Status Append(const BlockHash& hash, std::span<const uint8_t> data, const BufferHold& hold);
+    // Appends [data, data + size) to the run's pieces (merged with the last one when adjacent).
+    void AppendPiece(const uint8_t* data, uint64_t size);
+    // A staging buffer for copied blocks (allocated on first use; else the oldest write's).
+    Status TakeStaging();
     // Waits for every background write; the first error of any of them.
     Status WaitForWrites();
     // Waits for the oldest background write and returns its buffer to the free list.
@@ -212,7 +243,7 @@ class BlockStore {
     using AlignedBuffer = std::unique_ptr<uint8_t, FreeAligned>;
     struct InFlight {
       std::future<Status> done;
-      AlignedBuffer buffer;
+      AlignedBuffer buffer;  // the run's staging buffer (null: none)
     };
     BlockStore& store_;
     uint32_t pack_;
@@ -221,9 +252,15 @@ class BlockStore {
     uint64_t new_blocks_ = 0;
     uint64_t new_bytes_ = 0;
     uint64_t synced_until_ = 0;
-    // Consecutive new blocks not yet written, in a buffer aligned for O_DIRECT.
+    // Consecutive new blocks not yet written: pieces of memory in file order, each either in a
+    // lent scan buffer (kept by `pending_holds_`) or copied into the staging buffer `pending_`
+    // (aligned for O_DIRECT; a short block is padded there).
+    std::vector<std::pair<const uint8_t*, uint64_t>> pending_pieces_;
+    std::vector<BufferHold> pending_holds_;
     AlignedBuffer pending_;
+    uint64_t staged_ = 0;  // bytes used in pending_
     std::vector<AlignedBuffer> free_buffers_;
+    size_t staging_allocated_ = 0;
     std::deque<InFlight> in_flight_;  // oldest first
     // The threads that run the writes (started with the first one, kept for the writer's life:
     // a thread per write cost a fresh stack each time).

@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 namespace lifeboat::snapshot {
@@ -68,6 +70,36 @@ Status PwriteFull(int fd, const void* buf, uint64_t size, uint64_t offset,
       return ErrnoStatus("writing " + path.string());
     }
     done += static_cast<uint64_t>(n);
+  }
+  return OkStatus();
+}
+
+Status PwritevFull(int fd, std::vector<struct iovec>& iov, uint64_t offset,
+                   const std::filesystem::path& path) {
+  size_t first = 0;
+  while (first < iov.size()) {
+    const int count = static_cast<int>(std::min<size_t>(iov.size() - first, IOV_MAX));
+    ssize_t n = ::pwritev(fd, iov.data() + first, count, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      return ErrnoStatus("writing " + path.string());
+    }
+    if (n == 0) {
+      return InternalError("writing " + path.string() + ": no progress");
+    }
+    offset += static_cast<uint64_t>(n);
+    // Skip what was written: whole pieces, then part of the next one.
+    auto left = static_cast<uint64_t>(n);
+    while (first < iov.size() && left >= iov[first].iov_len) {
+      left -= iov[first].iov_len;
+      ++first;
+    }
+    if (left > 0) {
+      iov[first].iov_base = static_cast<uint8_t*>(iov[first].iov_base) + left;
+      iov[first].iov_len -= left;
+    }
   }
   return OkStatus();
 }

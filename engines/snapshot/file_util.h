@@ -2,12 +2,14 @@
 
 // Small POSIX file helpers of the snapshot engine: an owning fd, full reads and writes, and
 // durable atomic replacement (temp name, fsync, rename, fsync of the directory).
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -55,6 +57,9 @@ Status PreadFull(int fd, void* buf, uint64_t size, uint64_t offset,
                  const std::filesystem::path& path);
 Status PwriteFull(int fd, const void* buf, uint64_t size, uint64_t offset,
                   const std::filesystem::path& path);
+// Writes the pieces back to back from `offset` (any number of them; `iov` is used up).
+Status PwritevFull(int fd, std::vector<struct iovec>& iov, uint64_t offset,
+                   const std::filesystem::path& path);
 StatusOr<std::string> ReadWholeFile(const std::filesystem::path& path);
 Status FsyncDir(const std::filesystem::path& dir);
 // Writes `content` to "<path>.tmp", fsyncs, renames over `path`, fsyncs the directory.

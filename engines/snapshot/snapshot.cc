@@ -594,6 +594,8 @@ struct SnapshotStore::Impl {
     scan.block_size = cs.store.block_size_;
     scan.threads = cs.options.threads;
     scan.fingerprint_key = &cs.store.fingerprint_key_;
+    // The writer writes new blocks straight from the scan's buffers (no copy).
+    scan.held_buffers = BlockStore::Writer::kHeldBuffers;
     // Fingerprints of holes in the previous snapshot stay unknown (a hole has no block to share).
     std::vector<Fingerprint> known;
     if (!prev.fingerprints.empty()) {
@@ -613,7 +615,8 @@ struct SnapshotStore::Impl {
     }
     uint64_t expected = BlockCount(e.size, cs.store.block_size_);
     Status s = ScanFile(fd.get(), e.size, scan,
-                        [&](const BlockInfo& block, std::span<const uint8_t> data) -> Status {
+                        [&](const BlockInfo& block, std::span<const uint8_t> data,
+                            const BufferHold& hold) -> Status {
                           if (block.zero) {
                             cs.m.blocks.push_back(0);
                             cs.fingerprints.push_back({});
@@ -626,7 +629,7 @@ struct SnapshotStore::Impl {
                             ++cs.result.blocks_unchanged;
                             return OkStatus();
                           }
-                          ASSIGN_OR_RETURN(BlockAddress a, cs.writer.Put(block.hash, data));
+                          ASSIGN_OR_RETURN(BlockAddress a, cs.writer.Put(block.hash, data, hold));
                           cs.m.blocks.push_back(a.Key());
                           return OkStatus();
                         });
@@ -728,12 +731,21 @@ struct SnapshotStore::Impl {
       return prev;
     };
 
+    // A volume's first snapshot adds up to one block per block of data: room for them in the
+    // lookup saves its rehashing (capped; the lookup grows as needed beyond).
+    auto reserve_lookup = [&] {
+      if (parent == nullptr) {
+        store.blocks_->ReserveLookup(static_cast<size_t>(
+            std::min<uint64_t>(BlockCount(cs.total, store.block_size_), 1u << 20)));
+      }
+    };
     if (kind == VolumeKind::kImage) {
       Entry e;
       e.type = EntryType::kFile;
       e.uid = src.st_uid;
       e.gid = src.st_gid;
       cs.total = static_cast<uint64_t>(src.st_size);
+      reserve_lookup();
       PreviousFile prev;
       if (parent != nullptr && !parent->entries.empty() &&
           parent->entries.front().type == EntryType::kFile) {
@@ -769,6 +781,7 @@ struct SnapshotStore::Impl {
       for (const Entry& e : w.entries) {
         cs.total += e.size;
       }
+      reserve_lookup();
       for (Entry& e : w.entries) {
         if (e.type == EntryType::kFile) {
           auto it = previous.find(e.path);
@@ -799,16 +812,25 @@ struct SnapshotStore::Impl {
         m.entries.push_back(std::move(e));
       }
     }
-    RETURN_IF_ERROR(writer->Seal());
-    result.bytes_stored = writer->new_bytes();
-    result.blocks_stored = writer->new_blocks();
+    // The point in time is the end of the read. The manifest and the fingerprint table are
+    // encoded on another thread while this one waits for the pack's last writes and syncs.
     m.created_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
     if (fingerprints.size() != m.blocks.size()) {
       return InternalError("fingerprint table does not match the block table");
     }
-    std::string encoded = EncodeManifest(m);
+    std::string encoded;
+    std::string encoded_fingerprints;
+    std::thread encoder([&] {
+      encoded = EncodeManifest(m);
+      encoded_fingerprints = EncodeFingerprints(fingerprints);
+    });
+    Status sealed = writer->Seal();
+    encoder.join();
+    RETURN_IF_ERROR(sealed);
+    result.bytes_stored = writer->new_bytes();
+    result.blocks_stored = writer->new_blocks();
     Status written;
     if (WriteFaultFn fault = store.write_fault_) {
       written = fault(encoded.size()).WithPrefix("writing snapshot manifest");
@@ -817,7 +839,7 @@ struct SnapshotStore::Impl {
       // Before the manifest, so a snapshot never lacks it; not synced (losing it only makes the
       // next snapshot hash every block; its checksum catches a torn file).
       written = WriteFileReplace(store.dir_ / "snapshots" / (m.id + kFingerprintExt),
-                                 EncodeFingerprints(fingerprints));
+                                 encoded_fingerprints);
     }
     if (written.ok()) {
       written = WriteFileAtomic(store.dir_ / "snapshots" / (m.id + kManifestExt), encoded);
