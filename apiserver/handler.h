@@ -56,8 +56,8 @@ struct HttpResponse {
 };
 
 struct HandlerOptions {
-  std::string bearer_token;            // required on every request but the health checks
-  std::string server_address;          // "127.0.0.1:6443" for /api
+  std::string bearer_token;    // required on every request but the health checks
+  std::string server_address;  // "127.0.0.1:6443" for /api
   std::chrono::seconds bookmark_interval{5};
   std::chrono::seconds max_watch{1800};
 };
@@ -110,13 +110,14 @@ class Handler {
 
   // The create path shared by HTTP and bootstrap; returns the stored object (JSON text).
   StatusOr<std::string> CreateObject(const Resource& resource, const std::string& ns, Json object,
-                              const WriteOptions& options, api::FieldErrors* errors);
+                                     const WriteOptions& options, api::FieldErrors* errors);
   // Validates, stamps and writes `updated` over `current` (expected_rv guards the write).
-  StatusOr<std::string> CommitUpdate(const Resource& resource, const ObjectKey& key, const Json& current,
-                              Json updated, int64_t expected_rv, bool status_subresource,
-                              const WriteOptions& options, api::FieldErrors* errors);
-  StatusOr<DeleteResult> DeleteObject(const ObjectKey& key, const Json& preconditions,
-                                      bool dry_run, bool orphan);
+  StatusOr<std::string> CommitUpdate(const Resource& resource, const ObjectKey& key,
+                                     const Json& current, Json updated, int64_t expected_rv,
+                                     bool status_subresource, const WriteOptions& options,
+                                     api::FieldErrors* errors);
+  StatusOr<DeleteResult> DeleteObject(const ObjectKey& key, const Json& preconditions, bool dry_run,
+                                      bool orphan);
   // Admission: pruning/unknown fields, defaults, schema and metadata validation.
   api::FieldErrors Admit(const Resource& resource, Json& object, const WriteOptions& options,
                          std::string* strict_error);
@@ -129,6 +130,17 @@ class Handler {
   void FinalizeNamespace(const std::string& ns);
   // A deleted CRD: deletes its custom resources, then itself once none is left.
   void FinalizeCrd(const std::string& crd_name);
+
+  // The JSON watch line ({"type":…,"object":…}\n) of the event being delivered, built by its
+  // first watcher and reused by the others (events reach every watch's sink in turn, under the
+  // store's lock). Keyed by the event's object text, which it holds so the pointer stays unique.
+  struct SharedWatchLine {
+    std::mutex mu;
+    std::shared_ptr<const std::string> object_json;
+    EventType type = EventType::kAdded;
+    std::shared_ptr<const std::string> line;
+  };
+  std::shared_ptr<const std::string> WatchLineOf(const Event& event);
 
   Store& store_;
   const Clock& clock_;
@@ -146,6 +158,7 @@ class Handler {
   std::set<std::string> orphan_uids_;
   uint64_t gc_watch_ = 0;
   std::thread background_;
+  SharedWatchLine watch_line_;
 };
 
 // Kubernetes Status error body: {"kind":"Status",...,"reason":reason,"code":code}.

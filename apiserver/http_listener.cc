@@ -68,6 +68,13 @@ constexpr std::chrono::seconds kCloseDrain{5};
 constexpr std::chrono::seconds kLinger{2};
 constexpr size_t kMaxLingerBytes = 64u << 20;
 
+// Connections that stream writes made on an I/O thread (by the handler it runs: the store
+// publishes a committed group's events on the committing writer's thread) scheduled for
+// flushing. The thread flushes them itself once it is done with its own connection: no wake-up
+// of another thread, and each watcher gets the whole group's events in one write.
+thread_local std::vector<std::shared_ptr<struct Conn>>* t_deferred = nullptr;
+thread_local const void* t_core = nullptr;
+
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -333,6 +340,7 @@ class Core : public std::enable_shared_from_this<Core> {
   void Accept();
   void OnEvent(uint64_t id, uint32_t events);
   void FlushListed();
+  void RunDeferred(std::vector<std::shared_ptr<Conn>>& deferred);
   // Runs the owner's work on `c` (the caller set c->busy) until nothing is left, then re-arms it
   // or destroys it.
   void Process(const std::shared_ptr<Conn>& c, uint32_t events);
@@ -476,10 +484,15 @@ void Core::Loop(int index) {
   pthread_setname_np(pthread_self(), name.c_str());
   int timeout_ms =
       static_cast<int>(std::clamp<int64_t>(options_.idle_timeout.count() / 4, 10, 1000));
+  std::vector<std::shared_ptr<Conn>> deferred;
+  t_core = this;
+  t_deferred = &deferred;
   while (true) {
     epoll_event ev;
     int n = ::epoll_wait(epoll_fd_, &ev, 1, timeout_ms);
     if (exit_.load()) {
+      t_core = nullptr;
+      t_deferred = nullptr;
       // Pass the wake-up on to the next thread still waiting.
       uint64_t one = 1;
       [[maybe_unused]] ssize_t w = ::write(wake_fd_, &one, sizeof(one));
@@ -493,6 +506,7 @@ void Core::Loop(int index) {
       } else {
         OnEvent(ev.data.u64, ev.events);
       }
+      RunDeferred(deferred);
     }
     int64_t now = NowMs();
     int64_t due = next_sweep_ms_.load();
@@ -577,6 +591,25 @@ void Core::OnEvent(uint64_t id, uint32_t events) {
   Process(c, events);
 }
 
+void Core::RunDeferred(std::vector<std::shared_ptr<Conn>>& deferred) {
+  // Flushing may run handlers (requests buffered behind a finished stream) that defer more.
+  while (!deferred.empty()) {
+    std::vector<std::shared_ptr<Conn>> list;
+    list.swap(deferred);
+    for (const auto& c : list) {
+      {
+        std::lock_guard<std::mutex> lock(c->mu);
+        c->in_flush_list = false;
+        if (c->closed || c->busy) {
+          continue;
+        }
+        c->busy = true;
+      }
+      Process(c, 0);
+    }
+  }
+}
+
 void Core::FlushListed() {
   uint64_t count;
   [[maybe_unused]] ssize_t r = ::read(wake_fd_, &count, sizeof(count));
@@ -603,6 +636,10 @@ void Core::ScheduleLocked(Conn& c) {
     return;
   }
   c.in_flush_list = true;
+  if (t_core == this) {
+    t_deferred->push_back(c.shared_from_this());
+    return;
+  }
   bool first;
   {
     std::lock_guard<std::mutex> lock(flush_mu_);
