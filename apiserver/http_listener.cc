@@ -26,6 +26,7 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <pplx/threadpool.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -44,6 +45,7 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "spdlog/spdlog.h"
@@ -431,7 +433,7 @@ Status Core::Open() {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_NUMERICHOST;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   addrinfo* res = nullptr;
   std::string host = options_.host == "localhost" ? "127.0.0.1" : options_.host;
   std::string port = std::to_string(options_.port);
@@ -597,6 +599,7 @@ void Core::RunDeferred(std::vector<std::shared_ptr<Conn>>& deferred) {
     std::vector<std::shared_ptr<Conn>> list;
     list.swap(deferred);
     for (const auto& c : list) {
+      uint32_t events;
       {
         std::lock_guard<std::mutex> lock(c->mu);
         c->in_flush_list = false;
@@ -604,8 +607,9 @@ void Core::RunDeferred(std::vector<std::shared_ptr<Conn>>& deferred) {
           continue;
         }
         c->busy = true;
+        events = std::exchange(c->pending_events, 0u);
       }
-      Process(c, 0);
+      Process(c, events);
     }
   }
 }
@@ -619,6 +623,7 @@ void Core::FlushListed() {
     list.swap(flush_list_);
   }
   for (const auto& c : list) {
+    uint32_t events;
     {
       std::lock_guard<std::mutex> lock(c->mu);
       c->in_flush_list = false;
@@ -626,8 +631,9 @@ void Core::FlushListed() {
         continue;  // the owner flushes what is pending before it lets go
       }
       c->busy = true;
+      events = std::exchange(c->pending_events, 0u);
     }
-    Process(c, 0);
+    Process(c, events);
   }
 }
 
@@ -1361,6 +1367,13 @@ void Core::Process(const std::shared_ptr<Conn>& conn, uint32_t events) {
         continue;
       }
     }
+    if (c.ssl != nullptr && !c.peer_eof && SSL_pending(c.ssl) > 0) {
+      // Decrypted input waits inside OpenSSL, where epoll does not see it: come back for it.
+      c.pending_events |= EPOLLIN;
+      c.busy = false;
+      ScheduleLocked(c);
+      return;
+    }
     uint32_t interest = c.peer_eof ? 0u : static_cast<uint32_t>(EPOLLIN);
     if (c.write_blocked || c.read_wants_write || !c.pending.empty()) {
       interest |= EPOLLOUT;
@@ -1517,6 +1530,21 @@ class EpollListener final : public HttpListener {
   std::shared_ptr<Core> core_;
 };
 
+// cpprestsdk's shared pool (the HTTP clients of the process: in `lifeboat up`, the controllers')
+// starts 40 threads, and every task it posts wakes an idle one: on two cores most of a request's
+// CPU went to context switches. The cpprestsdk listener this file used to be sized it to 4 when
+// it opened; the clients still rely on that. Kept as is when the process used the pool before.
+void SizeClientThreadPool() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    try {
+      crossplat::threadpool::initialize_with_threads(4);
+    } catch (const std::exception& e) {
+      spdlog::debug("Kept cpprestsdk thread pool error={}", e.what());
+    }
+  });
+}
+
 }  // namespace
 
 StatusOr<int> PickFreePort(const std::string& host) {
@@ -1544,6 +1572,7 @@ StatusOr<int> PickFreePort(const std::string& host) {
 
 StatusOr<std::unique_ptr<HttpListener>> OpenHttpListener(const ListenerOptions& options,
                                                          RequestHandler handler) {
+  SizeClientThreadPool();
   auto core = std::make_shared<Core>(options, std::move(handler));
   Status opened = core->Open();
   if (!opened.ok()) {
