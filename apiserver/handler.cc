@@ -1636,6 +1636,11 @@ HttpResponse Handler::DeleteCollection(const HttpRequest& req, const Route& rout
 void Handler::OnStoreEvent(const Event& e) {
   // Runs under the store lock: only queue work here.
   if (e.type == EventType::kDeleted) {
+    if (e.key.resource == kCrdStoreKey) {
+      // No longer served from the moment a read can see the CRD gone (this runs as the deletion
+      // becomes visible), not only once its deleter gets back.
+      registry_.RemoveCrd(e.key.name);
+    }
     Json object = Json::parse(*e.object.json, nullptr, false);
     std::string uid = object.is_object() ? MetadataOf(object).value("uid", "") : "";
     std::lock_guard<std::mutex> lock(mu_);
