@@ -243,7 +243,6 @@ struct ParseState {
   size_t scanned = 0;  // bytes of the head already searched for its end
   size_t body_left = 0;
   bool chunked = false;
-  bool continue_sent = false;
   Parsed parsed;
 };
 
@@ -867,7 +866,6 @@ int Core::ParseNext(Conn& c) {
         p.scanned = 0;
         p.parsed = Parsed{};
         p.chunked = false;
-        p.continue_sent = false;
         p.body_left = 0;
         HttpRequest& req = p.parsed.request;
         size_t eol = head.find("\r\n");
@@ -1172,6 +1170,9 @@ void Core::ServeBuffered(Conn& c) {
     if (c.in_pos == c.in.size()) {
       c.in.clear();
       c.in_pos = 0;
+      if (c.in.capacity() > (256u << 10)) {
+        c.in.shrink_to_fit();  // after a large body: idle connections stay small
+      }
     }
     Dispatch(c, std::move(parsed));
     Flush(c);
