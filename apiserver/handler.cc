@@ -852,6 +852,11 @@ HttpResponse Handler::Watch(const HttpRequest& req, const Route& route) {
   return response;
 }
 
+size_t Handler::active_watches() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return watches_.size();
+}
+
 std::shared_ptr<const std::string> Handler::WatchLineOf(const Event& event) {
   std::lock_guard<std::mutex> lock(watch_line_.mu);
   if (watch_line_.object_json != event.object.json || watch_line_.type != event.type) {

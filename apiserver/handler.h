@@ -77,6 +77,9 @@ class Handler {
   void Stop();
 
   HttpResponse Handle(const HttpRequest& request);
+  // Watches being served (one whose client is gone is dropped at its next event or bookmark,
+  // within a second of it).
+  size_t active_watches() const;
   void set_server_address(std::string address) { options_.server_address = std::move(address); }
   const Registry& registry() const { return registry_; }
 
@@ -147,7 +150,7 @@ class Handler {
   HandlerOptions options_;
   Registry registry_;
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
   bool wake_ = false;

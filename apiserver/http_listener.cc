@@ -332,6 +332,7 @@ class Core : public std::enable_shared_from_this<Core> {
 
   Status Open();
   void Close();
+  ListenerStats Stats();
 
   bool StreamWrite(Conn& c, const std::string& data);
   void StreamEnd(Conn& c);
@@ -1521,11 +1522,37 @@ void Core::Close() {
   threads_.clear();
 }
 
+ListenerStats Core::Stats() {
+  std::vector<std::shared_ptr<Conn>> all;
+  {
+    std::lock_guard<std::mutex> lock(conns_mu_);
+    all.reserve(conns_.size());
+    for (const auto& [id, c] : conns_) {
+      all.push_back(c);
+    }
+  }
+  ListenerStats stats;
+  for (const auto& c : all) {
+    std::lock_guard<std::mutex> lock(c->mu);
+    if (c->closed) {
+      continue;
+    }
+    ++stats.connections;
+    if (c->streaming) {
+      ++stats.streams;
+      stats.stream_backlog_bytes +=
+          c->pending.size() + c->sending_bytes.load(std::memory_order_relaxed);
+    }
+  }
+  return stats;
+}
+
 class EpollListener final : public HttpListener {
  public:
   explicit EpollListener(std::shared_ptr<Core> core) : core_(std::move(core)) {}
   ~EpollListener() override { Close(); }
   void Close() override { core_->Close(); }
+  ListenerStats Stats() const override { return core_->Stats(); }
 
  private:
   std::shared_ptr<Core> core_;

@@ -33,9 +33,18 @@ struct ListenerOptions {
   size_t max_stream_backlog = 64u << 20;
 };
 
+// What the listener holds right now (for tests and diagnostics).
+struct ListenerStats {
+  size_t connections = 0;
+  size_t streams = 0;  // streaming responses (watches) in progress
+  // Bytes of those streams queued for their clients and not yet sent (taken by the socket).
+  size_t stream_backlog_bytes = 0;
+};
+
 class HttpListener {
  public:
   virtual ~HttpListener() = default;
+  virtual ListenerStats Stats() const = 0;
   // Stops accepting, ends streaming responses, lets replies in progress finish (waits for the
   // handler calls still running) and closes every connection. The handler is not called after.
   // Not to be called from the handler itself.

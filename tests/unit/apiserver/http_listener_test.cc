@@ -27,8 +27,12 @@ namespace {
 // test gives it and parses what comes back.
 class RawClient {
  public:
-  RawClient(int port, bool tls, const std::string& alpn = "\x08http/1.1") {
+  // rcvbuf > 0: a small receive buffer, so what the client does not read stays in the server.
+  RawClient(int port, bool tls, const std::string& alpn = "\x08http/1.1", int rcvbuf = 0) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (rcvbuf > 0) {
+      ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    }
     timeval tv{10, 0};  // a broken server fails the test instead of hanging it
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -551,6 +555,67 @@ TEST_P(HttpListenerTest, ClientClosingAWatchEndsTheStream) {
     std::this_thread::yield();
   }
   EXPECT_TRUE(ended) << "Write returns false once the client is gone";
+}
+
+// A watcher that disconnects is noticed from its socket, not at the next write, and what was
+// queued for it is freed (cpprestsdk's listener kept queueing for a closed watch until its 64 MiB
+// limit).
+TEST_P(HttpListenerTest, AWatcherThatLeavesIsFreedWithoutAnotherWrite) {
+  Start();
+  auto wait_for_no_stream = [this] {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    ListenerStats stats = listener_->Stats();
+    while (stats.streams > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling a counter, no event
+      stats = listener_->Stats();
+    }
+    return stats;
+  };
+  std::shared_ptr<StreamWriter> lagging;
+  {
+    RawClient client(port_, tls(), "\x08http/1.1", /*rcvbuf=*/4096);
+    ASSERT_TRUE(client.Send(Get("/stream")));
+    lagging = WaitForWriter(0);
+    ASSERT_NE(lagging, nullptr);
+    ASSERT_TRUE(lagging->Write("first\n"));
+    ASSERT_TRUE(client.Read(/*head=*/true).ok);
+    // The client stops reading: 16 MiB of events, most of it queued in the server.
+    std::string event(64u << 10, 'e');
+    for (int i = 0; i < 256; ++i) {
+      ASSERT_TRUE(lagging->Write(event));
+    }
+    ListenerStats stats = listener_->Stats();
+    EXPECT_EQ(stats.connections, 1u);
+    EXPECT_EQ(stats.streams, 1u);
+    EXPECT_GT(stats.stream_backlog_bytes, 8u << 20);
+  }  // closed with unread data: a reset
+  auto start = std::chrono::steady_clock::now();
+  ListenerStats stats = wait_for_no_stream();
+  EXPECT_EQ(stats.streams, 0u);
+  EXPECT_EQ(stats.stream_backlog_bytes, 0u);
+  EXPECT_EQ(stats.connections, 0u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+  EXPECT_FALSE(lagging->Write("late\n"));
+
+  // A watcher that read everything and closes (FIN, nothing written after).
+  std::shared_ptr<StreamWriter> reader;
+  {
+    RawClient client(port_, tls());
+    ASSERT_TRUE(client.Send(Get("/stream")));
+    reader = WaitForWriter(1);
+    ASSERT_NE(reader, nullptr);
+    ASSERT_TRUE(reader->Write("only\n"));
+    ASSERT_TRUE(client.Read(/*head=*/true).ok);
+    std::string chunk;
+    ASSERT_TRUE(client.ReadChunk(&chunk));
+    EXPECT_EQ(listener_->Stats().streams, 1u);
+  }
+  start = std::chrono::steady_clock::now();
+  stats = wait_for_no_stream();
+  EXPECT_EQ(stats.streams, 0u);
+  EXPECT_EQ(stats.connections, 0u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+  EXPECT_FALSE(reader->Write("late\n"));
 }
 
 TEST_P(HttpListenerTest, ALaggingStreamIsEnded) {
