@@ -145,9 +145,7 @@ bool IsDnsSubdomain(const std::string& s) {
   }
 }
 
-bool WantsTable(const std::string& accept) {
-  return accept.find("as=Table") != std::string::npos;
-}
+bool WantsTable(const std::string& accept) { return accept.find("as=Table") != std::string::npos; }
 
 std::string Query(const HttpRequest& req, const std::string& key) {
   auto it = req.query.find(key);
@@ -246,13 +244,9 @@ HttpResponse InvalidResponse(const Resource& resource, const std::string& name,
     }
     causes.push_back({{"reason", reason}, {"message", e.message}, {"field", e.path}});
   }
-  return StatusResponse(422, "Invalid",
-                        resource.GroupKind() + " \"" + name + "\" is invalid: " +
-                            JoinErrors(errors),
-                        {{"name", name},
-                         {"group", resource.group},
-                         {"kind", resource.kind},
-                         {"causes", causes}});
+  return StatusResponse(
+      422, "Invalid", resource.GroupKind() + " \"" + name + "\" is invalid: " + JoinErrors(errors),
+      {{"name", name}, {"group", resource.group}, {"kind", resource.kind}, {"causes", causes}});
 }
 
 Json Details(const Resource& resource, const std::string& name) {
@@ -260,8 +254,7 @@ Json Details(const Resource& resource, const std::string& name) {
 }
 
 HttpResponse NotFound(const Resource& resource, const std::string& name) {
-  return StatusResponse(404, "NotFound",
-                        resource.GroupResource() + " \"" + name + "\" not found",
+  return StatusResponse(404, "NotFound", resource.GroupResource() + " \"" + name + "\" not found",
                         Details(resource, name));
 }
 
@@ -378,12 +371,8 @@ FieldManagerOptions FieldsOptions(const Resource& r, const std::string& manager,
 
 HttpResponse StatusResponse(int code, const std::string& reason, const std::string& message,
                             Json details) {
-  Json body = {{"kind", "Status"},
-               {"apiVersion", "v1"},
-               {"metadata", Json::object()},
-               {"status", "Failure"},
-               {"message", message},
-               {"reason", reason},
+  Json body = {{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", Json::object()},
+               {"status", "Failure"}, {"message", message}, {"reason", reason},
                {"code", code}};
   if (!details.empty()) {
     body["details"] = std::move(details);
@@ -432,11 +421,10 @@ Status Handler::Start(const std::filesystem::path& crd_dir) {
       continue;
     }
     api::FieldErrors errors;
-    auto created = CreateObject(*ns_resource, "",
-                                Json{{"apiVersion", "v1"},
-                                     {"kind", "Namespace"},
-                                     {"metadata", {{"name", ns}}}},
-                                WriteOptions{}, &errors);
+    auto created = CreateObject(
+        *ns_resource, "",
+        Json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}},
+        WriteOptions{}, &errors);
     if (!created.ok() && !IsAlreadyExists(created.status())) {
       return created.status().WithPrefix("creating namespace " + ns);
     }
@@ -580,8 +568,10 @@ HttpResponse Handler::Handle(const HttpRequest& req) {
                             "the server does not allow this method on the requested resource");
     }
     if (segs.empty()) {
-      return JsonResponse(200, {{"paths", {"/api", "/api/v1", "/apis", "/openapi/v2",
-                                           "/openapi/v3", "/version", "/healthz"}}});
+      return JsonResponse(
+          200,
+          {{"paths",
+            {"/api", "/api/v1", "/apis", "/openapi/v2", "/openapi/v3", "/version", "/healthz"}}});
     }
     if (segs[0] == "version" && segs.size() == 1) {
       return JsonResponse(200, VersionDocument());
@@ -651,8 +641,8 @@ HttpResponse Handler::Handle(const HttpRequest& req) {
       }
     }
     route.resource = registry_.Find(group, version, parts[0]);
-    if (!route.resource || parts.size() > 3 || (route.resource->namespaced == false &&
-                                                !route.ns.empty())) {
+    if (!route.resource || parts.size() > 3 ||
+        (route.resource->namespaced == false && !route.ns.empty())) {
       return StatusResponse(404, "NotFound", "the server could not find the requested resource");
     }
     if (parts.size() >= 2) {
@@ -661,8 +651,7 @@ HttpResponse Handler::Handle(const HttpRequest& req) {
     if (parts.size() == 3) {
       route.subresource = parts[2];
       if (route.subresource != "status" || !route.resource->status_subresource) {
-        return StatusResponse(404, "NotFound",
-                              "the server could not find the requested resource");
+        return StatusResponse(404, "NotFound", "the server could not find the requested resource");
       }
     }
     return HandleResource(req, route);
@@ -809,8 +798,8 @@ HttpResponse Handler::List(const HttpRequest& req, const Route& route) {
     }
     if (limit > 0 && count == limit) {
       const auto& prev = list.items[i - 1].first;
-      continue_token = Base64Encode(
-          Json{{"start", prev.ns + "/" + prev.name}, {"rv", list.revision}}.dump());
+      continue_token =
+          Base64Encode(Json{{"start", prev.ns + "/" + prev.name}, {"rv", list.revision}}.dump());
       break;
     }
     ++count;
@@ -892,7 +881,6 @@ HttpResponse Handler::Watch(const HttpRequest& req, const Route& route) {
           !labels.Matches(*e.object.labels)) {
         return;
       }
-      std::string line;
       if (table) {
         Json t = MakeTable(*watch->resource,
                            Json::array({TableRow(*watch->resource, Json::parse(*e.object.json),
@@ -902,19 +890,21 @@ HttpResponse Handler::Watch(const HttpRequest& req, const Route& route) {
           t["columnDefinitions"] = Json::array();
         }
         *first_table = false;
-        line = WatchLine(EventTypeName(e.type), t.dump());
-      } else {
-        line = WatchLine(EventTypeName(e.type), *e.object.json);
-      }
-      if (!watch->writer->Write(line)) {
+        if (!watch->writer->Write(WatchLine(EventTypeName(e.type), t.dump()))) {
+          watch->failed = true;
+        }
+      } else if (!watch->writer->Write(*WatchLineOf(e))) {
         watch->failed = true;
       }
     };
     auto id = store_.Watch(watch->resource->StoreKey(), from_rv, sink);
     if (!id.ok()) {
-      Json status = {{"kind", "Status"},       {"apiVersion", "v1"},
-                     {"metadata", Json::object()}, {"status", "Failure"},
-                     {"message", id.status().message()}, {"reason", "Expired"},
+      Json status = {{"kind", "Status"},
+                     {"apiVersion", "v1"},
+                     {"metadata", Json::object()},
+                     {"status", "Failure"},
+                     {"message", id.status().message()},
+                     {"reason", "Expired"},
                      {"code", 410}};
       watch->writer->Write(WatchLine("ERROR", status.dump()));
       watch->writer->Close();
@@ -934,8 +924,24 @@ HttpResponse Handler::Watch(const HttpRequest& req, const Route& route) {
   return response;
 }
 
-api::FieldErrors Handler::Admit(const Resource& resource, Json& object,
-                                const WriteOptions& options, std::string* strict_error) {
+size_t Handler::active_watches() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return watches_.size();
+}
+
+std::shared_ptr<const std::string> Handler::WatchLineOf(const Event& event) {
+  std::lock_guard<std::mutex> lock(watch_line_.mu);
+  if (watch_line_.object_json != event.object.json || watch_line_.type != event.type) {
+    watch_line_.line = std::make_shared<const std::string>(
+        WatchLine(EventTypeName(event.type), *event.object.json));
+    watch_line_.object_json = event.object.json;
+    watch_line_.type = event.type;
+  }
+  return watch_line_.line;
+}
+
+api::FieldErrors Handler::Admit(const Resource& resource, Json& object, const WriteOptions& options,
+                                std::string* strict_error) {
   api::FieldErrors errors;
   Json& meta = Metadata(object);
   std::string name = meta.value("name", "");
@@ -957,8 +963,8 @@ api::FieldErrors Handler::Admit(const Resource& resource, Json& object,
     }
     for (auto kv = it->begin(); kv != it->end(); ++kv) {
       if (!kv.value().is_string()) {
-        errors.push_back({std::string("metadata.") + field + "." + kv.key(),
-                          "Invalid value: must be a string"});
+        errors.push_back(
+            {std::string("metadata.") + field + "." + kv.key(), "Invalid value: must be a string"});
       }
     }
   }
@@ -981,7 +987,8 @@ api::FieldErrors Handler::Admit(const Resource& resource, Json& object,
     if (!unknown.empty()) {
       if (options.field_validation == "Strict") {
         std::string msg = resource.kind + " in version \"" + resource.version +
-                          "\" cannot be handled as a " + resource.kind + ": strict decoding error: ";
+                          "\" cannot be handled as a " + resource.kind +
+                          ": strict decoding error: ";
         for (size_t i = 0; i < unknown.size(); ++i) {
           msg += (i ? ", " : "") + std::string("unknown field \"") + unknown[i].path + "\"";
         }
@@ -1048,8 +1055,7 @@ void NormaliseBuiltin(const Resource& resource, Json& object) {
     if (!status.is_object()) {
       status = Json::object();
     }
-    status["phase"] =
-        MetadataOf(object).contains("deletionTimestamp") ? "Terminating" : "Active";
+    status["phase"] = MetadataOf(object).contains("deletionTimestamp") ? "Terminating" : "Active";
   } else if (resource.kind == "CustomResourceDefinition") {
     Json spec = object.value("spec", Json::object());
     Json status = {{"acceptedNames", spec.value("names", Json::object())},
@@ -1075,7 +1081,7 @@ void NormaliseBuiltin(const Resource& resource, Json& object) {
 }  // namespace
 
 StatusOr<std::string> Handler::CreateObject(const Resource& r, const std::string& ns, Json object,
-                                     const WriteOptions& options, api::FieldErrors* errors) {
+                                            const WriteOptions& options, api::FieldErrors* errors) {
   if (r.custom) {
     std::lock_guard<std::mutex> lock(mu_);
     if (terminating_crds_.count(r.crd_name) != 0) {
@@ -1087,8 +1093,8 @@ StatusOr<std::string> Handler::CreateObject(const Resource& r, const std::string
   std::string kind = object.value("kind", "");
   if (!api_version.empty() && api_version != r.GroupVersion()) {
     return InvalidArgumentError("the API version in the data (" + api_version +
-                                ") does not match the expected API version (" +
-                                r.GroupVersion() + ")");
+                                ") does not match the expected API version (" + r.GroupVersion() +
+                                ")");
   }
   if (!kind.empty() && kind != r.kind) {
     return InvalidArgumentError("the kind in the data (" + kind +
@@ -1131,8 +1137,8 @@ StatusOr<std::string> Handler::CreateObject(const Resource& r, const std::string
       meta["resourceVersion"] != "") {
     return InvalidArgumentError("resourceVersion should not be set on objects to be created");
   }
-  for (const char* field : {"deletionTimestamp", "deletionGracePeriodSeconds", "managedFields",
-                            "selfLink"}) {
+  for (const char* field :
+       {"deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"}) {
     meta.erase(field);
   }
   if (options.managed_fields != nullptr) {
@@ -1204,14 +1210,15 @@ HttpResponse Handler::Create(const HttpRequest& req, const Route& route) {
   return resp;
 }
 
-StatusOr<std::string> Handler::CommitUpdate(const Resource& r, const ObjectKey& key, const Json& current,
-                                     Json updated, int64_t expected_rv, bool status_subresource,
-                                     const WriteOptions& options, api::FieldErrors* errors) {
+StatusOr<std::string> Handler::CommitUpdate(const Resource& r, const ObjectKey& key,
+                                            const Json& current, Json updated, int64_t expected_rv,
+                                            bool status_subresource, const WriteOptions& options,
+                                            api::FieldErrors* errors) {
   std::string api_version = updated.value("apiVersion", "");
   if (!api_version.empty() && api_version != r.GroupVersion()) {
     return InvalidArgumentError("the API version in the data (" + api_version +
-                                ") does not match the expected API version (" +
-                                r.GroupVersion() + ")");
+                                ") does not match the expected API version (" + r.GroupVersion() +
+                                ")");
   }
   Json next;
   const Json old_meta = MetadataOf(current);
@@ -1240,8 +1247,8 @@ StatusOr<std::string> Handler::CommitUpdate(const Resource& r, const ObjectKey& 
       return InvalidArgumentError("the name of the object (" + body_name +
                                   ") does not match the name on the URL (" + key.name + ")");
     }
-    for (const char* field : {"name", "namespace", "uid", "creationTimestamp",
-                              "deletionTimestamp", "deletionGracePeriodSeconds", "generation"}) {
+    for (const char* field : {"name", "namespace", "uid", "creationTimestamp", "deletionTimestamp",
+                              "deletionGracePeriodSeconds", "generation"}) {
       if (old_meta.contains(field)) {
         meta[field] = old_meta[field];
       } else {
@@ -1564,9 +1571,8 @@ StatusOr<Handler::DeleteResult> Handler::DeleteObject(const ObjectKey& key,
       Clock::TimePoint until{};
       if (!until_text.empty() && ParseRfc3339(until_text, &until) && until > clock_.Now()) {
         return PermissionDeniedError(
-            current.value("kind", std::string("object")) + " " + key.name +
-            " is immutable until " + until_text +
-            " (Vault.spec.immutability): it cannot be deleted before then");
+            current.value("kind", std::string("object")) + " " + key.name + " is immutable until " +
+            until_text + " (Vault.spec.immutability): it cannot be deleted before then");
       }
     }
     if (dry_run) {
@@ -1742,6 +1748,11 @@ void Handler::OnStoreEvent(const Event& e) {
     return;
   }
   {
+    if (e.key.resource == kCrdStoreKey) {
+      // No longer served from the moment a read can see the CRD gone (this runs as the deletion
+      // becomes visible), not only once its deleter gets back.
+      registry_.RemoveCrd(e.key.name);
+    }
     Json object = Json::parse(*e.object.json, nullptr, false);
     std::string uid = object.is_object() ? MetadataOf(object).value("uid", "") : "";
     std::lock_guard<std::mutex> lock(mu_);

@@ -56,8 +56,8 @@ struct HttpResponse {
 };
 
 struct HandlerOptions {
-  std::string bearer_token;            // required on every request but the health checks
-  std::string server_address;          // "127.0.0.1:6443" for /api
+  std::string bearer_token;    // required on every request but the health checks
+  std::string server_address;  // "127.0.0.1:6443" for /api
   std::chrono::seconds bookmark_interval{5};
   std::chrono::seconds max_watch{1800};
 };
@@ -77,6 +77,9 @@ class Handler {
   void Stop();
 
   HttpResponse Handle(const HttpRequest& request);
+  // Watches being served (one whose client is gone is dropped at its next event or bookmark,
+  // within a second of it).
+  size_t active_watches() const;
   void set_server_address(std::string address) { options_.server_address = std::move(address); }
   const Registry& registry() const { return registry_; }
 
@@ -110,11 +113,12 @@ class Handler {
 
   // The create path shared by HTTP and bootstrap; returns the stored object (JSON text).
   StatusOr<std::string> CreateObject(const Resource& resource, const std::string& ns, Json object,
-                              const WriteOptions& options, api::FieldErrors* errors);
+                                     const WriteOptions& options, api::FieldErrors* errors);
   // Validates, stamps and writes `updated` over `current` (expected_rv guards the write).
-  StatusOr<std::string> CommitUpdate(const Resource& resource, const ObjectKey& key, const Json& current,
-                              Json updated, int64_t expected_rv, bool status_subresource,
-                              const WriteOptions& options, api::FieldErrors* errors);
+  StatusOr<std::string> CommitUpdate(const Resource& resource, const ObjectKey& key,
+                                     const Json& current, Json updated, int64_t expected_rv,
+                                     bool status_subresource, const WriteOptions& options,
+                                     api::FieldErrors* errors);
   // `orphan` leaves dependents alone; `foreground` keeps the object (finalizer
   // foregroundDeletion) until its dependents are gone; otherwise they go after it (background).
   StatusOr<DeleteResult> DeleteObject(const ObjectKey& key, const Json& preconditions, bool dry_run,
@@ -138,12 +142,23 @@ class Handler {
   // A deleted CRD: deletes its custom resources, then itself once none is left.
   void FinalizeCrd(const std::string& crd_name);
 
+  // The JSON watch line ({"type":…,"object":…}\n) of the event being delivered, built by its
+  // first watcher and reused by the others (events reach every watch's sink in turn, under the
+  // store's lock). Keyed by the event's object text, which it holds so the pointer stays unique.
+  struct SharedWatchLine {
+    std::mutex mu;
+    std::shared_ptr<const std::string> object_json;
+    EventType type = EventType::kAdded;
+    std::shared_ptr<const std::string> line;
+  };
+  std::shared_ptr<const std::string> WatchLineOf(const Event& event);
+
   Store& store_;
   const Clock& clock_;
   HandlerOptions options_;
   Registry registry_;
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
   bool wake_ = false;
@@ -155,6 +170,7 @@ class Handler {
   std::map<std::string, ObjectKey> foreground_owners_;  // uid -> owner being deleted
   uint64_t gc_watch_ = 0;
   std::thread background_;
+  SharedWatchLine watch_line_;
 };
 
 // Kubernetes Status error body: {"kind":"Status",...,"reason":reason,"code":code}.

@@ -145,6 +145,20 @@ class ServerImpl final : public Server {
     std::lock_guard<std::mutex> lock(mu_);
     return credentials_.token;
   }
+  ServerStats stats() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ServerStats stats;
+    if (handler_) {
+      stats.watches = handler_->active_watches();
+    }
+    if (listener_) {
+      ListenerStats l = listener_->Stats();
+      stats.connections = l.connections;
+      stats.streams = l.streams;
+      stats.stream_backlog_bytes = l.stream_backlog_bytes;
+    }
+    return stats;
+  }
 
  private:
   std::string UrlLocked() const {

@@ -19,6 +19,14 @@ struct ServerOptions {
   const Clock* clock = nullptr;             // defaults to SystemClock()
 };
 
+// What the server holds for its clients right now (tests, diagnostics).
+struct ServerStats {
+  size_t watches = 0;  // watches registered (one whose client left goes at its next event)
+  size_t connections = 0;
+  size_t streams = 0;               // watch responses being streamed
+  size_t stream_backlog_bytes = 0;  // watch bytes queued for clients and not yet sent
+};
+
 class Server {
  public:
   virtual ~Server() = default;
@@ -31,6 +39,7 @@ class Server {
   // <data-dir>/kubeconfig: server URL, CA data, bearer token.
   virtual std::filesystem::path kubeconfig_path() const = 0;
   virtual std::string bearer_token() const = 0;
+  virtual ServerStats stats() const = 0;
 };
 
 StatusOr<std::unique_ptr<Server>> NewServer(ServerOptions options);

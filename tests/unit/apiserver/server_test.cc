@@ -1,8 +1,11 @@
 #include "apiserver/server.h"
 
-#include <sys/stat.h>
-
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
@@ -104,6 +107,76 @@ TEST(ServerTest, WatchStreamsOverHttpAndRestartKeepsState) {
   ASSERT_EQ(items.size(), 3u);
   EXPECT_GT(std::stoll(Json::parse(after->body)["metadata"]["resourceVersion"].get<std::string>()),
             std::stoll(rv));
+}
+
+// A watch whose client disconnects stops costing the server: its queued events are freed when
+// the socket closes, and the watch itself goes at the next event (cpprestsdk's listener kept
+// queueing events for closed watchers, up to 64 MiB each).
+TEST(ServerTest, AWatchWhoseClientLeftIsFreed) {
+  testing::TempDir dir;
+  auto server = StartServer(dir.path(), /*plain=*/true);
+  auto client = ClientFor(*server, dir.path(), server->bearer_token());
+  auto list = client->Do("GET", "/api/v1/namespaces/default/configmaps");
+  ASSERT_TRUE(list.ok());
+  std::string rv = Json::parse(list->body)["metadata"]["resourceVersion"];
+
+  // The watcher: a raw socket with a small receive buffer that reads the response head only.
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int rcvbuf = 4096;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(server->port()));
+  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  std::string request =
+      "GET /api/v1/namespaces/default/configmaps?watch=true&resourceVersion=" + rv +
+      " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + server->bearer_token() + "\r\n\r\n";
+  ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  std::string head;
+  char ch;
+  while (head.find("\r\n\r\n") == std::string::npos && ::recv(fd, &ch, 1, 0) == 1) {
+    head += ch;
+  }
+  ASSERT_EQ(head.rfind("HTTP/1.1 200", 0), 0u) << head;
+
+  // 12 MiB of events the watcher does not read.
+  std::string data(128u << 10, 'd');
+  for (int i = 0; i < 96; ++i) {
+    Json cm = {{"metadata", {{"name", "big" + std::to_string(i)}}}, {"data", {{"d", data}}}};
+    auto c = client->Do("POST", "/api/v1/namespaces/default/configmaps", cm.dump());
+    ASSERT_TRUE(c.ok()) << c.status();
+    ASSERT_EQ(c->status, 201) << c->body;
+  }
+  ServerStats stats = server->stats();
+  EXPECT_EQ(stats.watches, 1u);
+  EXPECT_EQ(stats.streams, 1u);
+  EXPECT_GT(stats.stream_backlog_bytes, 4u << 20);
+
+  ::close(fd);  // with unread data: a reset
+  auto poll = [&](auto done) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!done(server->stats()) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling a counter
+    }
+    return server->stats();
+  };
+  auto start = std::chrono::steady_clock::now();
+  stats = poll([](const ServerStats& s) { return s.streams == 0; });
+  EXPECT_EQ(stats.streams, 0u);
+  EXPECT_EQ(stats.stream_backlog_bytes, 0u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+
+  // The next event finds the stream gone; the watch is dropped.
+  auto c = client->Do("POST", "/api/v1/namespaces/default/configmaps",
+                      R"({"metadata":{"name":"after"}})");
+  ASSERT_TRUE(c.ok());
+  ASSERT_EQ(c->status, 201);
+  stats = poll([](const ServerStats& s) { return s.watches == 0; });
+  EXPECT_EQ(stats.watches, 0u);
 }
 
 TEST(ServerTest, PlainHttpOnlyOnLoopback) {
