@@ -48,6 +48,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/openssl_errors.h"
 #include "spdlog/spdlog.h"
 
 namespace lifeboat::apiserver {
@@ -81,20 +82,6 @@ int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-std::string OpensslErrors() {
-  std::string out;
-  unsigned long e;
-  while ((e = ERR_get_error()) != 0) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    if (!out.empty()) {
-      out += "; ";
-    }
-    out += buf;
-  }
-  return out.empty() ? std::string("unknown TLS error") : out;
 }
 
 bool IEquals(std::string_view a, std::string_view b) {

@@ -10,18 +10,9 @@
 
 #include <cstring>
 
+#include "common/openssl_errors.h"
+
 namespace lifeboat::bench {
-namespace {
-
-std::string SslError() {
-  unsigned long e = ERR_get_error();
-  if (e == 0) return "unknown TLS error";
-  char text[256];
-  ERR_error_string_n(e, text, sizeof(text));
-  return text;
-}
-
-}  // namespace
 
 StatusOr<std::unique_ptr<LeanClient>> LeanClient::Connect(const std::string& url,
                                                           const std::string& token,
@@ -69,7 +60,7 @@ StatusOr<std::unique_ptr<LeanClient>> LeanClient::Connect(const std::string& url
   if (!tls) return client;
 
   client->ctx_ = SSL_CTX_new(TLS_client_method());
-  if (client->ctx_ == nullptr) return InternalError("SSL_CTX_new: " + SslError());
+  if (client->ctx_ == nullptr) return InternalError("SSL_CTX_new: " + OpensslErrors());
   SSL_CTX_set_verify(client->ctx_, SSL_VERIFY_PEER, nullptr);
   BIO* bio = BIO_new_mem_buf(ca_pem.data(), static_cast<int>(ca_pem.size()));
   X509_STORE* store = SSL_CTX_get_cert_store(client->ctx_);
@@ -86,7 +77,7 @@ StatusOr<std::unique_ptr<LeanClient>> LeanClient::Connect(const std::string& url
   SSL_set_tlsext_host_name(client->ssl_, host.c_str());
   SSL_set1_host(client->ssl_, host.c_str());
   if (SSL_connect(client->ssl_) != 1) {
-    return UnavailableError("TLS handshake with " + rest + ": " + SslError());
+    return UnavailableError("TLS handshake with " + rest + ": " + OpensslErrors());
   }
   return client;
 }

@@ -24,6 +24,8 @@
 #include <mutex>
 #include <thread>
 
+#include "common/openssl_errors.h"
+
 namespace lifeboat::replication {
 namespace {
 
@@ -33,20 +35,6 @@ constexpr size_t kIoSlice = 64 << 10;
 void IgnoreSigpipe() {
   static std::once_flag once;
   std::call_once(once, [] { ::signal(SIGPIPE, SIG_IGN); });
-}
-
-std::string OpensslErrors() {
-  std::string out;
-  unsigned long e;
-  while ((e = ERR_get_error()) != 0) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    if (!out.empty()) {
-      out += "; ";
-    }
-    out += buf;
-  }
-  return out.empty() ? std::string("unknown TLS error") : out;
 }
 
 void SetTimeouts(int fd, std::chrono::milliseconds timeout) {
