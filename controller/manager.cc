@@ -100,6 +100,13 @@ Status Manager::AddController(ControllerSpec spec, ReconcilerFactory factory) {
   for (auto& [name, values] : spec.indexes) {
     informer.mutable_store().AddIndex(name, values);
   }
+  for (const ControllerSpec::Watch& watch : spec.watches) {
+    if (!watch.through_index.empty() && spec.indexes.count(watch.through_index) == 0) {
+      return InvalidArgumentError("controller \"" + spec.name +
+                                  "\": a watch goes through index \"" + watch.through_index +
+                                  "\", which it does not declare");
+    }
+  }
   auto controller = std::make_unique<Controller>();
   controller->spec = std::move(spec);
   if (controller->spec.workers <= 0) {
@@ -130,8 +137,15 @@ Status Manager::AddController(ControllerSpec spec, ReconcilerFactory factory) {
   };
   informer.AddEventHandlers(EventHandlers{enqueue, on_update, enqueue});
   for (const ControllerSpec::Watch& watch : controller->spec.watches) {
-    auto map = [queue, fn = watch.map](const ObjectPtr& object) {
-      for (const std::string& key : fn(*object)) queue->Add(key);
+    const Store* own = &informer.store();
+    auto map = [queue, fn = watch.map, index = watch.through_index, own](const ObjectPtr& object) {
+      for (const std::string& value : fn(*object)) {
+        if (index.empty()) {
+          queue->Add(value);
+          continue;
+        }
+        for (const ObjectPtr& target : own->ByIndex(index, value)) queue->Add(KeyOf(*target));
+      }
     };
     InformerFor(watch.resource)
         .AddEventHandlers(EventHandlers{

@@ -80,10 +80,15 @@ struct ControllerSpec {
   std::map<std::string, Store::IndexFunc> indexes;
   // Other resources whose changes enqueue objects of this controller (controller-runtime's
   // Watches with a map function): the keys ("ns/name") `map` returns for the changed object
-  // (its new version on add and update, its last known one on delete).
+  // (its new version on add and update, its last known one on delete). With `through_index`,
+  // `map` returns values of that index of this controller's own cache instead, and the objects
+  // filed under them are enqueued (e.g. a Vault's change enqueues the policies using it). The
+  // handlers run once the watched resource's cache holds the change, so a reconciler reading
+  // that cache sees it.
   struct Watch {
     ResourceRef resource;
     std::function<std::vector<std::string>(const Json& object)> map;
+    std::string through_index;
   };
   std::vector<Watch> watches;
 };

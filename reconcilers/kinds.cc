@@ -31,6 +31,14 @@ std::vector<std::string> PolicyKeysOfPoint(const Json& point) {
   return keys;
 }
 
+std::vector<std::string> VaultKeysOfPolicy(const Json& policy) {
+  static const Json::json_pointer kNs("/metadata/namespace");
+  static const Json::json_pointer kRef("/spec/vaultRef/name");
+  const Json* v = policy.contains(kRef) ? &policy.at(kRef) : nullptr;
+  if (v == nullptr || !v->is_string() || v->get_ref<const std::string&>().empty()) return {};
+  return {policy.value(kNs, "") + "/" + v->get<std::string>()};
+}
+
 std::vector<LifeboatKind> LifeboatKinds() {
   // BackupPolicy: its status is written by its reconciler alone, which reads it back at the next
   // pass; RecoveryPoint and Vault changes enqueue their policies explicitly. Without this, every
@@ -42,7 +50,18 @@ std::vector<LifeboatKind> LifeboatKinds() {
   LifeboatKind recovery_point = Make("RecoveryPoint", "recoverypoints");
   recovery_point.indexes[kPointsByPolicy] = PolicyKeysOfPoint;
   backup_policy.watches.push_back({recovery_point.resource, PolicyKeysOfPoint});
-  return {Make("Vault", "vaults"),
+  // A policy reads its Vault from the Vault cache; a Vault's change enqueues the policies using
+  // it once that cache holds it (the Vault reconciler's own enqueue can run ahead of the cache).
+  LifeboatKind vault = Make("Vault", "vaults");
+  backup_policy.indexes[kPoliciesByVault] = VaultKeysOfPolicy;
+  backup_policy.watches.push_back({vault.resource,
+                                   [](const Json& v) {
+                                     return std::vector<std::string>{
+                                         v.value(Json::json_pointer("/metadata/namespace"), "") +
+                                         "/" + v.value(Json::json_pointer("/metadata/name"), "")};
+                                   },
+                                   kPoliciesByVault});
+  return {vault,
           backup_policy,
           recovery_point,
           Make("Restore", "restores"),

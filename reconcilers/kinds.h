@@ -28,6 +28,9 @@ struct LifeboatKind {
 // belongs to (its lifeboat.dev/policy label, else spec.policyRef.name).
 inline constexpr char kPointsByPolicy[] = "policy";
 std::vector<std::string> PolicyKeysOfPoint(const Json& point);
+// BackupPolicies by the "ns/name" of the Vault their spec.vaultRef names.
+inline constexpr char kPoliciesByVault[] = "vault";
+std::vector<std::string> VaultKeysOfPolicy(const Json& policy);
 
 // Vault, BackupPolicy, RecoveryPoint, Restore, Snapshot, Site, ReplicationPolicy,
 // RecoveryPlan, Failover.
