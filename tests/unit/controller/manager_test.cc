@@ -7,6 +7,7 @@
 
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "controller/event_recorder.h"
 #include "reconcilers/conditions.h"
@@ -447,6 +448,52 @@ TEST_F(ManagerTest, WatchedKindsEnqueueThroughTheirMapAndTheirIndexFollowsChange
   ASSERT_TRUE(writer_->Delete(maps, {"prod", "one"}).ok());
   EXPECT_TRUE(seen("prod/app", {}));
   EXPECT_TRUE(seen("prod/db", {"two"}));
+  manager.Stop();
+}
+
+// A watch through an index enqueues the objects of the controller's own cache filed under the
+// values its map returns (a Vault's change enqueues the policies using it); a watch naming an
+// index the controller does not declare is refused.
+TEST_F(ManagerTest, AWatchThroughAnIndexEnqueuesTheObjectsFiledUnderIt) {
+  auto client = NewClient();
+  Manager manager(*client, ManagerOptions{});
+  const ResourceRef& maps = IndexReader::kConfigMaps;
+  auto policy_of = [](const Json& m) -> std::vector<std::string> {
+    std::string policy = m.value("/metadata/labels/policy"_json_pointer, "");
+    if (policy.empty()) return {};
+    return {m.value("/metadata/namespace"_json_pointer, "") + "/" + policy};
+  };
+  auto key_of = [](const Json& o) -> std::vector<std::string> {
+    return {o.value("/metadata/namespace"_json_pointer, "") + "/" +
+            o.value("/metadata/name"_json_pointer, "")};
+  };
+  auto factory = [](const ControllerContext& ctx) { return std::make_unique<IndexReader>(ctx); };
+  ControllerSpec undeclared{"configmap", maps, 1};
+  undeclared.watches.push_back({kBackupPolicies, key_of, "policy"});
+  EXPECT_EQ(manager.AddController(undeclared, factory).code(), StatusCode::kInvalidArgument);
+
+  ControllerSpec spec{"configmap", maps, 1};
+  spec.indexes["policy"] = policy_of;
+  spec.watches.push_back({kBackupPolicies, key_of, "policy"});
+  ASSERT_TRUE(manager.AddController(spec, factory).ok());
+  ASSERT_TRUE(manager.Start().ok());
+  auto config_map = [](const std::string& name, const std::string& policy) {
+    return Json{
+        {"apiVersion", "v1"},
+        {"kind", "ConfigMap"},
+        {"metadata", {{"name", name}, {"namespace", "prod"}, {"labels", {{"policy", policy}}}}},
+        {"data", {{"k", "v"}}}};
+  };
+  ASSERT_TRUE(writer_->Create(maps, config_map("one", "app")).ok());
+  ASSERT_TRUE(writer_->Create(maps, config_map("two", "app")).ok());
+  ASSERT_TRUE(writer_->Create(maps, config_map("three", "db")).ok());
+  auto reconciles = [&] { return manager.Stats("configmap")->reconciles; };
+  ASSERT_TRUE(WaitFor([&] { return reconciles() == 3; }));
+  // The policy "app" filed two ConfigMaps: both are reconciled again, "three" is not.
+  ASSERT_TRUE(writer_->Create(kBackupPolicies, BackupPolicy("prod", "app")).ok());
+  EXPECT_TRUE(WaitFor([&] { return reconciles() == 5; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(reconciles(), 5u);
   manager.Stop();
 }
 
