@@ -358,6 +358,22 @@ TEST_F(ManagerTest, StatusOnlyUpdatesEnqueueUnlessTheControllerIgnoresThem) {
   }
 }
 
+// "ns/<label policy>" of a ConfigMap: the index and watch map of the tests below.
+std::vector<std::string> PolicyOf(const Json& m) {
+  std::string policy = m.value("/metadata/labels/policy"_json_pointer, "");
+  if (policy.empty()) return {};
+  return {m.value("/metadata/namespace"_json_pointer, "") + "/" + policy};
+}
+
+// A ConfigMap in "prod" labelled policy=<policy>.
+Json PolicyConfigMap(const std::string& name, const std::string& policy) {
+  return Json{
+      {"apiVersion", "v1"},
+      {"kind", "ConfigMap"},
+      {"metadata", {{"name", name}, {"namespace", "prod"}, {"labels", {{"policy", policy}}}}},
+      {"data", {{"k", "v"}}}};
+}
+
 // Records the keys it reconciles and what the ConfigMap cache's "policy" index holds for them.
 class IndexReader final : public reconcilers::Reconciler {
  public:
@@ -396,14 +412,9 @@ TEST_F(ManagerTest, WatchedKindsEnqueueThroughTheirMapAndTheirIndexFollowsChange
   auto client = NewClient();
   Manager manager(*client, ManagerOptions{});
   const ResourceRef& maps = IndexReader::kConfigMaps;
-  auto policy_of = [](const Json& m) -> std::vector<std::string> {
-    std::string policy = m.value("/metadata/labels/policy"_json_pointer, "");
-    if (policy.empty()) return {};
-    return {m.value("/metadata/namespace"_json_pointer, "") + "/" + policy};
-  };
   IndexReader* reader = nullptr;
   ControllerSpec spec{"backuppolicy", kBackupPolicies, 1};
-  spec.watches.push_back({maps, policy_of});
+  spec.watches.push_back({maps, PolicyOf});
   ASSERT_TRUE(manager
                   .AddController(spec,
                                  [&reader](const ControllerContext& ctx) {
@@ -413,7 +424,7 @@ TEST_F(ManagerTest, WatchedKindsEnqueueThroughTheirMapAndTheirIndexFollowsChange
                                  })
                   .ok());
   ControllerSpec map_spec{"configmap", maps, 1};
-  map_spec.indexes["policy"] = policy_of;
+  map_spec.indexes["policy"] = PolicyOf;
   ASSERT_TRUE(manager
                   .AddController(map_spec,
                                  [](const ControllerContext& ctx) {
@@ -424,20 +435,13 @@ TEST_F(ManagerTest, WatchedKindsEnqueueThroughTheirMapAndTheirIndexFollowsChange
   EXPECT_EQ(manager.StoreFor(maps), manager.StoreFor(maps));
   ASSERT_NE(manager.StoreFor(maps), nullptr);
 
-  auto config_map = [](const std::string& name, const std::string& policy) {
-    return Json{
-        {"apiVersion", "v1"},
-        {"kind", "ConfigMap"},
-        {"metadata", {{"name", name}, {"namespace", "prod"}, {"labels", {{"policy", policy}}}}},
-        {"data", {{"k", "v"}}}};
-  };
   auto seen = [&](const std::string& key, std::vector<std::string> want) {
     return WaitFor([&] { return reader->Seen(key) == want; });
   };
   // No BackupPolicy "app" exists: the watch alone enqueues its key.
-  ASSERT_TRUE(writer_->Create(maps, config_map("one", "app")).ok());
+  ASSERT_TRUE(writer_->Create(maps, PolicyConfigMap("one", "app")).ok());
   EXPECT_TRUE(seen("prod/app", {"one"}));
-  ASSERT_TRUE(writer_->Create(maps, config_map("two", "app")).ok());
+  ASSERT_TRUE(writer_->Create(maps, PolicyConfigMap("two", "app")).ok());
   EXPECT_TRUE(seen("prod/app", {"one", "two"}));
   // Moved to another policy: both are enqueued, each with its own view.
   auto two = writer_->Get(maps, {"prod", "two"});
@@ -458,11 +462,6 @@ TEST_F(ManagerTest, AWatchThroughAnIndexEnqueuesTheObjectsFiledUnderIt) {
   auto client = NewClient();
   Manager manager(*client, ManagerOptions{});
   const ResourceRef& maps = IndexReader::kConfigMaps;
-  auto policy_of = [](const Json& m) -> std::vector<std::string> {
-    std::string policy = m.value("/metadata/labels/policy"_json_pointer, "");
-    if (policy.empty()) return {};
-    return {m.value("/metadata/namespace"_json_pointer, "") + "/" + policy};
-  };
   auto key_of = [](const Json& o) -> std::vector<std::string> {
     return {o.value("/metadata/namespace"_json_pointer, "") + "/" +
             o.value("/metadata/name"_json_pointer, "")};
@@ -473,20 +472,13 @@ TEST_F(ManagerTest, AWatchThroughAnIndexEnqueuesTheObjectsFiledUnderIt) {
   EXPECT_EQ(manager.AddController(undeclared, factory).code(), StatusCode::kInvalidArgument);
 
   ControllerSpec spec{"configmap", maps, 1};
-  spec.indexes["policy"] = policy_of;
+  spec.indexes["policy"] = PolicyOf;
   spec.watches.push_back({kBackupPolicies, key_of, "policy"});
   ASSERT_TRUE(manager.AddController(spec, factory).ok());
   ASSERT_TRUE(manager.Start().ok());
-  auto config_map = [](const std::string& name, const std::string& policy) {
-    return Json{
-        {"apiVersion", "v1"},
-        {"kind", "ConfigMap"},
-        {"metadata", {{"name", name}, {"namespace", "prod"}, {"labels", {{"policy", policy}}}}},
-        {"data", {{"k", "v"}}}};
-  };
-  ASSERT_TRUE(writer_->Create(maps, config_map("one", "app")).ok());
-  ASSERT_TRUE(writer_->Create(maps, config_map("two", "app")).ok());
-  ASSERT_TRUE(writer_->Create(maps, config_map("three", "db")).ok());
+  ASSERT_TRUE(writer_->Create(maps, PolicyConfigMap("one", "app")).ok());
+  ASSERT_TRUE(writer_->Create(maps, PolicyConfigMap("two", "app")).ok());
+  ASSERT_TRUE(writer_->Create(maps, PolicyConfigMap("three", "db")).ok());
   auto reconciles = [&] { return manager.Stats("configmap")->reconciles; };
   ASSERT_TRUE(WaitFor([&] { return reconciles() == 3; }));
   // The policy "app" filed two ConfigMaps: both are reconciled again, "three" is not.
