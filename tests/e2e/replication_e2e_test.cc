@@ -121,7 +121,9 @@ TEST_F(ReplicationE2eTest, ReceiverKilledMidTransferResumesAfterRestart) {
   o.bandwidth_limit = 8 << 20;  // ~3 s for the 24 MiB: time to kill mid-way, even under load
   std::atomic<bool> killed{false};
   o.progress = [&](const ReplicationProgress& p) {
-    if (p.bytes_sent >= (4u << 20) && !killed.exchange(true)) {
+    // Killed once 8 MiB went out: at least 4 MiB of it acknowledged even with a few batches
+    // still in flight (with the kill at 4 MiB, 23 bytes short of 4 MiB were once acknowledged).
+    if (p.bytes_sent >= (8u << 20) && !killed.exchange(true)) {
       ::kill(receiver->pid(), SIGKILL);
     }
   };
