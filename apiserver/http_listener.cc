@@ -821,6 +821,14 @@ void Core::QueueResponse(Conn& c, HttpResponse& resp, bool keep_alive, bool head
 int Core::ParseNext(Conn& c) {
   ParseState& p = c.parse;
   using Phase = ParseState::Phase;
+  // Moves what has arrived of the body (or of a chunk) into the request; true once complete.
+  auto take_body = [&](std::string_view avail) {
+    size_t take = std::min(p.body_left, avail.size());
+    p.parsed.request.body.append(avail.data(), take);
+    c.in_pos += take;
+    p.body_left -= take;
+    return p.body_left == 0;
+  };
   while (true) {
     std::string_view avail(c.in.data() + c.in_pos, c.in.size() - c.in_pos);
     switch (p.phase) {
@@ -1042,11 +1050,7 @@ int Core::ParseNext(Conn& c) {
         break;
       }
       case Phase::kBody: {
-        size_t take = std::min(p.body_left, avail.size());
-        p.parsed.request.body.append(avail.data(), take);
-        c.in_pos += take;
-        p.body_left -= take;
-        if (p.body_left > 0) {
+        if (!take_body(avail)) {
           return 0;
         }
         p.phase = Phase::kHead;
@@ -1095,11 +1099,7 @@ int Core::ParseNext(Conn& c) {
         break;
       }
       case Phase::kChunkData: {
-        size_t take = std::min(p.body_left, avail.size());
-        p.parsed.request.body.append(avail.data(), take);
-        c.in_pos += take;
-        p.body_left -= take;
-        if (p.body_left > 0) {
+        if (!take_body(avail)) {
           return 0;
         }
         p.phase = Phase::kChunkEnd;
