@@ -104,6 +104,38 @@ StatusOr<std::unique_ptr<Client>> NewClient(const ClientOptions& options) {
   }
 }
 
+namespace {
+constexpr char kLastApplied[] = "kubectl.kubernetes.io/last-applied-configuration";
+}  // namespace
+
+Json ThreeWayMergePatch(const Json& original, const Json& modified, const Json& current) {
+  Json patch = Json::object();
+  if (!modified.is_object()) {
+    return patch;
+  }
+  for (const auto& [key, value] : modified.items()) {
+    const Json* now = current.is_object() && current.contains(key) ? &current[key] : nullptr;
+    if (value.is_object() && now != nullptr && now->is_object()) {
+      const Json none;
+      const Json& before = original.is_object() && original.contains(key) ? original[key] : none;
+      Json nested = ThreeWayMergePatch(before, value, *now);
+      if (!nested.empty()) {
+        patch[key] = std::move(nested);
+      }
+    } else if (now == nullptr || *now != value) {
+      patch[key] = value;
+    }
+  }
+  if (original.is_object()) {
+    for (const auto& [key, value] : original.items()) {
+      if (!modified.contains(key) && current.is_object() && current.contains(key)) {
+        patch[key] = nullptr;
+      }
+    }
+  }
+  return patch;
+}
+
 StatusOr<std::string> ApplyObject(Client& client, const Json& object) {
   if (!object.is_object()) {
     return InvalidArgumentError("a manifest document must be an object");
@@ -144,19 +176,52 @@ StatusOr<std::string> ApplyObject(Client& client, const Json& object) {
                           ? ""
                           : "." + api_version.substr(0, api_version.find('/'));
   std::string label = Lower(kind) + group + "/" + name;
+  // As `kubectl apply` does: the object records what was applied in the last-applied annotation
+  // (so a later `kubectl apply` of the same manifest works without a warning), and an existing
+  // object gets a three-way JSON merge patch: changed values change, fields dropped from the
+  // manifest since the last apply are removed, fields others set stay.
+  // The recorded configuration is byte for byte what kubectl records: the manifest with an
+  // `annotations` map (empty when it had none) that lacks the annotation itself.
+  Json applied = object;
+  Json& annotations = applied["metadata"]["annotations"];
+  if (!annotations.is_object()) {
+    annotations = Json::object();
+  }
+  annotations.erase(kLastApplied);
+  Json modified = applied;
+  modified["metadata"]["annotations"][kLastApplied] = applied.dump() + "\n";
   ASSIGN_OR_RETURN(ClientResponse created,
-                   client.Do("POST", collection + "?fieldValidation=Strict", object.dump()));
+                   client.Do("POST", collection + "?fieldValidation=Strict", modified.dump()));
   if (created.status == 201 || created.status == 200) {
     return label + " created";
   }
   if (created.status == 409) {
-    ASSIGN_OR_RETURN(ClientResponse patched,
-                     client.Do("PATCH", collection + "/" + name + "?fieldValidation=Strict",
-                               object.dump(), "application/merge-patch+json"));
-    if (patched.status == 200) {
-      return label + " configured";
+    std::string path = collection + "/" + name;
+    ASSIGN_OR_RETURN(ClientResponse got, client.Do("GET", path));
+    if (got.status != 200) {
+      created = got;
+    } else {
+      Json current = Json::parse(got.body, nullptr, false);
+      Json original;
+      if (current.is_object() && current["metadata"].contains("annotations")) {
+        std::string last = current["metadata"]["annotations"].value(kLastApplied, "");
+        original = Json::parse(last, nullptr, false);
+        if (original.is_discarded()) {
+          original = Json();
+        }
+      }
+      Json patch = ThreeWayMergePatch(original, modified, current);
+      if (patch.empty()) {
+        return label + " unchanged";
+      }
+      ASSIGN_OR_RETURN(ClientResponse patched,
+                       client.Do("PATCH", path + "?fieldValidation=Strict", patch.dump(),
+                                 "application/merge-patch+json"));
+      if (patched.status == 200) {
+        return label + " configured";
+      }
+      created = patched;
     }
-    created = patched;
   }
   Json status = Json::parse(created.body, nullptr, false);
   std::string message = status.is_object() ? status.value("message", created.body) : created.body;

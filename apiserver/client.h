@@ -40,8 +40,16 @@ class Client {
 
 StatusOr<std::unique_ptr<Client>> NewClient(const ClientOptions& options);
 
-// Applies one object (create, or merge-patch when it exists), finding its resource through
-// discovery. Returns a message such as `backuppolicy.lifeboat.dev/db created`.
+// Applies one object as client-side `kubectl apply` does, finding its resource through discovery:
+// created with the kubectl.kubernetes.io/last-applied-configuration annotation, or, when it
+// exists, patched with ThreeWayMergePatch against its last-applied configuration. Returns a
+// message such as `backuppolicy.lifeboat.dev/db created` (or `configured`, `unchanged`).
 StatusOr<std::string> ApplyObject(Client& client, const Json& object);
+
+// The JSON merge patch (RFC 7386) that takes `current` to `modified`: the values of `modified`
+// that differ from `current`, and null for each field of `original` (what was applied last) that
+// `modified` no longer has. Fields only `current` has (set by others) are left alone. An empty
+// object when nothing would change.
+Json ThreeWayMergePatch(const Json& original, const Json& modified, const Json& current);
 
 }  // namespace lifeboat::apiserver

@@ -265,6 +265,31 @@ spec: {size: 5, color: green}
   EXPECT_EQ(Json::parse(last)["spec"], Json::parse(R"({"size": 6})")) << last;
 }
 
+// `lifeboat up -f` applies as `kubectl apply` does: kubectl later finds the last-applied
+// annotation it expects (no "missing the annotation" warning), sees nothing to change, and a
+// field dropped from the manifest goes.
+TEST_F(KubectlTest, ApplyAfterLifeboatUpDashFIsUnchangedWithoutWarning) {
+  const std::string manifest = R"(apiVersion: v1
+kind: ConfigMap
+metadata: {name: from-up, namespace: default, labels: {app: demo}}
+data: {mode: fast, level: "3"}
+)";
+  std::filesystem::path file = dir_.WriteFile("up.yaml", manifest);
+  LifeboatUp up(dir_, {"--no-controllers", "-f", file.string()});
+  ASSERT_TRUE(up.ready()) << up.output();
+  EXPECT_TRUE(Contains(up.output(), "configmap/from-up created")) << up.output();
+  std::string again = up.Ok("apply -f " + file.string());
+  EXPECT_TRUE(Contains(again, "configmap/from-up unchanged")) << again;
+  EXPECT_FALSE(Contains(again, "Warning")) << again;
+  std::string changed = manifest;
+  changed.replace(changed.find(", level: \"3\""), 12, "");
+  dir_.WriteFile("up.yaml", changed);
+  std::string configured = up.Ok("apply -f " + file.string());
+  EXPECT_TRUE(Contains(configured, "configmap/from-up configured")) << configured;
+  Json cm = Json::parse(up.Ok("get configmap from-up -o json"));
+  EXPECT_EQ(cm["data"], Json::parse(R"({"mode": "fast"})")) << cm.dump();
+}
+
 // `kubectl apply --server-side` (what GitOps tools such as Flux use): create, field ownership in
 // managedFields, conflicts with another manager's change, --force-conflicts, fields dropped from
 // the manifest removed, and objects made by client-side apply taken over.

@@ -201,5 +201,67 @@ TEST(ServerTest, PlainHttpOnlyOnLoopback) {
   EXPECT_EQ(r->status, 200);
 }
 
+TEST(ServerTest, ThreeWayMergePatchChangesDropsAndKeepsOthersFields) {
+  Json original = Json::parse(R"({"a": 1, "b": {"x": 1, "y": 2}, "c": 3, "gone": 5})");
+  Json modified = Json::parse(R"({"a": 2, "b": {"x": 1}, "n": {"k": "v"}})");
+  Json current =
+      Json::parse(R"({"a": 1, "b": {"x": 1, "y": 2, "z": 9}, "c": 3, "d": 4, "e": {"f": 1}})");
+  // a changed, b.y and c dropped from the manifest, n new; b.z, d and e are someone else's;
+  // "gone" was applied before but is no longer there, so there is nothing to remove.
+  EXPECT_EQ(ThreeWayMergePatch(original, modified, current),
+            Json::parse(R"({"a": 2, "b": {"y": null}, "c": null, "n": {"k": "v"}})"));
+  Json same = Json::parse(R"({"a": 2, "b": {"x": 1}, "n": {"k": "v"}, "d": 4})");
+  EXPECT_TRUE(ThreeWayMergePatch(modified, modified, same).empty());
+  // No last-applied configuration: nothing is removed.
+  EXPECT_EQ(ThreeWayMergePatch(Json(), modified, current),
+            Json::parse(R"({"a": 2, "n": {"k": "v"}})"));
+}
+
+// `lifeboat up -f` applies like `kubectl apply`: the last-applied annotation is written, an
+// unchanged manifest changes nothing, a changed one is patched three-way.
+TEST(ServerTest, ApplyObjectCreatesThenPatchesThreeWay) {
+  testing::TempDir dir;
+  auto server = StartServer(dir.path());
+  auto client = ClientFor(*server, dir.path(), server->bearer_token());
+  Json manifest = Json::parse(R"({"apiVersion": "v1", "kind": "ConfigMap",
+      "metadata": {"name": "settings", "namespace": "default", "labels": {"app": "demo"}},
+      "data": {"mode": "fast", "level": "3"}})");
+  auto created = ApplyObject(*client, manifest);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(*created, "configmap/settings created");
+  const std::string path = "/api/v1/namespaces/default/configmaps/settings";
+  auto got = client->Do("GET", path);
+  ASSERT_TRUE(got.ok());
+  Json cm = Json::parse(got->body);
+  std::string last =
+      cm["metadata"]["annotations"].value("kubectl.kubernetes.io/last-applied-configuration", "");
+  // What kubectl records: the manifest with an empty annotations map, one line.
+  Json recorded = manifest;
+  recorded["metadata"]["annotations"] = Json::object();
+  EXPECT_EQ(last, recorded.dump() + "\n");
+  std::string rv = cm["metadata"]["resourceVersion"];
+
+  auto again = ApplyObject(*client, manifest);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, "configmap/settings unchanged");
+  EXPECT_EQ(Json::parse(client->Do("GET", path)->body)["metadata"]["resourceVersion"], rv);
+
+  // Someone else labels it; the manifest then drops `level` and changes `mode`.
+  auto labelled = client->Do("PATCH", path, R"({"metadata": {"labels": {"owner": "ops"}}})",
+                             "application/merge-patch+json");
+  ASSERT_TRUE(labelled.ok());
+  ASSERT_EQ(labelled->status, 200) << labelled->body;
+  manifest["data"] = Json::parse(R"({"mode": "slow"})");
+  auto configured = ApplyObject(*client, manifest);
+  ASSERT_TRUE(configured.ok()) << configured.status();
+  EXPECT_EQ(*configured, "configmap/settings configured");
+  cm = Json::parse(client->Do("GET", path)->body);
+  EXPECT_EQ(cm["data"], Json::parse(R"({"mode": "slow"})"));
+  EXPECT_EQ(cm["metadata"]["labels"], Json::parse(R"({"app": "demo", "owner": "ops"})"));
+  EXPECT_EQ(Json::parse(cm["metadata"]["annotations"].value(
+                "kubectl.kubernetes.io/last-applied-configuration", ""))["data"],
+            manifest["data"]);
+}
+
 }  // namespace
 }  // namespace lifeboat::apiserver
