@@ -550,6 +550,35 @@ Status Handler::ApplyCrdFile(const std::filesystem::path& file) {
 }
 
 HttpResponse Handler::Handle(const HttpRequest& req) {
+  if (!options_.on_request) {
+    Route route;
+    return Dispatch(req, &route);
+  }
+  auto start = std::chrono::steady_clock::now();
+  Route route;
+  HttpResponse resp = Dispatch(req, &route);
+  RequestRecord record;
+  record.code = resp.status;
+  record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  record.verb = req.method;
+  if (route.resource != nullptr) {
+    record.group = route.resource->group;
+    record.resource = route.resource->plural;
+    record.subresource = route.subresource;
+    const std::string& m = req.method;
+    if (m == "GET") {
+      record.verb = !route.name.empty() ? "GET" : QueryBool(req, "watch") ? "WATCH" : "LIST";
+    } else if (m == "DELETE" && route.name.empty()) {
+      record.verb = "DELETECOLLECTION";
+    } else if (m == "PATCH" && req.content_type.find("apply-patch") != std::string::npos) {
+      record.verb = "APPLY";
+    }
+  }
+  options_.on_request(record);
+  return resp;
+}
+
+HttpResponse Handler::Dispatch(const HttpRequest& req, Route* out_route) {
   try {
     if (req.path == "/healthz" || req.path == "/livez" || req.path == "/readyz") {
       HttpResponse r;
@@ -632,7 +661,7 @@ HttpResponse Handler::Handle(const HttpRequest& req) {
                       : StatusResponse(404, "NotFound", doc.status().message());
     }
     std::vector<std::string> parts(segs.begin() + static_cast<long>(rest), segs.end());
-    Route route;
+    Route& route = *out_route;
     if (parts.size() >= 3 && parts[0] == "namespaces") {
       auto r = registry_.Find(group, version, parts[2]);
       if (r && r->namespaced) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "api/json.h"
+#include "apiserver/request_observer.h"
 #include "apiserver/resources.h"
 #include "apiserver/store.h"
 #include "common/clock.h"
@@ -60,6 +61,7 @@ struct HandlerOptions {
   std::string server_address;  // "127.0.0.1:6443" for /api
   std::chrono::seconds bookmark_interval{5};
   std::chrono::seconds max_watch{1800};
+  RequestObserver on_request;  // called after every request when set (metrics)
 };
 
 class Handler {
@@ -100,6 +102,8 @@ class Handler {
     bool gone = false;
   };
 
+  // Handle without the observer; fills *route once the path names a resource.
+  HttpResponse Dispatch(const HttpRequest& req, Route* route);
   HttpResponse HandleResource(const HttpRequest& req, Route& route);
   HttpResponse Get(const HttpRequest& req, const Route& route);
   HttpResponse List(const HttpRequest& req, const Route& route);

@@ -79,6 +79,7 @@ class ServerImpl final : public Server {
     ASSIGN_OR_RETURN(store_, Store::Open(StoreOptions{options_.data_dir / "state.db"}));
     HandlerOptions handler_options;
     handler_options.bearer_token = credentials_.token;
+    handler_options.on_request = options_.on_request;
     handler_ = std::make_unique<Handler>(*store_, *options_.clock, handler_options);
     RETURN_IF_ERROR(handler_->Start(options_.crd_dir));
     ListenerOptions listen;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "apiserver/request_observer.h"
 #include "common/clock.h"
 #include "common/status.h"
 
@@ -17,6 +18,7 @@ struct ServerOptions {
   bool plain_http = false;                  // HTTPS (self-signed CA) unless asked
   std::filesystem::path crd_dir;            // CRDs pre-loaded at start (crds/); empty = none
   const Clock* clock = nullptr;             // defaults to SystemClock()
+  RequestObserver on_request;               // every request served (metrics); may be empty
 };
 
 // What the server holds for its clients right now (tests, diagnostics).

@@ -172,6 +172,12 @@ int RunUp(const Args& args) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ReturnLargeBuffersToTheSystem();
 
+  // Built before the server, which reports every request it serves into it.
+  metrics::Metrics metrics;
+  options.on_request = [&metrics](const apiserver::RequestRecord& r) {
+    metrics.apiserver().ObserveRequest(r.verb, r.group, r.resource, r.subresource, r.code,
+                                       r.seconds);
+  };
   auto server = apiserver::NewServer(options);
   if (!server.ok()) {
     std::cerr << "lifeboat up: " << server.status().message() << "\n";
@@ -193,8 +199,16 @@ int RunUp(const Args& args) {
     (*server)->Stop();
     return 1;
   }
+  metrics.apiserver().SetFiguresSource([api = server->get()] {
+    apiserver::ServerStats stats = api->stats();
+    metrics::ApiServerFigures figures;
+    figures.connections = static_cast<double>(stats.connections);
+    figures.watch_streams = static_cast<double>(stats.streams);
+    figures.registered_watchers = static_cast<double>(stats.watches);
+    figures.watch_backlog_bytes = static_cast<double>(stats.stream_backlog_bytes);
+    return figures;
+  });
   // The controller reaches the API server over HTTPS with the client it uses in a cluster.
-  metrics::Metrics metrics;
   auto metrics_server = metrics::MetricsServer::Start(metrics, flags.Get("metrics-bind-address"));
   if (!metrics_server.ok()) {
     std::cerr << "lifeboat up: " << metrics_server.status().message() << "\n";
@@ -268,6 +282,7 @@ int RunUp(const Args& args) {
             << std::endl;
   (*op)->Stop();
   (*server)->Stop();
+  metrics.apiserver().SetFiguresSource(nullptr);
   return 0;
 }
 

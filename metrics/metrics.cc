@@ -1,5 +1,6 @@
 #include "metrics/metrics.h"
 
+#include <prometheus/collectable.h>
 #include <prometheus/counter.h>
 #include <prometheus/exposer.h>
 #include <prometheus/family.h>
@@ -12,6 +13,7 @@
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <unordered_map>
 #include <vector>
 
 namespace lifeboat::metrics {
@@ -27,6 +29,48 @@ using prometheus::Labels;
 const std::vector<double> kReconcileBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                0.1,   0.25,   0.5,   1,    2.5,   5};
 const std::vector<double> kOperationBuckets = {1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200};
+
+// API requests: most take well under a millisecond; a slow list of thousands of objects, seconds.
+const std::vector<double> kRequestBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                             0.05,   0.1,   0.25,   0.5,   1,    2.5};
+
+// The API server's gauges, read from its figures source when scraped.
+class ApiServerGauges final : public prometheus::Collectable {
+ public:
+  void SetSource(std::function<ApiServerFigures()> source) {
+    std::lock_guard<std::mutex> l(mu_);
+    source_ = std::move(source);
+  }
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!source_) {
+      return {};
+    }
+    ApiServerFigures f = source_();
+    auto gauge = [](const char* name, const char* help, double value) {
+      prometheus::MetricFamily family;
+      family.name = name;
+      family.help = help;
+      family.type = prometheus::MetricType::Gauge;
+      prometheus::ClientMetric metric;
+      metric.gauge.value = value;
+      family.metric.push_back(metric);
+      return family;
+    };
+    return {gauge("lifeboat_apiserver_connections", "Open client connections to the API server.",
+                  f.connections),
+            gauge("lifeboat_apiserver_watch_streams", "Watch responses being streamed.",
+                  f.watch_streams),
+            gauge("lifeboat_apiserver_registered_watchers",
+                  "Watches registered with the API server's store.", f.registered_watchers),
+            gauge("lifeboat_apiserver_watch_backlog_bytes",
+                  "Watch event bytes queued for clients and not yet sent.", f.watch_backlog_bytes)};
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::function<ApiServerFigures()> source_;
+};
 
 Labels PolicyLabelSet(const PolicyLabels& p) {
   return {{"kind", p.kind}, {"namespace", p.namespace_}, {"policy", p.policy}};
@@ -82,9 +126,21 @@ struct Tracked {
 
 }  // namespace
 
-struct Metrics::Impl final : RpoRecorder, ReconcileRecorder, BackupRecorder, ReplicationRecorder {
+struct Metrics::Impl final : RpoRecorder,
+                             ReconcileRecorder,
+                             BackupRecorder,
+                             ReplicationRecorder,
+                             ApiServerRecorder {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::shared_ptr<ApiServerGauges> apiserver_gauges = std::make_shared<ApiServerGauges>();
   std::mutex mu;
+  // Requests come at thousands per second: their series are found by one string key instead
+  // of a label map, under their own lock.
+  std::mutex request_mu;
+  Family<Counter>* request_total = nullptr;
+  Family<Histogram>* request_duration = nullptr;
+  std::unordered_map<std::string, Counter*> request_counters;
+  std::unordered_map<std::string, Histogram*> request_histograms;
 
   Tracked<Gauge> rpo_target, last_point, volume_protected;
   Tracked<Counter> reconcile_total, reconcile_errors;
@@ -108,6 +164,11 @@ struct Metrics::Impl final : RpoRecorder, ReconcileRecorder, BackupRecorder, Rep
     auto histogram = [&](const char* name, const char* help) {
       return &prometheus::BuildHistogram().Name(name).Help(help).Register(*registry);
     };
+    request_total = counter("lifeboat_apiserver_request_total",
+                            "Requests served by the embedded API server, by verb, group, resource, "
+                            "subresource and status code.");
+    request_duration = histogram("lifeboat_apiserver_request_duration_seconds",
+                                 "Time from a request to its response headers (watches excluded).");
     rpo_target.family = gauge("lifeboat_rpo_target_seconds",
                               "Recovery-point objective of a policy, in seconds.");
     last_point.family =
@@ -148,6 +209,39 @@ struct Metrics::Impl final : RpoRecorder, ReconcileRecorder, BackupRecorder, Rep
     site_reachable.family = gauge("lifeboat_site_reachable", "1 when the site answers, else 0.");
     failover_rto.family = gauge("lifeboat_failover_rto_seconds",
                                 "Recovery time achieved by the last failover of a plan.");
+  }
+
+  // ApiServerRecorder
+  void ObserveRequest(std::string_view verb, std::string_view group, std::string_view resource,
+                      std::string_view subresource, int code, double seconds) override {
+    std::string code_text = std::to_string(code);
+    std::string key;
+    key.reserve(verb.size() + group.size() + resource.size() + subresource.size() + 8);
+    key.append(verb).append(1, '\0').append(group).append(1, '\0').append(resource);
+    key.append(1, '\0').append(subresource).append(1, '\0').append(code_text);
+    std::lock_guard<std::mutex> l(request_mu);
+    auto counter = request_counters.find(key);
+    if (counter == request_counters.end()) {
+      Counter& c = request_total->Add({{"verb", std::string(verb)},
+                                       {"group", std::string(group)},
+                                       {"resource", std::string(resource)},
+                                       {"subresource", std::string(subresource)},
+                                       {"code", code_text}});
+      counter = request_counters.emplace(std::move(key), &c).first;
+    }
+    counter->second->Increment();
+    if (verb == "WATCH") {
+      return;
+    }
+    auto histogram = request_histograms.find(std::string(verb));
+    if (histogram == request_histograms.end()) {
+      Histogram& h = request_duration->Add({{"verb", std::string(verb)}}, kRequestBuckets);
+      histogram = request_histograms.emplace(std::string(verb), &h).first;
+    }
+    histogram->second->Observe(seconds);
+  }
+  void SetFiguresSource(std::function<ApiServerFigures()> source) override {
+    apiserver_gauges->SetSource(std::move(source));
   }
 
   // RpoRecorder
@@ -281,11 +375,16 @@ RpoRecorder& Metrics::rpo() { return *impl_; }
 ReconcileRecorder& Metrics::reconcile() { return *impl_; }
 BackupRecorder& Metrics::backup() { return *impl_; }
 ReplicationRecorder& Metrics::replication() { return *impl_; }
+ApiServerRecorder& Metrics::apiserver() { return *impl_; }
 
 std::string Metrics::Exposition() const {
   prometheus::TextSerializer serializer;
   std::ostringstream out;
-  serializer.Serialize(out, impl_->registry->Collect());
+  auto families = impl_->registry->Collect();
+  for (auto& family : impl_->apiserver_gauges->Collect()) {
+    families.push_back(std::move(family));
+  }
+  serializer.Serialize(out, families);
   return out.str();
 }
 
@@ -310,6 +409,7 @@ StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(Metrics& metrics,
   try {
     auto exposer = std::make_unique<prometheus::Exposer>(bind_address, 2);
     exposer->RegisterCollectable(metrics.impl().registry);
+    exposer->RegisterCollectable(metrics.impl().apiserver_gauges);
     return std::unique_ptr<MetricsServer>(std::make_unique<ExposerServer>(std::move(exposer)));
   } catch (const std::exception& e) {
     return UnavailableError("--metrics-bind-address " + bind_address +

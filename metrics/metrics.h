@@ -5,9 +5,11 @@
 // metrics/*.cc. Every objective is exported next to its observation so alert rules need no
 // hand-set thresholds:
 //   (time() - lifeboat_last_recovery_point_timestamp_seconds) / lifeboat_rpo_target_seconds
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 
@@ -93,6 +95,29 @@ class ReplicationRecorder {
   virtual void RemovePolicy(const std::string& namespace_, const std::string& policy) = 0;
 };
 
+// The embedded API server (`lifeboat up`): lifeboat_apiserver_request_total{verb, group,
+// resource, subresource, code} and lifeboat_apiserver_request_duration_seconds{verb} (kube-
+// apiserver's labels; watches are counted but not timed: they last until the client leaves),
+// and gauges read from `source` at each scrape: lifeboat_apiserver_connections,
+// lifeboat_apiserver_watch_streams, lifeboat_apiserver_registered_watchers and
+// lifeboat_apiserver_watch_backlog_bytes.
+struct ApiServerFigures {
+  double connections = 0;
+  double watch_streams = 0;        // watch responses being streamed
+  double registered_watchers = 0;  // watches registered with the store
+  double watch_backlog_bytes = 0;  // watch bytes queued for clients, not yet sent
+};
+
+class ApiServerRecorder {
+ public:
+  virtual ~ApiServerRecorder() = default;
+  virtual void ObserveRequest(std::string_view verb, std::string_view group,
+                              std::string_view resource, std::string_view subresource, int code,
+                              double seconds) = 0;
+  // Called at every scrape (from the scraping thread) until replaced; empty = no gauges.
+  virtual void SetFiguresSource(std::function<ApiServerFigures()> source) = 0;
+};
+
 class Metrics {
  public:
   Metrics();
@@ -104,6 +129,7 @@ class Metrics {
   ReconcileRecorder& reconcile();
   BackupRecorder& backup();
   ReplicationRecorder& replication();
+  ApiServerRecorder& apiserver();
 
   // The Prometheus text exposition of everything (what /metrics serves).
   std::string Exposition() const;

@@ -338,7 +338,11 @@ TEST_F(DashboardTest, EveryExpressionParsesAndReturnsDataForExportedMetrics) {
         "lifeboat_vault_uploaded_bytes_total", "lifeboat_vault_logical_bytes",
         "lifeboat_vault_stored_bytes", "lifeboat_vault_dedup_ratio", "lifeboat_vault_ready",
         "lifeboat_restore_duration_seconds", "lifeboat_restore_bytes_total",
-        "lifeboat_reconcile_duration_seconds", "lifeboat_workqueue_depth"}) {
+        "lifeboat_reconcile_duration_seconds", "lifeboat_workqueue_depth",
+        // The embedded API server the controllers talk to.
+        "lifeboat_apiserver_request_total", "lifeboat_apiserver_request_duration_seconds",
+        "lifeboat_apiserver_connections", "lifeboat_apiserver_watch_streams",
+        "lifeboat_apiserver_registered_watchers", "lifeboat_apiserver_watch_backlog_bytes"}) {
     EXPECT_TRUE(Exported(metric)) << metric << " is not exported after a backup and a restore";
   }
   // A rule group evaluated since the series appeared.

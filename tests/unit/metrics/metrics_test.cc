@@ -80,6 +80,55 @@ TEST(MetricsTest, ServedOverHttpAndAcceptedByPromtool) {
   EXPECT_EQ(promtool.exit_code, 0) << promtool.output;
 }
 
+TEST(MetricsTest, ApiServerRequestsAndFiguresReadAtScrape) {
+  Metrics m;
+  m.apiserver().ObserveRequest("LIST", "lifeboat.dev", "backuppolicies", "", 200, 0.002);
+  m.apiserver().ObserveRequest("LIST", "lifeboat.dev", "backuppolicies", "", 200, 0.003);
+  m.apiserver().ObserveRequest("PUT", "lifeboat.dev", "backuppolicies", "status", 409, 0.001);
+  m.apiserver().ObserveRequest("WATCH", "", "configmaps", "", 200, 30);
+  std::string text = m.Exposition();
+  EXPECT_TRUE(Contains(
+      text,
+      R"(lifeboat_apiserver_request_total{code="200",group="lifeboat.dev",resource="backuppolicies",subresource="",verb="LIST"} 2)"))
+      << text;
+  EXPECT_TRUE(Contains(
+      text,
+      R"(lifeboat_apiserver_request_total{code="409",group="lifeboat.dev",resource="backuppolicies",subresource="status",verb="PUT"} 1)"));
+  EXPECT_TRUE(Contains(
+      text,
+      R"(lifeboat_apiserver_request_total{code="200",group="",resource="configmaps",subresource="",verb="WATCH"} 1)"));
+  EXPECT_TRUE(
+      Contains(text, R"(lifeboat_apiserver_request_duration_seconds_count{verb="LIST"} 2)"));
+  // A watch lasts as long as its client: counted, not timed.
+  EXPECT_FALSE(
+      Contains(text, R"(lifeboat_apiserver_request_duration_seconds_count{verb="WATCH"})"));
+  EXPECT_FALSE(Contains(text, "lifeboat_apiserver_connections"));  // no source yet
+
+  int reads = 0;
+  m.apiserver().SetFiguresSource([&reads] {
+    ++reads;
+    return ApiServerFigures{.connections = 3,
+                            .watch_streams = 2,
+                            .registered_watchers = 5,
+                            .watch_backlog_bytes = 4096};
+  });
+  auto server = MetricsServer::Start(m, "127.0.0.1:0");
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto response = HttpGet((*server)->port(), "/metrics");
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(reads, 1);
+  for (const char* line : {"lifeboat_apiserver_connections 3", "lifeboat_apiserver_watch_streams 2",
+                           "lifeboat_apiserver_registered_watchers 5",
+                           "lifeboat_apiserver_watch_backlog_bytes 4096"}) {
+    EXPECT_TRUE(Contains(response->body, line)) << line << "\n" << response->body;
+  }
+  EXPECT_TRUE(Contains(response->body, "lifeboat_apiserver_request_total{"));
+  auto promtool = RunCommand("promtool check metrics", response->body);
+  EXPECT_EQ(promtool.exit_code, 0) << promtool.output;
+  m.apiserver().SetFiguresSource(nullptr);
+  EXPECT_FALSE(Contains(m.Exposition(), "lifeboat_apiserver_connections"));
+}
+
 TEST(MetricsTest, BadBindAddressIsAClearError) {
   Metrics m;
   auto server = MetricsServer::Start(m, "256.0.0.1:99999");
