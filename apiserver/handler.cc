@@ -1798,7 +1798,7 @@ void Handler::OnStoreEvent(const Event& e) {
 
 std::vector<std::pair<ObjectKey, bool>> Handler::DependentsOf(const std::string& owner_uid) {
   std::vector<std::pair<ObjectKey, bool>> out;
-  for (const ObjectKey& key : store_.FindMentioning(owner_uid)) {
+  for (const ObjectKey& key : store_.FindOwnedBy(owner_uid)) {
     auto stored = store_.Get(key);
     if (!stored.ok()) continue;
     Json object = Json::parse(*stored->json, nullptr, false);
@@ -1860,7 +1860,7 @@ void Handler::CollectGarbage(const std::string& owner_uid) {
       return;
     }
   }
-  for (const ObjectKey& key : store_.FindMentioning(owner_uid)) {
+  for (const ObjectKey& key : store_.FindOwnedBy(owner_uid)) {
     auto stored = store_.Get(key);
     if (!stored.ok()) {
       continue;

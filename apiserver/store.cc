@@ -56,6 +56,31 @@ const char* EventTypeName(EventType type) {
   return "ERROR";
 }
 
+// The uids an object's metadata.ownerReferences name.
+std::vector<std::string> OwnerUidsOf(const Json& object) {
+  std::vector<std::string> owners;
+  if (!object.is_object() || !object.contains("metadata")) {
+    return owners;
+  }
+  const Json& meta = object["metadata"];
+  if (!meta.is_object() || !meta.contains("ownerReferences")) {
+    return owners;
+  }
+  const Json& refs = meta["ownerReferences"];
+  if (!refs.is_array()) {
+    return owners;
+  }
+  for (const Json& ref : refs) {
+    if (ref.is_object() && ref.contains("uid") && ref["uid"].is_string()) {
+      std::string uid = ref["uid"];
+      if (!uid.empty() && std::find(owners.begin(), owners.end(), uid) == owners.end()) {
+        owners.push_back(std::move(uid));
+      }
+    }
+  }
+  return owners;
+}
+
 Labels LabelsOf(const Json& object) {
   Labels labels;
   auto meta = object.find("metadata");
@@ -215,6 +240,8 @@ Status Store::LoadAll() {
     }
     Entry entry;
     entry.uid = object["metadata"].value("uid", "");
+    entry.owners = OwnerUidsOf(object);
+    IndexOwners(key.resource, MapKey(key), nullptr, &entry.owners);
     entry.object.rv = rv;
     entry.object.labels = std::make_shared<const Labels>(LabelsOf(object));
     entry.object.json = std::make_shared<const std::string>(std::move(data));
@@ -293,10 +320,11 @@ StatusOr<StoredObject> Store::Create(const ObjectKey& key, Json object) {
   if (Current(key, map_key) != nullptr) {
     return AlreadyExistsError(key.name + " already exists");
   }
+  std::vector<std::string> owners = OwnerUidsOf(object);
   StoredObject stored = Stamp(object, assigned_ + 1);
   Ticket ticket;
-  RETURN_IF_ERROR(
-      Commit(lock, PendingWrite{EventType::kAdded, key, stored, uid, &ticket}, Entry{stored, uid}));
+  RETURN_IF_ERROR(Commit(lock, PendingWrite{EventType::kAdded, key, stored, uid, &ticket, owners},
+                         Entry{stored, uid, owners}));
   return stored;
 }
 
@@ -305,10 +333,12 @@ StatusOr<StoredObject> Store::Update(const ObjectKey& key, Json object, int64_t 
   std::unique_lock<std::mutex> lock(mu_);
   ASSIGN_OR_RETURN(const Entry* current, EntryForWrite(key, map_key, expected_rv));
   std::string uid = current->uid;
+  std::vector<std::string> owners = OwnerUidsOf(object);
   StoredObject stored = Stamp(object, assigned_ + 1);
   Ticket ticket;
-  RETURN_IF_ERROR(Commit(lock, PendingWrite{EventType::kModified, key, stored, uid, &ticket},
-                         Entry{stored, uid}));
+  RETURN_IF_ERROR(Commit(lock,
+                         PendingWrite{EventType::kModified, key, stored, uid, &ticket, owners},
+                         Entry{stored, uid, owners}));
   return stored;
 }
 
@@ -354,16 +384,19 @@ void Store::CommitQueued(std::unique_lock<std::mutex>& lock) {
       std::string map_key = MapKey(w.key);
       auto& objects = objects_[w.key.resource];
       StoredObject previous;
+      std::vector<std::string> previous_owners;
       if (auto p = objects.find(map_key); p != objects.end()) {
         previous = p->second.object;
+        previous_owners = std::move(p->second.owners);
       }
+      IndexOwners(w.key.resource, map_key, &previous_owners, &w.owners);
       if (w.type == EventType::kDeleted) {
         objects.erase(map_key);
         if (!w.uid.empty()) {
           by_uid_.erase(w.uid);
         }
       } else {
-        objects[map_key] = Entry{w.stored, w.uid};
+        objects[map_key] = Entry{w.stored, w.uid, w.owners};
         if (!w.uid.empty()) {
           by_uid_[w.uid] = w.key;
         }
@@ -604,6 +637,41 @@ std::optional<ObjectKey> Store::FindByUid(const std::string& uid) const {
     return std::nullopt;
   }
   return it->second;
+}
+
+void Store::IndexOwners(const std::string& resource, const std::string& map_key,
+                        const std::vector<std::string>* before,
+                        const std::vector<std::string>* after) {
+  if (before != nullptr) {
+    for (const std::string& owner : *before) {
+      auto it = by_owner_.find(owner);
+      if (it != by_owner_.end()) {
+        it->second.erase({resource, map_key});
+        if (it->second.empty()) {
+          by_owner_.erase(it);
+        }
+      }
+    }
+  }
+  if (after != nullptr) {
+    for (const std::string& owner : *after) {
+      by_owner_[owner].emplace(resource, map_key);
+    }
+  }
+}
+
+std::vector<ObjectKey> Store::FindOwnedBy(const std::string& owner_uid) const {
+  std::vector<ObjectKey> keys;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = by_owner_.find(owner_uid);
+  if (it == by_owner_.end()) {
+    return keys;
+  }
+  for (const auto& [resource, map_key] : it->second) {
+    size_t slash = map_key.find('/');
+    keys.push_back(ObjectKey{resource, map_key.substr(0, slash), map_key.substr(slash + 1)});
+  }
+  return keys;
 }
 
 std::vector<ObjectKey> Store::FindMentioning(const std::string& needle) const {

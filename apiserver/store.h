@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -117,8 +118,12 @@ class Store {
 
   // Keys of objects whose metadata.uid is `uid` (at most one).
   std::optional<ObjectKey> FindByUid(const std::string& uid) const;
-  // Keys of every object whose text mentions `needle` (a cheap pre-filter for owner lookups).
+  // Keys of every object whose text mentions `needle` (a scan of every object: for rare
+  // lookups such as the pending foreground deletions at start).
   std::vector<ObjectKey> FindMentioning(const std::string& needle) const;
+  // Keys of the committed objects with an ownerReference to `owner_uid` (an index kept on every
+  // write, so the garbage collector's lookup per deletion does not scan the store).
+  std::vector<ObjectKey> FindOwnedBy(const std::string& owner_uid) const;
   // Every key of a namespaced object in namespace `ns`.
   std::vector<ObjectKey> KeysInNamespace(const std::string& ns) const;
 
@@ -126,6 +131,7 @@ class Store {
   struct Entry {
     StoredObject object;
     std::string uid;
+    std::vector<std::string> owners;  // uids of metadata.ownerReferences
   };
   struct Watcher {
     std::string resource;
@@ -143,6 +149,7 @@ class Store {
     StoredObject stored;
     std::string uid;  // the object's uid (added to, or for kDeleted removed from, by_uid_)
     Ticket* ticket = nullptr;
+    std::vector<std::string> owners;  // its owners' uids (by_owner_), empty for kDeleted
   };
   // The newest uncommitted state of a key (nullopt: deleted) and the revision that wrote it.
   struct Overlay {
@@ -182,6 +189,10 @@ class Store {
   // resource → "ns/name" → entry (committed state)
   std::map<std::string, std::map<std::string, Entry>> objects_;
   std::unordered_map<std::string, ObjectKey> by_uid_;
+  // owner uid → (resource, "ns/name") of the committed objects that reference it.
+  std::unordered_map<std::string, std::set<std::pair<std::string, std::string>>> by_owner_;
+  void IndexOwners(const std::string& resource, const std::string& map_key,
+                   const std::vector<std::string>* before, const std::vector<std::string>* after);
   std::deque<Event> log_;
   std::deque<StoredObject> log_previous_;  // per log_ entry: the state before it (for ListAt)
   size_t log_capacity_ = 0;

@@ -55,6 +55,45 @@ TEST(StoreTest, CreateGetUpdateDeleteBumpTheRevision) {
   EXPECT_EQ(store->revision(), 3);
 }
 
+TEST(StoreTest, FindOwnedByFollowsOwnerReferencesThroughWritesAndRestart) {
+  testing::TempDir dir;
+  auto owned = [](const std::string& name, std::vector<std::string> owners) {
+    Json o = Object(name);
+    for (const std::string& uid : owners) {
+      // The uid also appears elsewhere in the text: only ownerReferences count.
+      o["metadata"]["ownerReferences"].push_back(
+          {{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"name", uid}, {"uid", uid}});
+    }
+    o["data"]["mentions"] = "uid-c";
+    return o;
+  };
+  auto keys = [](const std::vector<ObjectKey>& found) {
+    std::set<std::string> names;
+    for (const ObjectKey& k : found) names.insert(k.resource + " " + k.ns + "/" + k.name);
+    return names;
+  };
+  {
+    auto store = OpenStore(dir);
+    ASSERT_TRUE(store->Create({"/configmaps", "ns", "a"}, owned("a", {"uid-x"})).ok());
+    ASSERT_TRUE(store->Create({"/secrets", "ns", "b"}, owned("b", {"uid-x", "uid-y"})).ok());
+    ASSERT_TRUE(store->Create({"/configmaps", "ns", "c"}, owned("c", {})).ok());
+    EXPECT_EQ(keys(store->FindOwnedBy("uid-x")),
+              (std::set<std::string>{"/configmaps ns/a", "/secrets ns/b"}));
+    EXPECT_EQ(keys(store->FindOwnedBy("uid-y")), (std::set<std::string>{"/secrets ns/b"}));
+    EXPECT_TRUE(store->FindOwnedBy("uid-c").empty());  // mentioned, not an owner
+    // a moves from x to y; b is deleted.
+    auto a = store->Get({"/configmaps", "ns", "a"});
+    ASSERT_TRUE(store->Update({"/configmaps", "ns", "a"}, owned("a", {"uid-y"}), a->rv).ok());
+    auto b = store->Get({"/secrets", "ns", "b"});
+    ASSERT_TRUE(store->Delete({"/secrets", "ns", "b"}, Json::parse(*b->json), b->rv).ok());
+    EXPECT_TRUE(store->FindOwnedBy("uid-x").empty());
+    EXPECT_EQ(keys(store->FindOwnedBy("uid-y")), (std::set<std::string>{"/configmaps ns/a"}));
+  }
+  auto reopened = OpenStore(dir);
+  EXPECT_TRUE(reopened->FindOwnedBy("uid-x").empty());
+  EXPECT_EQ(keys(reopened->FindOwnedBy("uid-y")), (std::set<std::string>{"/configmaps ns/a"}));
+}
+
 TEST(StoreTest, RestartKeepsObjectsAndRevision) {
   testing::TempDir dir;
   {
