@@ -193,17 +193,19 @@ CrdResources ResourcesFromCrd(const Json& crd) {
     r.status_subresource = subresources.is_object() && subresources.contains("status");
     Json schema = v.value("schema", Json::object());
     Json open_api = schema.is_object() ? schema.value("openAPIV3Schema", Json()) : Json();
-    if (open_api.is_object()) {
-      auto compiled = api::openapi::Schema::Compile(open_api);
-      if (!compiled.ok()) {
-        error(path + ".schema.openAPIV3Schema", compiled.status().message());
-        continue;
-      }
-      r.schema = std::make_shared<const api::openapi::Schema>(std::move(compiled).value());
-      r.openapi_schema = open_api;
-    } else {
-      r.openapi_schema = PreserveUnknown(kind);
+    if (!open_api.is_object()) {
+      // As kube-apiserver (apiextensions.k8s.io/v1): every version has a structural schema,
+      // which validation, defaulting, pruning and kubectl's client-side checks all read.
+      error(path + ".schema.openAPIV3Schema", "Required value: schemas are required");
+      continue;
     }
+    auto compiled = api::openapi::Schema::Compile(open_api);
+    if (!compiled.ok()) {
+      error(path + ".schema.openAPIV3Schema", compiled.status().message());
+      continue;
+    }
+    r.schema = std::make_shared<const api::openapi::Schema>(std::move(compiled).value());
+    r.openapi_schema = open_api;
     const Json columns = v.value("additionalPrinterColumns", Json::array());
     if (columns.is_array()) {
       for (size_t c = 0; c < columns.size(); ++c) {

@@ -333,6 +333,18 @@ TEST_F(HandlerTest, CrdsThatCannotBeServedAreRefused) {
   EXPECT_EQ(Call("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.apps")
                 .status,
             404);
+
+  // apiextensions.k8s.io/v1 requires a schema for every version, as kube-apiserver does.
+  Json schemaless = Json::parse(kWidgetCrd);
+  schemaless["metadata"]["name"] = "gizmos.example.dev";
+  schemaless["spec"]["names"] = {{"kind", "Gizmo"}, {"plural", "gizmos"}, {"singular", "gizmo"}};
+  schemaless["spec"]["versions"][0].erase("schema");
+  HttpResponse no_schema =
+      Call("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", schemaless.dump());
+  EXPECT_EQ(no_schema.status, 422) << no_schema.body;
+  EXPECT_NE(no_schema.body.find("spec.versions[0].schema.openAPIV3Schema"), std::string::npos)
+      << no_schema.body;
+  EXPECT_NE(no_schema.body.find("Required value"), std::string::npos) << no_schema.body;
 }
 
 TEST_F(HandlerTest, StatusSubresourceSeparatesSpecAndStatus) {
