@@ -730,6 +730,8 @@ class ScanPipeline {
     static const Fingerprint kUnknown{};
     const uint64_t offset = (buf.first + first) * bs_;
     const uint64_t len = std::min(count * bs_, size_ - offset);
+    // After a SIGBUS the caller redoes all these blocks, a block waiting here included.
+    PairHasher pairs(bs_);
     return RunGuarded(map_ + offset, len, [&] {
       for (uint64_t i = first; i < first + count; ++i) {
         BlockInfo& info = buf.infos[i];
@@ -745,13 +747,12 @@ class ScanPipeline {
           continue;
         }
         std::memcpy(buf.data + i * bs_, mapped.data(), info.length);
-        HashBlockOf(buf, i, fp);
+        if (TestBlock(buf, i, fp)) {
+          pairs.Add(buf, i);
+        }
       }
+      pairs.Finish(buf);
     });
-  }
-
-  std::span<const uint8_t> DataOf(const Buffer& buf, uint64_t i) const {
-    return {buf.data + i * bs_, buf.infos[i].length};
   }
 
   // The zero test and the fingerprint of block i of the chunk; true when it needs its SHA-256
@@ -775,32 +776,49 @@ class ScanPipeline {
     return true;
   }
 
-  void HashBlockOf(Buffer& buf, uint64_t i, Fingerprinter* fp) {
-    if (TestBlock(buf, i, fp)) {
-      buf.infos[i].hash = HashBlock(DataOf(buf, i));
+  // Computes the SHA-256s of the chunk's blocks it is given two at a time (HashBlockPair: about
+  // twice the rate of one at a time with SHA-NI); Finish hashes a last block without a partner.
+  class PairHasher {
+   public:
+    explicit PairHasher(uint64_t block_size) : bs_(block_size) {}
+    void Add(Buffer& buf, uint64_t i) {
+      if (waiting_ == kNone) {
+        waiting_ = i;
+        return;
+      }
+      HashBlockPair(DataOf(buf, waiting_), DataOf(buf, i), buf.infos[waiting_].hash,
+                    buf.infos[i].hash);
+      waiting_ = kNone;
     }
+    void Finish(Buffer& buf) {
+      if (waiting_ != kNone) {
+        buf.infos[waiting_].hash = HashBlock(DataOf(buf, waiting_));
+        waiting_ = kNone;
+      }
+    }
+
+   private:
+    static constexpr uint64_t kNone = ~uint64_t{0};
+    std::span<const uint8_t> DataOf(const Buffer& buf, uint64_t i) const {
+      return {buf.data + i * bs_, buf.infos[i].length};
+    }
+    uint64_t bs_;
+    uint64_t waiting_ = kNone;  // a block that needs its SHA-256 and has no partner yet
+  };
+
+  std::span<const uint8_t> DataOf(const Buffer& buf, uint64_t i) const {
+    return {buf.data + i * bs_, buf.infos[i].length};
   }
 
-  // HashBlockOf for blocks [first, first + count) of the chunk, whose SHA-256s are computed two
-  // at a time (HashBlockPair: about twice the rate of one at a time with SHA-NI).
+  // TestBlock and, where needed, the SHA-256 of blocks [first, first + count) of the chunk.
   void HashBlocksOf(Buffer& buf, uint64_t first, uint64_t count, Fingerprinter* fp) {
-    constexpr uint64_t kNone = ~uint64_t{0};
-    uint64_t waiting = kNone;  // a block that needs its SHA-256 and has no partner yet
+    PairHasher pairs(bs_);
     for (uint64_t j = first; j < first + count; ++j) {
-      if (!TestBlock(buf, j, fp)) {
-        continue;
-      }
-      if (waiting == kNone) {
-        waiting = j;
-      } else {
-        HashBlockPair(DataOf(buf, waiting), DataOf(buf, j), buf.infos[waiting].hash,
-                      buf.infos[j].hash);
-        waiting = kNone;
+      if (TestBlock(buf, j, fp)) {
+        pairs.Add(buf, j);
       }
     }
-    if (waiting != kNone) {
-      buf.infos[waiting].hash = HashBlock(DataOf(buf, waiting));
-    }
+    pairs.Finish(buf);
   }
 
   std::unique_ptr<Fingerprinter> NewFingerprinter() const {
