@@ -107,6 +107,135 @@ BlockHash HashBlock(std::span<const uint8_t> data) {
   return h;
 }
 
+#if defined(__x86_64__)
+namespace {
+
+// SHA-256 (FIPS 180-4) with the SHA extensions, two messages interleaved. The state is kept as
+// SHA256RNDS2 wants it: s0 = ABEF, s1 = CDGH.
+alignas(16) constexpr uint32_t kSha256K[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+alignas(16) constexpr uint32_t kSha256H0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                               0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+
+struct Sha256State {
+  __m128i s0;  // ABEF
+  __m128i s1;  // CDGH
+};
+
+__attribute__((target("sha,sse4.1,ssse3"))) inline Sha256State Sha256Init() {
+  __m128i abcd = _mm_load_si128(reinterpret_cast<const __m128i*>(&kSha256H0[0]));
+  __m128i efgh = _mm_load_si128(reinterpret_cast<const __m128i*>(&kSha256H0[4]));
+  __m128i cdab = _mm_shuffle_epi32(abcd, 0xB1);
+  __m128i hgfe = _mm_shuffle_epi32(efgh, 0x1B);
+  return {_mm_alignr_epi8(cdab, hgfe, 8), _mm_blend_epi16(hgfe, cdab, 0xF0)};
+}
+
+__attribute__((target("sha,sse4.1,ssse3"))) inline void Sha256Out(const Sha256State& st,
+                                                                  BlockHash& out) {
+  __m128i feba = _mm_shuffle_epi32(st.s0, 0x1B);
+  __m128i dchg = _mm_shuffle_epi32(st.s1, 0xB1);
+  __m128i abcd = _mm_blend_epi16(feba, dchg, 0xF0);
+  __m128i efgh = _mm_alignr_epi8(dchg, feba, 8);
+  const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out.data()), _mm_shuffle_epi8(abcd, bswap));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out.data() + 16), _mm_shuffle_epi8(efgh, bswap));
+}
+
+// Compresses `blocks` 64-byte blocks of each of the two messages into its state. Each group of
+// four rounds: the message words W[4i..4i+3] (loaded, or from the schedule
+// W[t] = s1(W[t-2]) + W[t-7] + s0(W[t-15]) + W[t-16] with SHA256MSG1/MSG2), plus K, then two
+// SHA256RNDS2 of two rounds each; the two messages' instructions alternate.
+__attribute__((target("sha,sse4.1,ssse3"))) void Sha256Compress2(Sha256State st[2],
+                                                                 const uint8_t* const data[2],
+                                                                 size_t blocks) {
+  const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+  for (size_t b = 0; b < blocks; ++b) {
+    __m128i w[2][4];
+    const Sha256State saved[2] = {st[0], st[1]};
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; ++i) {
+      const __m128i k = _mm_load_si128(reinterpret_cast<const __m128i*>(&kSha256K[4 * i]));
+#pragma GCC unroll 2
+      for (int j = 0; j < 2; ++j) {
+        __m128i m;
+        if (i < 4) {
+          m = _mm_shuffle_epi8(
+              _mm_loadu_si128(reinterpret_cast<const __m128i*>(data[j] + 64 * b + 16 * i)), bswap);
+        } else {
+          __m128i t = _mm_sha256msg1_epu32(w[j][i & 3], w[j][(i + 1) & 3]);
+          t = _mm_add_epi32(t, _mm_alignr_epi8(w[j][(i + 3) & 3], w[j][(i + 2) & 3], 4));
+          m = _mm_sha256msg2_epu32(t, w[j][(i + 3) & 3]);
+        }
+        w[j][i & 3] = m;
+        __m128i x = _mm_add_epi32(m, k);
+        st[j].s1 = _mm_sha256rnds2_epu32(st[j].s1, st[j].s0, x);
+        x = _mm_shuffle_epi32(x, 0x0E);
+        st[j].s0 = _mm_sha256rnds2_epu32(st[j].s0, st[j].s1, x);
+      }
+    }
+    for (int j = 0; j < 2; ++j) {
+      st[j].s0 = _mm_add_epi32(st[j].s0, saved[j].s0);
+      st[j].s1 = _mm_add_epi32(st[j].s1, saved[j].s1);
+    }
+  }
+}
+
+// Both messages have `size` bytes: the whole 64-byte blocks, then the padded tail (0x80, zeros,
+// the length in bits big-endian) of one or two blocks.
+__attribute__((target("sha,sse4.1,ssse3"))) void Sha256Pair(const uint8_t* a, const uint8_t* b,
+                                                            size_t size, BlockHash& hash_a,
+                                                            BlockHash& hash_b) {
+  Sha256State st[2] = {Sha256Init(), Sha256Init()};
+  const size_t whole = size / 64;
+  const uint8_t* const data[2] = {a, b};
+  Sha256Compress2(st, data, whole);
+  const size_t rest = size % 64;
+  const size_t tail_blocks = rest + 9 <= 64 ? 1 : 2;
+  alignas(16) uint8_t tail[2][128] = {};
+  const uint64_t bits = static_cast<uint64_t>(size) * 8;
+  for (int j = 0; j < 2; ++j) {
+    std::memcpy(tail[j], data[j] + whole * 64, rest);
+    tail[j][rest] = 0x80;
+    for (int i = 0; i < 8; ++i) {
+      tail[j][tail_blocks * 64 - 1 - i] = static_cast<uint8_t>(bits >> (8 * i));
+    }
+  }
+  const uint8_t* const tails[2] = {tail[0], tail[1]};
+  Sha256Compress2(st, tails, tail_blocks);
+  Sha256Out(st[0], hash_a);
+  Sha256Out(st[1], hash_b);
+}
+
+}  // namespace
+
+bool HaveSha256Pair() {
+  static const bool have = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1") &&
+                           __builtin_cpu_supports("ssse3");
+  return have;
+}
+#else
+bool HaveSha256Pair() { return false; }
+#endif
+
+void HashBlockPair(std::span<const uint8_t> a, std::span<const uint8_t> b, BlockHash& hash_a,
+                   BlockHash& hash_b) {
+#if defined(__x86_64__)
+  if (a.size() == b.size() && HaveSha256Pair()) {
+    Sha256Pair(a.data(), b.data(), a.size(), hash_a, hash_b);
+    return;
+  }
+#endif
+  hash_a = HashBlock(a);
+  hash_b = HashBlock(b);
+}
+
 FingerprintKey NewFingerprintKey() {
   FingerprintKey key{};
   if (RAND_bytes(key.data(), static_cast<int>(key.size())) != 1) {
@@ -586,9 +715,7 @@ class ScanPipeline {
           continue;
         }
         RETURN_IF_ERROR(ReadBlocks(buf, i, n));
-        for (uint64_t j = i; j < i + n; ++j) {
-          HashBlockOf(buf, j, fp);
-        }
+        HashBlocksOf(buf, i, n, fp);
       }
     }
     return OkStatus();
@@ -603,6 +730,8 @@ class ScanPipeline {
     static const Fingerprint kUnknown{};
     const uint64_t offset = (buf.first + first) * bs_;
     const uint64_t len = std::min(count * bs_, size_ - offset);
+    // After a SIGBUS the caller redoes all these blocks, a block waiting here included.
+    PairHasher pairs(bs_);
     return RunGuarded(map_ + offset, len, [&] {
       for (uint64_t i = first; i < first + count; ++i) {
         BlockInfo& info = buf.infos[i];
@@ -618,28 +747,78 @@ class ScanPipeline {
           continue;
         }
         std::memcpy(buf.data + i * bs_, mapped.data(), info.length);
-        HashBlockOf(buf, i, fp);
+        if (TestBlock(buf, i, fp)) {
+          pairs.Add(buf, i);
+        }
       }
+      pairs.Finish(buf);
     });
   }
 
-  void HashBlockOf(Buffer& buf, uint64_t i, Fingerprinter* fp) {
+  // The zero test and the fingerprint of block i of the chunk; true when it needs its SHA-256
+  // (neither zero nor unchanged).
+  bool TestBlock(Buffer& buf, uint64_t i, Fingerprinter* fp) {
     static const Fingerprint kUnknown{};
     BlockInfo& info = buf.infos[i];
-    std::span<const uint8_t> data(buf.data + i * bs_, info.length);
+    std::span<const uint8_t> data = DataOf(buf, i);
     info.zero = IsZero(data);
     if (info.zero) {
-      return;
+      return false;
     }
     if (fp != nullptr) {
       info.fingerprint = fp->Of(data);
       if (info.index < previous_.size() && previous_[info.index] != kUnknown &&
           previous_[info.index] == info.fingerprint) {
         info.unchanged = true;
-        return;
+        return false;
       }
     }
-    info.hash = HashBlock(data);
+    return true;
+  }
+
+  // Computes the SHA-256s of the chunk's blocks it is given two at a time (HashBlockPair: about
+  // twice the rate of one at a time with SHA-NI); Finish hashes a last block without a partner.
+  class PairHasher {
+   public:
+    explicit PairHasher(uint64_t block_size) : bs_(block_size) {}
+    void Add(Buffer& buf, uint64_t i) {
+      if (waiting_ == kNone) {
+        waiting_ = i;
+        return;
+      }
+      HashBlockPair(DataOf(buf, waiting_), DataOf(buf, i), buf.infos[waiting_].hash,
+                    buf.infos[i].hash);
+      waiting_ = kNone;
+    }
+    void Finish(Buffer& buf) {
+      if (waiting_ != kNone) {
+        buf.infos[waiting_].hash = HashBlock(DataOf(buf, waiting_));
+        waiting_ = kNone;
+      }
+    }
+
+   private:
+    static constexpr uint64_t kNone = ~uint64_t{0};
+    std::span<const uint8_t> DataOf(const Buffer& buf, uint64_t i) const {
+      return {buf.data + i * bs_, buf.infos[i].length};
+    }
+    uint64_t bs_;
+    uint64_t waiting_ = kNone;  // a block that needs its SHA-256 and has no partner yet
+  };
+
+  std::span<const uint8_t> DataOf(const Buffer& buf, uint64_t i) const {
+    return {buf.data + i * bs_, buf.infos[i].length};
+  }
+
+  // TestBlock and, where needed, the SHA-256 of blocks [first, first + count) of the chunk.
+  void HashBlocksOf(Buffer& buf, uint64_t first, uint64_t count, Fingerprinter* fp) {
+    PairHasher pairs(bs_);
+    for (uint64_t j = first; j < first + count; ++j) {
+      if (TestBlock(buf, j, fp)) {
+        pairs.Add(buf, j);
+      }
+    }
+    pairs.Finish(buf);
   }
 
   std::unique_ptr<Fingerprinter> NewFingerprinter() const {
@@ -1281,14 +1460,27 @@ Status BlockStore::ReadRun(const BlockAddress& first, uint32_t count, std::vecto
   out.resize(total);
   RETURN_IF_ERROR(PreadFull(pack->fd, out.data(), total, uint64_t{first.slot} * block_size_,
                             PackDataPath(first.pack)));
-  for (uint32_t i = 0; i < count; ++i) {
-    const StoredBlock& meta = pack->slots[first.slot + i];
-    std::span<const uint8_t> data(out.data() + uint64_t{i} * block_size_, meta.length);
-    if (HashBlock(data) != meta.hash) {
+  // Verified two blocks at a time (HashBlockPair).
+  auto data_of = [&](uint32_t i) {
+    return std::span<const uint8_t>(out.data() + uint64_t{i} * block_size_,
+                                    pack->slots[first.slot + i].length);
+  };
+  auto check = [&](uint32_t i, const BlockHash& hash) {
+    if (hash != pack->slots[first.slot + i].hash) {
       return DataLossError("block " + std::to_string(first.slot + i) + " of " +
                            PackDataPath(first.pack).string() +
                            " does not match its hash (the store was modified)");
     }
+    return OkStatus();
+  };
+  for (uint32_t i = 0; i < count; i += 2) {
+    if (i + 1 == count) {
+      return check(i, HashBlock(data_of(i)));
+    }
+    BlockHash a{}, b{};
+    HashBlockPair(data_of(i), data_of(i + 1), a, b);
+    RETURN_IF_ERROR(check(i, a));
+    RETURN_IF_ERROR(check(i + 1, b));
   }
   return OkStatus();
 }

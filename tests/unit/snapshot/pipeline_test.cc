@@ -11,6 +11,7 @@
 
 #include <cstring>
 #include <deque>
+#include <fstream>
 #include <random>
 #include <set>
 
@@ -488,6 +489,115 @@ TEST(FingerprintTest, EveryBitOfABlockCountsAndTrailingZerosToo) {
     ASSERT_NE(of(zeros.substr(0, 99)), of(zeros));
     ASSERT_NE(of(block + std::string(5, '\0')), base);
   }
+}
+
+// ---- SHA-256 of two blocks at once (SHA-NI, interleaved) against OpenSSL ----
+
+BlockHash OpensslSha256(const std::string& data) {
+  BlockHash h{};
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), h.data(), &len, EVP_sha256(), nullptr);
+  return h;
+}
+
+TEST(Sha256PairTest, EqualsOpensslForEveryPaddingCase) {
+  RecordProperty("interleaved", HaveSha256Pair() ? "yes" : "no (OpenSSL fallback)");
+  std::mt19937_64 rng(21);
+  // Lengths around the one- and two-block padding boundaries (55/56, 63/64, 119/120), whole
+  // 64-byte blocks, short last blocks of a file and unequal pairs (the fallback).
+  const std::vector<std::pair<size_t, size_t>> lengths = {
+      {0, 0},         {1, 1},         {55, 55},           {56, 56},       {63, 63},
+      {64, 64},       {65, 65},       {119, 119},         {120, 120},     {127, 127},
+      {128, 128},     {4096, 4096},   {12345, 12345},     {16383, 16383}, {16384, 16384},
+      {65536, 65536}, {16384, 12288}, {1 << 20, 1 << 20}, {100, 16384}};
+  for (const auto& [na, nb] : lengths) {
+    const std::string a = RandomBytes(rng, na);
+    const std::string b = RandomBytes(rng, nb);
+    BlockHash ha{}, hb{};
+    HashBlockPair({reinterpret_cast<const uint8_t*>(a.data()), a.size()},
+                  {reinterpret_cast<const uint8_t*>(b.data()), b.size()}, ha, hb);
+    EXPECT_EQ(ha, OpensslSha256(a)) << na << "/" << nb;
+    EXPECT_EQ(hb, OpensslSha256(b)) << na << "/" << nb;
+  }
+  // The two lanes do not mix: the same block in both lanes, and one bit changed in either.
+  std::string block = RandomBytes(rng, kBs);
+  std::string other = block;
+  other[kBs / 2] ^= 0x10;
+  BlockHash h1{}, h2{};
+  const auto span = [](const std::string& d) {
+    return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(d.data()), d.size());
+  };
+  HashBlockPair(span(block), span(other), h1, h2);
+  EXPECT_EQ(h1, OpensslSha256(block));
+  EXPECT_EQ(h2, OpensslSha256(other));
+  HashBlockPair(span(other), span(block), h1, h2);
+  EXPECT_EQ(h1, OpensslSha256(other));
+  EXPECT_EQ(h2, OpensslSha256(block));
+}
+
+// A scan hashes its new blocks two at a time: every block's hash (odd runs, zero blocks between
+// new ones, holes, a short last block) is the SHA-256 of its bytes.
+TEST(Sha256PairTest, ScanHashesEveryBlockAsOpensslDoes) {
+  TempDir tmp;
+  std::mt19937_64 rng(22);
+  auto path = MakeScanFile(tmp, rng);
+  // A short last block, and zero blocks splitting runs into odd lengths.
+  WriteAt(path, 3072ull * kBs, RandomBytes(rng, 5000));
+  for (uint64_t b : {3ull, 8ull, 9ull, 14ull}) {
+    WriteAt(path, b * kBs, std::string(kBs, '\0'));
+  }
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const FingerprintKey key = NewFingerprintKey();
+  std::vector<Fingerprint> known;
+  for (int threads : {1, 2}) {
+    ScanOptions o;
+    o.block_size = kBs;
+    o.threads = threads;
+    o.fingerprint_key = &key;
+    auto blocks = Scan(path, o);
+    ASSERT_TRUE(blocks.ok()) << blocks.status();
+    uint64_t hashed = 0;
+    known.clear();
+    for (const BlockInfo& b : *blocks) {
+      known.push_back(b.fingerprint);
+      if (b.zero) {
+        continue;
+      }
+      ASSERT_EQ(b.hash, OpensslSha256(bytes.substr(b.index * kBs, b.length))) << b.index;
+      ++hashed;
+    }
+    EXPECT_GT(hashed, 100u);
+  }
+  // An incremental scan (through the mapping): changed blocks side by side (pairs), one alone,
+  // data written into a hole (44) and a changed short last block.
+  for (uint64_t b = 40; b < 47; ++b) {
+    WriteAt(path, b * kBs, RandomBytes(rng, kBs));
+  }
+  WriteAt(path, 1000 * kBs, RandomBytes(rng, kBs));
+  WriteAt(path, 3072ull * kBs, RandomBytes(rng, 5000));
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  ScanOptions o;
+  o.block_size = kBs;
+  o.fingerprint_key = &key;
+  o.previous = known;
+  auto blocks = Scan(path, o);
+  ASSERT_TRUE(blocks.ok()) << blocks.status();
+  uint64_t changed = 0;
+  for (const BlockInfo& b : *blocks) {
+    if (b.zero || b.unchanged) {
+      continue;
+    }
+    ASSERT_EQ(b.hash, OpensslSha256(bytes.substr(b.index * kBs, b.length))) << b.index;
+    ++changed;
+  }
+  EXPECT_EQ(changed, 9u);
 }
 
 TEST(SnapshotFiguresTest, CreateReturnsTheFiguresListComputes) {
