@@ -212,7 +212,8 @@ class BackupRun {
         options_(options),
         clock_(options.clock != nullptr ? *options.clock : SystemClock()),
         saver_(repo),
-        budget_(std::max<uint64_t>(options.memory_budget, 4 * kPartBytes)),
+        budget_(std::max<uint64_t>(options.memory_budget, 4 * kPartBytes),
+                std::max<uint64_t>(options.memory_budget, 4 * kPartBytes) / 2),
         pool_(DefaultThreads(options.threads)) {}
 
   StatusOr<BackupResult> Run();
