@@ -5,7 +5,11 @@
 #                          [--baseline BIN]
 #
 # Steps, each tool in turn on the same warm page cache: initial backup, incremental backup after
-# one `mutate` day, full restore, single-file restore, check --read-data. Wall time and peak RSS
+# one `mutate` day, full restore, single-file restore, check --read-data. The order of the tools
+# rotates from step to step and from run to run (step k of run n starts with tool number
+# n-1+k of "lifeboat [lb-base] restic borg"), so no tool always goes first, when the machine is
+# freshest, or always right after another tool (whose writeback or freed memory it would pay
+# for); each step prints the order it used. Wall time and peak RSS
 # come from /usr/bin/time; stored bytes from du on each repository. Ratios are peer / lifeboat
 # (> 1 means lifeboat is faster or smaller). Absolute times are noisy on a shared machine: only
 # ratios measured in one run mean anything. --runs N repeats everything N times on fresh copies
@@ -31,7 +35,7 @@ while [ $# -gt 0 ]; do
     --seed) SEED="$2"; shift 2 ;;
     --runs) RUNS="$2"; shift 2 ;;
     --baseline) BASE="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -60,6 +64,18 @@ python3 "$DATASET" gen "$ORIG" --seed "$SEED" --scale "$SCALE" >/dev/null
 python3 "$DATASET" stats "$ORIG" | sed 's/^/   /'
 LBTOOLS="lifeboat"
 [ -z "$BASE" ] || LBTOOLS="lifeboat lb-base"
+ALLTOOLS="$LBTOOLS restic borg"
+# rotated K: the tools of ALLTOOLS, starting with number K (mod their count).
+rotated() {
+  local -a t=($ALLTOOLS)
+  local n=${#t[@]} i
+  for ((i = 0; i < n; i++)); do printf '%s ' "${t[$(((i + $1) % n))]}"; done
+}
+# order STEP_NO: the tools' order for step STEP_NO (0-4) of run RUN_N, printed.
+order() {
+  ORDER="$(rotated $((RUN_N - 1 + $1)))"
+  echo "   order: $ORDER"
+}
 bin_of() { if [ "$1" = lb-base ]; then echo "$BASE"; else echo "$LB"; fi; }
 
 warm() { (cd "$DATA" && tar -cf - . | cat >/dev/null); }
@@ -88,22 +104,30 @@ borg init -e repokey-blake2 "$BR" >/dev/null 2>&1
 ONE_REL="$(cd "$DATA" && find src -type f -size +4k | sort | sed -n '10p')"
 
 echo "== initial backup"
-for t in $LBTOOLS; do warm; run $t initial "$(bin_of $t)" backup "$DATA" --vault "$WORK/vault-$t"; done
-warm
-run restic initial restic -r "$RR" backup --compression auto "$DATA"
-warm
-run borg initial borg create "$BR::day0" "$DATA"
+order 0
+for t in $ORDER; do
+  warm
+  case $t in
+    lifeboat|lb-base) run $t initial "$(bin_of $t)" backup "$DATA" --vault "$WORK/vault-$t" ;;
+    restic) run restic initial restic -r "$RR" backup --compression auto "$DATA" ;;
+    borg) run borg initial borg create "$BR::day0" "$DATA" ;;
+  esac
+done
 for t in $LBTOOLS; do stored $t stored-initial "$WORK/vault-$t"; done
 stored restic stored-initial "$RR"; stored borg stored-initial "$BR"
 
 echo "== mutate (day 1) and incremental backup"
 python3 "$DATASET" mutate "$DATA" --seed "$SEED" --day 1 >/dev/null
 sync  # the mutation's ~250 MB of dirty pages would otherwise be written back during the first tool's run
-for t in $LBTOOLS; do warm; run $t incremental "$(bin_of $t)" backup "$DATA" --vault "$WORK/vault-$t"; done
-warm
-run restic incremental restic -r "$RR" backup --compression auto "$DATA"
-warm
-run borg incremental borg create "$BR::day1" "$DATA"
+order 1
+for t in $ORDER; do
+  warm
+  case $t in
+    lifeboat|lb-base) run $t incremental "$(bin_of $t)" backup "$DATA" --vault "$WORK/vault-$t" ;;
+    restic) run restic incremental restic -r "$RR" backup --compression auto "$DATA" ;;
+    borg) run borg incremental borg create "$BR::day1" "$DATA" ;;
+  esac
+done
 for t in $LBTOOLS; do stored $t stored-total "$WORK/vault-$t"; done
 stored restic stored-total "$RR"; stored borg stored-total "$BR"
 
@@ -119,7 +143,8 @@ DIGEST="$(python3 "$DATASET" digest "$DATA" | cut -d' ' -f1)"
 # turned single restores of any tool into 10-20 s of kernel time, depending on which tool the
 # inode allocator happened to hit).
 mkdir -p "$WORK/restores"; chattr +T "$WORK/restores" 2>/dev/null || true
-for tool in $LBTOOLS restic borg; do
+order 2
+for tool in $ORDER; do
   out="$WORK/restores/$tool-$RUN_N"
   rm -rf "$out"; mkdir -p "$out"; sync
   case $tool in
@@ -133,7 +158,8 @@ done
 rm -rf "$WORK"/restores/*
 
 echo "== single-file restore ($ONE_REL)"
-for tool in $LBTOOLS restic borg; do
+order 3
+for tool in $ORDER; do
   rm -rf "$WORK/one"; mkdir -p "$WORK/one"
   case $tool in
     lifeboat|lb-base) run $tool single-file "$(bin_of $tool)" restore latest "data/$ONE_REL" --target "$WORK/one" --vault "$WORK/vault-$tool" ;;
@@ -146,9 +172,14 @@ done
 rm -rf "$WORK/one"
 
 echo "== check --read-data"
-for t in $LBTOOLS; do run $t check-read-data "$(bin_of $t)" vault check --read-data --vault "$WORK/vault-$t"; done
-run restic check-read-data restic -r "$RR" check --read-data
-run borg check-read-data borg check --verify-data "$BR"
+order 4
+for t in $ORDER; do
+  case $t in
+    lifeboat|lb-base) run $t check-read-data "$(bin_of $t)" vault check --read-data --vault "$WORK/vault-$t" ;;
+    restic) run restic check-read-data restic -r "$RR" check --read-data ;;
+    borg) run borg check-read-data borg check --verify-data "$BR" ;;
+  esac
+done
 
 }
 

@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 
 #include "engines/vault/blob_saver.h"
@@ -212,7 +213,8 @@ class BackupRun {
         options_(options),
         clock_(options.clock != nullptr ? *options.clock : SystemClock()),
         saver_(repo),
-        budget_(std::max<uint64_t>(options.memory_budget, 4 * kPartBytes)),
+        budget_(std::max<uint64_t>(options.memory_budget, 4 * kPartBytes),
+                std::max<uint64_t>(options.memory_budget, 4 * kPartBytes) / 2),
         pool_(DefaultThreads(options.threads)) {}
 
   StatusOr<BackupResult> Run();
@@ -607,8 +609,15 @@ std::string BackupRun::ChunkRange(const FileState& file, int fd, uint64_t begin_
   size_t begin = 0;
   size_t end = 0;
   bool eof = false;
+  // Without a parent, two chunks are cut and hashed together (Hmac::Sum2) whenever the second
+  // one's end is known: read up to two chunks ahead.
+  const size_t lookahead = (parent == nullptr ? 2 : 1) * static_cast<size_t>(cp.max_size);
+  // The chunk cut and hashed with the previous one (valid while paired_length > 0).
+  uint64_t paired_offset = 0;
+  size_t paired_length = 0;
+  Digest paired_id{};
   while (true) {
-    while (!eof && end - begin < cp.max_size) {
+    while (!eof && end - begin < lookahead) {
       if (end + kReadBlock > capacity) {
         std::memmove(buffer, buffer + begin, end - begin);
         end -= begin;
@@ -632,6 +641,7 @@ std::string BackupRun::ChunkRange(const FileState& file, int fd, uint64_t begin_
       }
       pos += static_cast<uint64_t>(n);
       end += static_cast<size_t>(n);
+      eof = pos == end_offset;
       bytes_read_ += static_cast<uint64_t>(n);
       bytes_done_ += static_cast<uint64_t>(n);
     }
@@ -669,7 +679,17 @@ std::string BackupRun::ChunkRange(const FileState& file, int fd, uint64_t begin_
         continue;
       }
     }
-    size_t cut = chunker.Cut(at, available, eof);
+    Digest id{};
+    bool have_id = false;
+    size_t cut = 0;
+    if (paired_length > 0 && paired_offset == chunk_at) {
+      cut = paired_length;
+      id = paired_id;
+      have_id = true;
+    } else {
+      cut = chunker.Cut(at, available, eof);
+    }
+    paired_length = 0;
     std::string_view chunk(buffer + begin, cut);
     uint64_t offset = chunk_at;
     begin += cut;
@@ -678,7 +698,25 @@ std::string BackupRun::ChunkRange(const FileState& file, int fd, uint64_t begin_
       last = ParentChunks::kNone;
       continue;  // a hole: the gap between chunks
     }
-    ChunkRef ref{offset, cut, repo_.hmac().Sum(chunk), {}};
+    if (!have_id) {
+      // The next chunk's end is known when max_size bytes of it are here or the range ends
+      // here (Cut would cut it the same way later): cut it now and hash both chunks together.
+      const size_t rest = available - cut;
+      if (parent == nullptr && rest > 0 && (rest >= cp.max_size || eof)) {
+        const char* next = chunk.data() + cut;
+        const size_t next_cut = chunker.Cut(at + cut, rest, eof);
+        if (!AllZero(next, next_cut)) {
+          std::tie(id, paired_id) = repo_.hmac().Sum2(chunk, std::string_view(next, next_cut));
+          have_id = true;
+          paired_offset = chunk_at;
+          paired_length = next_cut;
+        }
+      }
+      if (!have_id) {
+        id = repo_.hmac().Sum(chunk);
+      }
+    }
+    ChunkRef ref{offset, cut, id, {}};
     if (file.fingerprint) {
       ref.fp = fingerprinter.Of(at, cut);
     }

@@ -3,8 +3,11 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
+
+#include "engines/vault/sha256_ni.h"
 
 namespace lifeboat::vault {
 
@@ -88,7 +91,39 @@ Digest Sha256(std::string_view data) {
 struct Hmac::State {
   EVP_MD_CTX* inner = nullptr;
   EVP_MD_CTX* outer = nullptr;
+  // For Sum2 with SHA-NI: the SHA-256 states after the ipad and opad blocks.
+  bool sha_ni = false;
+  uint32_t inner_mid[8] = {};
+  uint32_t outer_mid[8] = {};
 };
+
+namespace {
+constexpr uint32_t kSha256Init[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                     0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+
+void PutBigEndian64(uint8_t* p, uint64_t v) {
+  for (int i = 7; i >= 0; --i, v >>= 8) p[i] = static_cast<uint8_t>(v);
+}
+
+// The SHA-256 padding of a message of `total` bytes whose last `tail_len` (< 64) bytes are
+// `tail`: one or two blocks written to `out` (128 bytes); returns how many.
+size_t PaddingBlocks(const uint8_t* tail, size_t tail_len, uint64_t total, uint8_t* out) {
+  const size_t blocks = tail_len + 9 <= 64 ? 1 : 2;
+  std::memset(out, 0, 128);
+  std::memcpy(out, tail, tail_len);
+  out[tail_len] = 0x80;
+  PutBigEndian64(out + blocks * 64 - 8, total * 8);
+  return blocks;
+}
+
+Digest DigestOf(const uint32_t state[8]) {
+  Digest d{};
+  for (int i = 0; i < 8; ++i) {
+    for (int j = 0; j < 4; ++j) d[4 * i + j] = static_cast<uint8_t>(state[i] >> (24 - 8 * j));
+  }
+  return d;
+}
+}  // namespace
 
 Hmac::Hmac(const std::array<uint8_t, kKeySize>& key) : state_(std::make_unique<State>()) {
   uint8_t ipad[kHmacBlock];
@@ -98,6 +133,13 @@ Hmac::Hmac(const std::array<uint8_t, kKeySize>& key) : state_(std::make_unique<S
   for (size_t i = 0; i < key.size(); ++i) {
     ipad[i] ^= key[i];
     opad[i] ^= key[i];
+  }
+  if (sha256ni::Available()) {
+    state_->sha_ni = true;
+    std::memcpy(state_->inner_mid, kSha256Init, sizeof(kSha256Init));
+    std::memcpy(state_->outer_mid, kSha256Init, sizeof(kSha256Init));
+    sha256ni::Compress(state_->inner_mid, ipad, 1);
+    sha256ni::Compress(state_->outer_mid, opad, 1);
   }
   state_->inner = EVP_MD_CTX_new();
   state_->outer = EVP_MD_CTX_new();
@@ -124,6 +166,38 @@ Digest Hmac::Sum(std::string_view data) const {
   EVP_DigestUpdate(ctx, inner.data(), inner.size());
   EVP_DigestFinal_ex(ctx, out.data(), &len);
   return out;
+}
+
+std::pair<Digest, Digest> Hmac::Sum2(std::string_view a, std::string_view b) const {
+  if (!state_->sha_ni) {
+    return {Sum(a), Sum(b)};
+  }
+  const auto* pa = reinterpret_cast<const uint8_t*>(a.data());
+  const auto* pb = reinterpret_cast<const uint8_t*>(b.data());
+  const size_t na = a.size() / 64;
+  const size_t nb = b.size() / 64;
+  const size_t both = std::min(na, nb);
+  uint32_t sa[8];
+  uint32_t sb[8];
+  std::memcpy(sa, state_->inner_mid, sizeof(sa));
+  std::memcpy(sb, state_->inner_mid, sizeof(sb));
+  sha256ni::Compress2(sa, pa, sb, pb, both);
+  sha256ni::Compress(sa, pa + 64 * both, na - both);
+  sha256ni::Compress(sb, pb + 64 * both, nb - both);
+  // Inner: the message after the 64-byte ipad block.
+  uint8_t pad_a[128];
+  uint8_t pad_b[128];
+  sha256ni::Compress(sa, pad_a, PaddingBlocks(pa + 64 * na, a.size() % 64, 64 + a.size(), pad_a));
+  sha256ni::Compress(sb, pad_b, PaddingBlocks(pb + 64 * nb, b.size() % 64, 64 + b.size(), pad_b));
+  // Outer: the 32-byte inner digest after the opad block, one padded block each.
+  Digest inner_a = DigestOf(sa);
+  Digest inner_b = DigestOf(sb);
+  std::memcpy(sa, state_->outer_mid, sizeof(sa));
+  std::memcpy(sb, state_->outer_mid, sizeof(sb));
+  PaddingBlocks(inner_a.data(), inner_a.size(), 64 + inner_a.size(), pad_a);
+  PaddingBlocks(inner_b.data(), inner_b.size(), 64 + inner_b.size(), pad_b);
+  sha256ni::Compress2(sa, pad_a, sb, pad_b, 1);
+  return {DigestOf(sa), DigestOf(sb)};
 }
 
 struct Sha256Stream::State {

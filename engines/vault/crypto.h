@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "common/status.h"
 
@@ -42,6 +43,9 @@ class Hmac {
   Hmac(const Hmac&) = delete;
   Hmac& operator=(const Hmac&) = delete;
   Digest Sum(std::string_view data) const;
+  // {Sum(a), Sum(b)}, computed together: on a CPU with SHA-NI the two SHA-256 streams are
+  // interleaved (sha256_ni.h), which takes ~60 % of the time of two Sum calls.
+  std::pair<Digest, Digest> Sum2(std::string_view a, std::string_view b) const;
 
  private:
   struct State;

@@ -6,16 +6,24 @@ namespace lifeboat::vault {
 
 void ByteBudget::Acquire(uint64_t n) {
   std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] { return used_ == 0 || used_ + n <= limit_; });
+  if (used_ != 0 && used_ + n > limit_) {
+    ++waiters_;
+    cv_.wait(lock, [&] { return used_ == 0 || used_ + n <= resume_at_; });
+    --waiters_;
+  }
   used_ += n;
 }
 
 void ByteBudget::Release(uint64_t n) {
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
     used_ -= n;
+    wake = waiters_ > 0 && used_ <= resume_at_;
   }
-  cv_.notify_all();
+  if (wake) {
+    cv_.notify_all();
+  }
 }
 
 WorkPool::WorkPool(int threads) {
