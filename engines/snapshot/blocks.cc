@@ -27,6 +27,7 @@
 #include <map>
 #include <thread>
 
+#include "common/sha256_ni.h"
 #include "engines/snapshot/file_util.h"
 
 namespace lifeboat::snapshot {
@@ -107,131 +108,17 @@ BlockHash HashBlock(std::span<const uint8_t> data) {
   return h;
 }
 
-#if defined(__x86_64__)
-namespace {
-
-// SHA-256 (FIPS 180-4) with the SHA extensions, two messages interleaved. The state is kept as
-// SHA256RNDS2 wants it: s0 = ABEF, s1 = CDGH.
-alignas(16) constexpr uint32_t kSha256K[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
-alignas(16) constexpr uint32_t kSha256H0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                               0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-
-struct Sha256State {
-  __m128i s0;  // ABEF
-  __m128i s1;  // CDGH
-};
-
-__attribute__((target("sha,sse4.1,ssse3"))) inline Sha256State Sha256Init() {
-  __m128i abcd = _mm_load_si128(reinterpret_cast<const __m128i*>(&kSha256H0[0]));
-  __m128i efgh = _mm_load_si128(reinterpret_cast<const __m128i*>(&kSha256H0[4]));
-  __m128i cdab = _mm_shuffle_epi32(abcd, 0xB1);
-  __m128i hgfe = _mm_shuffle_epi32(efgh, 0x1B);
-  return {_mm_alignr_epi8(cdab, hgfe, 8), _mm_blend_epi16(hgfe, cdab, 0xF0)};
-}
-
-__attribute__((target("sha,sse4.1,ssse3"))) inline void Sha256Out(const Sha256State& st,
-                                                                  BlockHash& out) {
-  __m128i feba = _mm_shuffle_epi32(st.s0, 0x1B);
-  __m128i dchg = _mm_shuffle_epi32(st.s1, 0xB1);
-  __m128i abcd = _mm_blend_epi16(feba, dchg, 0xF0);
-  __m128i efgh = _mm_alignr_epi8(dchg, feba, 8);
-  const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(out.data()), _mm_shuffle_epi8(abcd, bswap));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(out.data() + 16), _mm_shuffle_epi8(efgh, bswap));
-}
-
-// Compresses `blocks` 64-byte blocks of each of the two messages into its state. Each group of
-// four rounds: the message words W[4i..4i+3] (loaded, or from the schedule
-// W[t] = s1(W[t-2]) + W[t-7] + s0(W[t-15]) + W[t-16] with SHA256MSG1/MSG2), plus K, then two
-// SHA256RNDS2 of two rounds each; the two messages' instructions alternate.
-__attribute__((target("sha,sse4.1,ssse3"))) void Sha256Compress2(Sha256State st[2],
-                                                                 const uint8_t* const data[2],
-                                                                 size_t blocks) {
-  const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
-  for (size_t b = 0; b < blocks; ++b) {
-    __m128i w[2][4];
-    const Sha256State saved[2] = {st[0], st[1]};
-#pragma GCC unroll 16
-    for (int i = 0; i < 16; ++i) {
-      const __m128i k = _mm_load_si128(reinterpret_cast<const __m128i*>(&kSha256K[4 * i]));
-#pragma GCC unroll 2
-      for (int j = 0; j < 2; ++j) {
-        __m128i m;
-        if (i < 4) {
-          m = _mm_shuffle_epi8(
-              _mm_loadu_si128(reinterpret_cast<const __m128i*>(data[j] + 64 * b + 16 * i)), bswap);
-        } else {
-          __m128i t = _mm_sha256msg1_epu32(w[j][i & 3], w[j][(i + 1) & 3]);
-          t = _mm_add_epi32(t, _mm_alignr_epi8(w[j][(i + 3) & 3], w[j][(i + 2) & 3], 4));
-          m = _mm_sha256msg2_epu32(t, w[j][(i + 3) & 3]);
-        }
-        w[j][i & 3] = m;
-        __m128i x = _mm_add_epi32(m, k);
-        st[j].s1 = _mm_sha256rnds2_epu32(st[j].s1, st[j].s0, x);
-        x = _mm_shuffle_epi32(x, 0x0E);
-        st[j].s0 = _mm_sha256rnds2_epu32(st[j].s0, st[j].s1, x);
-      }
-    }
-    for (int j = 0; j < 2; ++j) {
-      st[j].s0 = _mm_add_epi32(st[j].s0, saved[j].s0);
-      st[j].s1 = _mm_add_epi32(st[j].s1, saved[j].s1);
-    }
-  }
-}
-
-// Both messages have `size` bytes: the whole 64-byte blocks, then the padded tail (0x80, zeros,
-// the length in bits big-endian) of one or two blocks.
-__attribute__((target("sha,sse4.1,ssse3"))) void Sha256Pair(const uint8_t* a, const uint8_t* b,
-                                                            size_t size, BlockHash& hash_a,
-                                                            BlockHash& hash_b) {
-  Sha256State st[2] = {Sha256Init(), Sha256Init()};
-  const size_t whole = size / 64;
-  const uint8_t* const data[2] = {a, b};
-  Sha256Compress2(st, data, whole);
-  const size_t rest = size % 64;
-  const size_t tail_blocks = rest + 9 <= 64 ? 1 : 2;
-  alignas(16) uint8_t tail[2][128] = {};
-  const uint64_t bits = static_cast<uint64_t>(size) * 8;
-  for (int j = 0; j < 2; ++j) {
-    std::memcpy(tail[j], data[j] + whole * 64, rest);
-    tail[j][rest] = 0x80;
-    for (int i = 0; i < 8; ++i) {
-      tail[j][tail_blocks * 64 - 1 - i] = static_cast<uint8_t>(bits >> (8 * i));
-    }
-  }
-  const uint8_t* const tails[2] = {tail[0], tail[1]};
-  Sha256Compress2(st, tails, tail_blocks);
-  Sha256Out(st[0], hash_a);
-  Sha256Out(st[1], hash_b);
-}
-
-}  // namespace
-
 bool HaveSha256Pair() {
-  static const bool have = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1") &&
-                           __builtin_cpu_supports("ssse3");
+  static const bool have = sha256ni::Available();
   return have;
 }
-#else
-bool HaveSha256Pair() { return false; }
-#endif
 
 void HashBlockPair(std::span<const uint8_t> a, std::span<const uint8_t> b, BlockHash& hash_a,
                    BlockHash& hash_b) {
-#if defined(__x86_64__)
   if (a.size() == b.size() && HaveSha256Pair()) {
-    Sha256Pair(a.data(), b.data(), a.size(), hash_a, hash_b);
+    sha256ni::Pair(a.data(), b.data(), a.size(), hash_a.data(), hash_b.data());
     return;
   }
-#endif
   hash_a = HashBlock(a);
   hash_b = HashBlock(b);
 }

@@ -7,7 +7,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "engines/vault/sha256_ni.h"
+#include "common/sha256_ni.h"
 
 namespace lifeboat::vault {
 
@@ -98,29 +98,11 @@ struct Hmac::State {
 };
 
 namespace {
-constexpr uint32_t kSha256Init[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                     0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-
-void PutBigEndian64(uint8_t* p, uint64_t v) {
-  for (int i = 7; i >= 0; --i, v >>= 8) p[i] = static_cast<uint8_t>(v);
-}
-
-// The SHA-256 padding of a message of `total` bytes whose last `tail_len` (< 64) bytes are
-// `tail`: one or two blocks written to `out` (128 bytes); returns how many.
-size_t PaddingBlocks(const uint8_t* tail, size_t tail_len, uint64_t total, uint8_t* out) {
-  const size_t blocks = tail_len + 9 <= 64 ? 1 : 2;
-  std::memset(out, 0, 128);
-  std::memcpy(out, tail, tail_len);
-  out[tail_len] = 0x80;
-  PutBigEndian64(out + blocks * 64 - 8, total * 8);
-  return blocks;
-}
+using sha256ni::PaddingBlocks;
 
 Digest DigestOf(const uint32_t state[8]) {
   Digest d{};
-  for (int i = 0; i < 8; ++i) {
-    for (int j = 0; j < 4; ++j) d[4 * i + j] = static_cast<uint8_t>(state[i] >> (24 - 8 * j));
-  }
+  sha256ni::DigestOf(state, d.data());
   return d;
 }
 }  // namespace
@@ -136,8 +118,8 @@ Hmac::Hmac(const std::array<uint8_t, kKeySize>& key) : state_(std::make_unique<S
   }
   if (sha256ni::Available()) {
     state_->sha_ni = true;
-    std::memcpy(state_->inner_mid, kSha256Init, sizeof(kSha256Init));
-    std::memcpy(state_->outer_mid, kSha256Init, sizeof(kSha256Init));
+    std::memcpy(state_->inner_mid, sha256ni::kInitialState, sizeof(sha256ni::kInitialState));
+    std::memcpy(state_->outer_mid, sha256ni::kInitialState, sizeof(sha256ni::kInitialState));
     sha256ni::Compress(state_->inner_mid, ipad, 1);
     sha256ni::Compress(state_->outer_mid, opad, 1);
   }

@@ -44,7 +44,7 @@ class Hmac {
   Hmac& operator=(const Hmac&) = delete;
   Digest Sum(std::string_view data) const;
   // {Sum(a), Sum(b)}, computed together: on a CPU with SHA-NI the two SHA-256 streams are
-  // interleaved (sha256_ni.h), which takes ~60 % of the time of two Sum calls.
+  // interleaved (common/sha256_ni.h), which takes ~60 % of the time of two Sum calls.
   std::pair<Digest, Digest> Sum2(std::string_view a, std::string_view b) const;
 
  private:

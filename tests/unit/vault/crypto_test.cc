@@ -4,8 +4,8 @@
 
 #include <cstring>
 
+#include "common/sha256_ni.h"
 #include "engines/vault/compress.h"
-#include "engines/vault/sha256_ni.h"
 #include "tests/unit/vault/vault_test_util.h"
 
 namespace lifeboat::vault {

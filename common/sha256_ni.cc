@@ -1,11 +1,13 @@
-#include "engines/vault/sha256_ni.h"
+#include "common/sha256_ni.h"
+
+#include <cstring>
 
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <immintrin.h>
 #endif
 
-namespace lifeboat::vault::sha256ni {
+namespace lifeboat::sha256ni {
 
 #if defined(__x86_64__)
 
@@ -150,4 +152,45 @@ void Compress2(uint32_t*, const uint8_t*, uint32_t*, const uint8_t*, size_t) {}
 
 #endif
 
-}  // namespace lifeboat::vault::sha256ni
+const uint32_t kInitialState[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+
+size_t PaddingBlocks(const uint8_t* tail, size_t tail_len, uint64_t total, uint8_t out[128]) {
+  const size_t blocks = tail_len + 9 <= 64 ? 1 : 2;
+  std::memset(out, 0, 128);
+  std::memcpy(out, tail, tail_len);
+  out[tail_len] = 0x80;
+  uint64_t bits = total * 8;
+  for (int i = 7; i >= 0; --i, bits >>= 8) {
+    out[blocks * 64 - 8 + i] = static_cast<uint8_t>(bits);
+  }
+  return blocks;
+}
+
+void DigestOf(const uint32_t state[8], uint8_t out[32]) {
+  for (int i = 0; i < 8; ++i) {
+    for (int j = 0; j < 4; ++j) {
+      out[4 * i + j] = static_cast<uint8_t>(state[i] >> (24 - 8 * j));
+    }
+  }
+}
+
+void Pair(const uint8_t* a, const uint8_t* b, size_t size, uint8_t digest_a[32],
+          uint8_t digest_b[32]) {
+  uint32_t sa[8];
+  uint32_t sb[8];
+  std::memcpy(sa, kInitialState, sizeof(sa));
+  std::memcpy(sb, kInitialState, sizeof(sb));
+  const size_t whole = size / 64;
+  Compress2(sa, a, sb, b, whole);
+  alignas(16) uint8_t pad_a[128];
+  alignas(16) uint8_t pad_b[128];
+  const size_t tail = size % 64;
+  const size_t n = PaddingBlocks(a + whole * 64, tail, size, pad_a);
+  PaddingBlocks(b + whole * 64, tail, size, pad_b);
+  Compress2(sa, pad_a, sb, pad_b, n);
+  DigestOf(sa, digest_a);
+  DigestOf(sb, digest_b);
+}
+
+}  // namespace lifeboat::sha256ni
