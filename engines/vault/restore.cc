@@ -44,6 +44,7 @@ constexpr auto kProgressEvery = std::chrono::milliseconds(200);
 constexpr uint64_t kDirectMinSize = 1 << 20;
 constexpr uint64_t kWindow = 8 << 20;
 constexpr uint64_t kBlock = 4096;  // O_DIRECT alignment of offsets, lengths and memory
+static_assert(kBlock == storage::kReadAlign);
 // Blobs of a pack that lie close together are fetched with one request of at most this many
 // bytes, reading over gaps of up to kMaxGap bytes (other blobs) rather than issuing another.
 constexpr uint64_t kMaxRead = 16 << 20;
@@ -91,13 +92,16 @@ struct Fetched {
   Digest pack{};
   uint64_t begin = 0;
   uint64_t end = 0;
-  std::string data;
-  std::string error;  // "pack file is missing", ...; empty when `data` holds the range
+  std::string_view data;  // in the reading thread's buffer
+  std::string error;      // "pack file is missing", ...; empty when `data` holds the range
 };
 
 // Reads every blob `chunks` name, each pack range once: blobs are sorted by pack and offset and
 // neighbours less than kMaxGap apart share a request. Sorted by (pack, begin) for FindFetched.
-std::vector<Fetched> FetchBlobs(storage::BlobStore& store, std::vector<const Placed*> chunks) {
+// The bytes are read into `space` (one block-aligned buffer per worker, reused by every task:
+// no allocation, zeroing or copying per read) and stay there until its next FetchBlobs.
+std::vector<Fetched> FetchBlobs(storage::BlobStore& store, std::vector<const Placed*> chunks,
+                                AlignedBuffer& space) {
   std::sort(chunks.begin(), chunks.end(), [](const Placed* a, const Placed* b) {
     return std::tie(a->loc.pack, a->loc.entry.offset) < std::tie(b->loc.pack, b->loc.entry.offset);
   });
@@ -116,10 +120,14 @@ std::vector<Fetched> FetchBlobs(storage::BlobStore& store, std::vector<const Pla
     f.end = end;
     reads.push_back(std::move(f));
   }
+  size_t total = 0;
+  for (const Fetched& f : reads) total += storage::ReadSpace(f.end - f.begin);
+  char* base = space.Reserve(total);
   for (Fetched& f : reads) {
-    auto got = store.Get(PackName(f.pack), {f.begin, f.end - f.begin});
+    auto got = store.GetInto(PackName(f.pack), f.begin, f.end - f.begin, base);
+    base += storage::ReadSpace(f.end - f.begin);
     if (got.ok()) {
-      f.data = std::move(got).value();
+      f.data = std::string_view(*got, f.end - f.begin);
     } else if (IsNotFound(got.status())) {
       f.error = "pack file is missing";
     } else if (got.status().code() == StatusCode::kOutOfRange) {
@@ -500,7 +508,8 @@ void RestoreRun::RunWindows(std::vector<Window>& windows) {
       for (const Placed& p : w.chunks) wanted.push_back(&p);
     }
   }
-  const std::vector<Fetched> reads = FetchBlobs(repo_.store(), std::move(wanted));
+  thread_local AlignedBuffer read_space;
+  const std::vector<Fetched> reads = FetchBlobs(repo_.store(), std::move(wanted), read_space);
   for (Window& w : windows) {
     RestoreFile& f = *w.file;
     bool failed;
@@ -583,7 +592,7 @@ std::string RestoreRun::RunWindow(RestoreFile& f, uint64_t begin, uint64_t end,
     if (!read.error.empty()) {
       return where() + read.error;
     }
-    std::string_view sealed = std::string_view(read.data).substr(e.offset - read.begin, e.length);
+    std::string_view sealed = read.data.substr(e.offset - read.begin, e.length);
     const bool inside = p.offset >= begin && p.end() <= end;
     char* raw = inside ? buf + (p.offset - begin) : raw_buffer.Reserve(e.raw_length);
     if (sealed.size() < kSealOverhead) {
