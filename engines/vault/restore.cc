@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <tuple>
 
 #include "engines/vault/compress.h"
@@ -184,15 +185,23 @@ class RestoreRun {
       : repo_(repo),
         options_(options),
         budget_(std::max<uint64_t>(kRestoreBudget, repo.config().chunker.max_size)),
-        pool_(IoThreads(options.threads)) {}
+        large_budget_(std::max<uint64_t>(kRestoreBudget, repo.config().chunker.max_size)),
+        pool_(std::max(1, IoThreads(options.threads) / 2)),
+        large_pool_(IoThreads(options.threads)) {}
 
   StatusOr<RestoreResult> Run();
 
  private:
   bool Selected(const std::string& rel) const;
   bool MayContainSelected(const std::string& rel) const;
+  // Which walk of the tree this is (see Run): the one that restores large files, or the one
+  // that restores everything else, creates directories and reports tree errors.
+  enum class Part { kSmall, kLarge };
+  static bool IsLarge(const Node& n) {
+    return n.type == NodeType::kFile && n.size >= kDirectMinSize;
+  }
   Status WalkTree(const Digest& tree, const std::string& rel_dir, const std::string& out_dir,
-                  bool selected_above);
+                  bool selected_above, Part part);
   void RestoreNode(const Node& n, const std::string& rel, const std::string& out);
   void StartFile(const Node& n, const std::string& rel, const std::string& out);
   // Creates the file's temporary file at its size; returns an error message.
@@ -219,7 +228,8 @@ class RestoreRun {
 
   Repository& repo_;
   const RestoreOptions& options_;
-  ByteBudget budget_;
+  ByteBudget budget_;        // small files' batches
+  ByteBudget large_budget_;  // large files' windows
   bool is_root_ = ::geteuid() == 0;
   const std::string tmp_prefix_ = ".lifeboat-tmp-" + std::to_string(::getpid()) + "-";
   // Small files waiting to be submitted as one task (the walk runs on one thread).
@@ -238,8 +248,13 @@ class RestoreRun {
   std::atomic<uint64_t> bytes_done_{0};
   std::atomic<uint64_t> files_done_{0};
   uint64_t bytes_total_ = 0;
+  std::mutex progress_mu_;
   std::chrono::steady_clock::time_point last_progress_{};
+  // Small files' batches (mostly CPU: creating files) and large files' windows (mostly waiting
+  // on O_DIRECT reads and writes) run on pools of their own, so that the disk always has the
+  // large files' I/O in flight while the small files keep the cores busy.
   WorkPool pool_;
+  WorkPool large_pool_;
 };
 
 bool RestoreRun::Selected(const std::string& rel) const {
@@ -271,6 +286,12 @@ void RestoreRun::AddError(const std::string& path, const std::string& error) {
 void RestoreRun::MaybeReportProgress(bool force) {
   if (!options_.progress) {
     return;
+  }
+  std::unique_lock lock(progress_mu_, std::defer_lock);
+  if (force) {
+    lock.lock();
+  } else if (!lock.try_lock()) {
+    return;  // the other walk is reporting
   }
   auto now = std::chrono::steady_clock::now();
   if (!force && now - last_progress_ < kProgressEvery) {
@@ -434,7 +455,7 @@ void RestoreRun::StartFile(const Node& n, const std::string& rel, const std::str
   }
   if (!chunks.empty()) {
     const uint64_t end = std::min(window_begin + window, std::max(n.size, offset));
-    if (one_window) {
+    if (one_window && !IsLarge(n)) {  // the batch belongs to the small files' walk
       AddToBatch(f, window_begin, end, std::move(chunks));
     } else {
       SubmitWindow(f, window_begin, end, std::move(chunks));
@@ -479,13 +500,15 @@ std::string RestoreRun::CreateTmp(RestoreFile& f) {
 void RestoreRun::SubmitWindow(const std::shared_ptr<RestoreFile>& f, uint64_t begin, uint64_t end,
                               std::vector<Placed> chunks) {
   uint64_t cost = end - begin;
-  budget_.Acquire(cost);
+  ByteBudget& budget = IsLarge(f->node) ? large_budget_ : budget_;
+  budget.Acquire(cost);
   f->pending++;
   std::vector<Window> windows;
   windows.push_back(Window{f, begin, end, std::move(chunks)});
-  pool_.Submit([this, cost, windows = std::move(windows)]() mutable {
+  WorkPool& pool = IsLarge(f->node) ? large_pool_ : pool_;
+  pool.Submit([this, cost, &budget, windows = std::move(windows)]() mutable {
     RunWindows(windows);
-    budget_.Release(cost);
+    budget.Release(cost);
   });
 }
 
@@ -712,17 +735,22 @@ void RestoreRun::RestoreNode(const Node& n, const std::string& rel, const std::s
 }
 
 Status RestoreRun::WalkTree(const Digest& tree, const std::string& rel_dir,
-                            const std::string& out_dir, bool selected_above) {
+                            const std::string& out_dir, bool selected_above, Part part) {
+  const bool small = part == Part::kSmall;
   auto blob = repo_.LoadBlob(tree);
   if (!blob.ok()) {
-    AddError(rel_dir.empty() ? "." : rel_dir,
-             "tree " + ToHex(tree) + ": " + blob.status().message());
+    if (small) {
+      AddError(rel_dir.empty() ? "." : rel_dir,
+               "tree " + ToHex(tree) + ": " + blob.status().message());
+    }
     return OkStatus();
   }
   auto nodes = DecodeTree(*blob);
   if (!nodes.ok()) {
-    AddError(rel_dir.empty() ? "." : rel_dir,
-             "tree " + ToHex(tree) + ": " + nodes.status().message());
+    if (small) {
+      AddError(rel_dir.empty() ? "." : rel_dir,
+               "tree " + ToHex(tree) + ": " + nodes.status().message());
+    }
     return OkStatus();
   }
   for (const Node& n : *nodes) {
@@ -733,19 +761,20 @@ Status RestoreRun::WalkTree(const Digest& tree, const std::string& rel_dir,
       if (!selected && !MayContainSelected(rel)) {
         continue;
       }
+      // Both walks create the directories they enter; the small files' walk reports failures.
       if (::mkdir(out.c_str(), 0700) != 0 && errno != EEXIST) {
-        AddError(rel, std::string("mkdir: ") + std::strerror(errno));
+        if (small) AddError(rel, std::string("mkdir: ") + std::strerror(errno));
         continue;
       }
-      if (selected) {
+      if (selected && small) {
         std::lock_guard lock(mu_);
         dirs_.emplace_back(out, n);
         result_.dirs++;
       }
-      RETURN_IF_ERROR(WalkTree(*n.subtree, rel, out, selected));
+      RETURN_IF_ERROR(WalkTree(*n.subtree, rel, out, selected, part));
       continue;
     }
-    if (selected) {
+    if (selected && IsLarge(n) == !small) {
       RestoreNode(n, rel, out);
     }
   }
@@ -767,9 +796,20 @@ StatusOr<RestoreResult> RestoreRun::Run() {
   }
   std::string target = fs::absolute(options_.target).lexically_normal().string();
   while (target.size() > 1 && target.back() == '/') target.pop_back();
-  RETURN_IF_ERROR(WalkTree(point.tree, "", target, false));
+  // Two walks of the tree run at once, one restoring the large files (reading and writing
+  // gigabytes with O_DIRECT: mostly waiting on the disk) and one everything else (many small
+  // files: mostly CPU in the kernel creating them), so that the disk and the CPUs are busy
+  // together instead of one phase after the other (a tree usually holds both kinds in turn).
+  // Each has its own budget, and their tasks share the pool.
+  Status large_walk;
+  std::thread large([&] { large_walk = WalkTree(point.tree, "", target, false, Part::kLarge); });
+  Status small_walk = WalkTree(point.tree, "", target, false, Part::kSmall);
   FlushBatch();
+  large.join();
   pool_.Drain();
+  large_pool_.Drain();
+  RETURN_IF_ERROR(small_walk);
+  RETURN_IF_ERROR(large_walk);
   for (const auto& [path, key] : link_later_) {
     const std::string& first = link_first_[key];
     ::unlink(path.c_str());
