@@ -1,5 +1,7 @@
 #include "engines/storage/blob_store.h"
 
+#include <cstring>
+
 namespace lifeboat::storage {
 
 namespace {
@@ -61,6 +63,13 @@ StatusOr<std::pair<uint64_t, uint64_t>> ResolveRange(std::string_view name, uint
     end = range.offset + *range.length;
   }
   return std::make_pair(range.offset, end);
+}
+
+StatusOr<const char*> BlobStore::GetInto(std::string_view name, uint64_t offset, uint64_t length,
+                                         char* space) {
+  ASSIGN_OR_RETURN(std::string data, Get(name, ByteRange{offset, length}));
+  std::memcpy(space, data.data(), data.size());
+  return static_cast<const char*>(space);
 }
 
 }  // namespace lifeboat::storage

@@ -21,6 +21,8 @@ class LocalBlobStore final : public BlobStore {
   Status Put(std::string_view name, std::string_view data) override;
   using BlobStore::Get;
   StatusOr<std::string> Get(std::string_view name, ByteRange range) override;
+  StatusOr<const char*> GetInto(std::string_view name, uint64_t offset, uint64_t length,
+                                char* space) override;
   StatusOr<std::vector<BlobInfo>> List(std::string_view prefix) override;
   Status Delete(std::string_view name) override;
   StatusOr<BlobInfo> Stat(std::string_view name) override;
@@ -32,6 +34,8 @@ class LocalBlobStore final : public BlobStore {
  private:
   explicit LocalBlobStore(std::filesystem::path root) : root_(std::move(root)) {}
   Status MakeDirs(const std::filesystem::path& dir);
+  StatusOr<std::pair<int, std::pair<uint64_t, uint64_t>>> OpenRange(std::string_view name,
+                                                                    ByteRange range);
 
   std::filesystem::path root_;
 };

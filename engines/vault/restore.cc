@@ -7,7 +7,8 @@
 // files (up to 512 files / 8 MiB, in walk order, so mostly neighbours in the same packs): it
 // reads the blobs with one request per run of nearby blobs in a pack (each range read once for
 // the whole batch), decrypts and decompresses them straight into the window's buffer, verifies
-// each by its keyed hash, zeroes the gaps, and writes. Large files are written with
+// each (by the fingerprint its file's tree holds for it, else by its keyed hash: FORMAT.md
+// §10), zeroes the gaps, and writes. Large files are written with
 // O_DIRECT (whole blocks covering the data; holes stay holes): restoring gigabytes neither
 // copies them through the page cache nor evicts everything else from it. Filesystems without
 // O_DIRECT get ordinary writes.
@@ -27,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <tuple>
 
 #include "engines/vault/compress.h"
@@ -44,6 +46,7 @@ constexpr auto kProgressEvery = std::chrono::milliseconds(200);
 constexpr uint64_t kDirectMinSize = 1 << 20;
 constexpr uint64_t kWindow = 8 << 20;
 constexpr uint64_t kBlock = 4096;  // O_DIRECT alignment of offsets, lengths and memory
+static_assert(kBlock == storage::kReadAlign);
 // Blobs of a pack that lie close together are fetched with one request of at most this many
 // bytes, reading over gaps of up to kMaxGap bytes (other blobs) rather than issuing another.
 constexpr uint64_t kMaxRead = 16 << 20;
@@ -78,11 +81,12 @@ class AlignedBuffer {
   size_t capacity_ = 0;
 };
 
-// One chunk of a file: where it goes and where it lives.
+// One chunk of a file: where it goes, where it lives, and its fingerprint when the tree has one.
 struct Placed {
   uint64_t offset = 0;
   Digest id{};
   BlobLocation loc;
+  const ChunkFingerprint* fp = nullptr;  // in the file's node, which outlives its windows
   uint64_t end() const { return offset + loc.entry.raw_length; }
 };
 
@@ -91,13 +95,16 @@ struct Fetched {
   Digest pack{};
   uint64_t begin = 0;
   uint64_t end = 0;
-  std::string data;
-  std::string error;  // "pack file is missing", ...; empty when `data` holds the range
+  std::string_view data;  // in the reading thread's buffer
+  std::string error;      // "pack file is missing", ...; empty when `data` holds the range
 };
 
 // Reads every blob `chunks` name, each pack range once: blobs are sorted by pack and offset and
 // neighbours less than kMaxGap apart share a request. Sorted by (pack, begin) for FindFetched.
-std::vector<Fetched> FetchBlobs(storage::BlobStore& store, std::vector<const Placed*> chunks) {
+// The bytes are read into `space` (one block-aligned buffer per worker, reused by every task:
+// no allocation, zeroing or copying per read) and stay there until its next FetchBlobs.
+std::vector<Fetched> FetchBlobs(storage::BlobStore& store, std::vector<const Placed*> chunks,
+                                AlignedBuffer& space) {
   std::sort(chunks.begin(), chunks.end(), [](const Placed* a, const Placed* b) {
     return std::tie(a->loc.pack, a->loc.entry.offset) < std::tie(b->loc.pack, b->loc.entry.offset);
   });
@@ -116,10 +123,14 @@ std::vector<Fetched> FetchBlobs(storage::BlobStore& store, std::vector<const Pla
     f.end = end;
     reads.push_back(std::move(f));
   }
+  size_t total = 0;
+  for (const Fetched& f : reads) total += storage::ReadSpace(f.end - f.begin);
+  char* base = space.Reserve(total);
   for (Fetched& f : reads) {
-    auto got = store.Get(PackName(f.pack), {f.begin, f.end - f.begin});
+    auto got = store.GetInto(PackName(f.pack), f.begin, f.end - f.begin, base);
+    base += storage::ReadSpace(f.end - f.begin);
     if (got.ok()) {
-      f.data = std::move(got).value();
+      f.data = std::string_view(*got, f.end - f.begin);
     } else if (IsNotFound(got.status())) {
       f.error = "pack file is missing";
     } else if (got.status().code() == StatusCode::kOutOfRange) {
@@ -174,15 +185,23 @@ class RestoreRun {
       : repo_(repo),
         options_(options),
         budget_(std::max<uint64_t>(kRestoreBudget, repo.config().chunker.max_size)),
-        pool_(IoThreads(options.threads)) {}
+        large_budget_(std::max<uint64_t>(kRestoreBudget, repo.config().chunker.max_size)),
+        pool_(std::max(1, IoThreads(options.threads) / 2)),
+        large_pool_(IoThreads(options.threads)) {}
 
   StatusOr<RestoreResult> Run();
 
  private:
   bool Selected(const std::string& rel) const;
   bool MayContainSelected(const std::string& rel) const;
+  // Which walk of the tree this is (see Run): the one that restores large files, or the one
+  // that restores everything else, creates directories and reports tree errors.
+  enum class Part { kSmall, kLarge };
+  static bool IsLarge(const Node& n) {
+    return n.type == NodeType::kFile && n.size >= kDirectMinSize;
+  }
   Status WalkTree(const Digest& tree, const std::string& rel_dir, const std::string& out_dir,
-                  bool selected_above);
+                  bool selected_above, Part part);
   void RestoreNode(const Node& n, const std::string& rel, const std::string& out);
   void StartFile(const Node& n, const std::string& rel, const std::string& out);
   // Creates the file's temporary file at its size; returns an error message.
@@ -209,7 +228,8 @@ class RestoreRun {
 
   Repository& repo_;
   const RestoreOptions& options_;
-  ByteBudget budget_;
+  ByteBudget budget_;        // small files' batches
+  ByteBudget large_budget_;  // large files' windows
   bool is_root_ = ::geteuid() == 0;
   const std::string tmp_prefix_ = ".lifeboat-tmp-" + std::to_string(::getpid()) + "-";
   // Small files waiting to be submitted as one task (the walk runs on one thread).
@@ -222,11 +242,19 @@ class RestoreRun {
   // Hard links: the first path restored for (device, inode), and the later paths to link.
   std::map<std::pair<uint64_t, uint64_t>, std::string> link_first_;
   std::vector<std::pair<std::string, std::pair<uint64_t, uint64_t>>> link_later_;
+  const bool use_fingerprints_ = repo_.fingerprinter().fast();
+  std::atomic<uint64_t> chunks_by_fingerprint_{0};
+  std::atomic<uint64_t> chunks_by_id_{0};
   std::atomic<uint64_t> bytes_done_{0};
   std::atomic<uint64_t> files_done_{0};
   uint64_t bytes_total_ = 0;
+  std::mutex progress_mu_;
   std::chrono::steady_clock::time_point last_progress_{};
+  // Small files' batches (mostly CPU: creating files) and large files' windows (mostly waiting
+  // on O_DIRECT reads and writes) run on pools of their own, so that the disk always has the
+  // large files' I/O in flight while the small files keep the cores busy.
   WorkPool pool_;
+  WorkPool large_pool_;
 };
 
 bool RestoreRun::Selected(const std::string& rel) const {
@@ -258,6 +286,12 @@ void RestoreRun::AddError(const std::string& path, const std::string& error) {
 void RestoreRun::MaybeReportProgress(bool force) {
   if (!options_.progress) {
     return;
+  }
+  std::unique_lock lock(progress_mu_, std::defer_lock);
+  if (force) {
+    lock.lock();
+  } else if (!lock.try_lock()) {
+    return;  // the other walk is reporting
   }
   auto now = std::chrono::steady_clock::now();
   if (!force && now - last_progress_ < kProgressEvery) {
@@ -381,6 +415,14 @@ void RestoreRun::StartFile(const Node& n, const std::string& rel, const std::str
   uint64_t offset = 0;
   uint64_t window_begin = 0;
   std::vector<Placed> chunks;
+  // Chunks with a fingerprint (FORMAT.md §4) are verified by it, at a few times the speed of
+  // the HMAC that computes their ID (FORMAT.md §10).
+  const std::vector<ChunkFingerprint>& fps = f->node.fingerprints;
+  const bool by_fingerprint = use_fingerprints_ && !fps.empty() &&
+                              fps.size() == static_cast<size_t>(std::count_if(
+                                                n.content.begin(), n.content.end(),
+                                                [](const Extent& e) { return !e.is_hole(); }));
+  size_t next_fp = 0;
   for (const Extent& e : n.content) {
     if (e.is_hole()) {
       offset += e.hole;
@@ -393,7 +435,7 @@ void RestoreRun::StartFile(const Node& n, const std::string& rel, const std::str
       f->error = "chunk " + ToHex(e.id) + " is not in any index file";
       break;
     }
-    Placed p{offset, e.id, *loc};
+    Placed p{offset, e.id, *loc, by_fingerprint ? &fps[next_fp++] : nullptr};
     while (p.offset >= window_begin + window) {
       if (!chunks.empty()) {
         SubmitWindow(f, window_begin, window_begin + window, std::move(chunks));
@@ -413,7 +455,7 @@ void RestoreRun::StartFile(const Node& n, const std::string& rel, const std::str
   }
   if (!chunks.empty()) {
     const uint64_t end = std::min(window_begin + window, std::max(n.size, offset));
-    if (one_window) {
+    if (one_window && !IsLarge(n)) {  // the batch belongs to the small files' walk
       AddToBatch(f, window_begin, end, std::move(chunks));
     } else {
       SubmitWindow(f, window_begin, end, std::move(chunks));
@@ -458,13 +500,15 @@ std::string RestoreRun::CreateTmp(RestoreFile& f) {
 void RestoreRun::SubmitWindow(const std::shared_ptr<RestoreFile>& f, uint64_t begin, uint64_t end,
                               std::vector<Placed> chunks) {
   uint64_t cost = end - begin;
-  budget_.Acquire(cost);
+  ByteBudget& budget = IsLarge(f->node) ? large_budget_ : budget_;
+  budget.Acquire(cost);
   f->pending++;
   std::vector<Window> windows;
   windows.push_back(Window{f, begin, end, std::move(chunks)});
-  pool_.Submit([this, cost, windows = std::move(windows)]() mutable {
+  WorkPool& pool = IsLarge(f->node) ? large_pool_ : pool_;
+  pool.Submit([this, cost, &budget, windows = std::move(windows)]() mutable {
     RunWindows(windows);
-    budget_.Release(cost);
+    budget.Release(cost);
   });
 }
 
@@ -500,7 +544,8 @@ void RestoreRun::RunWindows(std::vector<Window>& windows) {
       for (const Placed& p : w.chunks) wanted.push_back(&p);
     }
   }
-  const std::vector<Fetched> reads = FetchBlobs(repo_.store(), std::move(wanted));
+  thread_local AlignedBuffer read_space;
+  const std::vector<Fetched> reads = FetchBlobs(repo_.store(), std::move(wanted), read_space);
   for (Window& w : windows) {
     RestoreFile& f = *w.file;
     bool failed;
@@ -583,7 +628,7 @@ std::string RestoreRun::RunWindow(RestoreFile& f, uint64_t begin, uint64_t end,
     if (!read.error.empty()) {
       return where() + read.error;
     }
-    std::string_view sealed = std::string_view(read.data).substr(e.offset - read.begin, e.length);
+    std::string_view sealed = read.data.substr(e.offset - read.begin, e.length);
     const bool inside = p.offset >= begin && p.end() <= end;
     char* raw = inside ? buf + (p.offset - begin) : raw_buffer.Reserve(e.raw_length);
     if (sealed.size() < kSealOverhead) {
@@ -602,8 +647,17 @@ std::string RestoreRun::RunWindow(RestoreFile& f, uint64_t begin, uint64_t end,
       s = DecompressTo(std::string_view(plain, plain_size), raw, e.raw_length);
       if (!s.ok()) return where() + s.message();
     }
-    if (repo_.hmac().Sum(std::string_view(raw, e.raw_length)) != p.id) {
+    // Decryption has authenticated the blob as one the vault's key sealed for this ID (the ID
+    // is its AAD); the content check proves the bytes are the chunk's: the fingerprint the
+    // backup took of the bytes it read, else the ID (an HMAC of them). A fingerprint that does
+    // not match falls back to the ID, so a wrong fingerprint never fails a sound chunk.
+    if (p.fp != nullptr &&
+        repo_.fingerprinter().Of(reinterpret_cast<const uint8_t*>(raw), e.raw_length) == *p.fp) {
+      chunks_by_fingerprint_++;
+    } else if (repo_.hmac().Sum(std::string_view(raw, e.raw_length)) != p.id) {
       return where() + "content does not match its ID";
+    } else {
+      chunks_by_id_++;
     }
     if (!inside) {
       uint64_t a = std::max(p.offset, begin);
@@ -681,17 +735,22 @@ void RestoreRun::RestoreNode(const Node& n, const std::string& rel, const std::s
 }
 
 Status RestoreRun::WalkTree(const Digest& tree, const std::string& rel_dir,
-                            const std::string& out_dir, bool selected_above) {
+                            const std::string& out_dir, bool selected_above, Part part) {
+  const bool small = part == Part::kSmall;
   auto blob = repo_.LoadBlob(tree);
   if (!blob.ok()) {
-    AddError(rel_dir.empty() ? "." : rel_dir,
-             "tree " + ToHex(tree) + ": " + blob.status().message());
+    if (small) {
+      AddError(rel_dir.empty() ? "." : rel_dir,
+               "tree " + ToHex(tree) + ": " + blob.status().message());
+    }
     return OkStatus();
   }
   auto nodes = DecodeTree(*blob);
   if (!nodes.ok()) {
-    AddError(rel_dir.empty() ? "." : rel_dir,
-             "tree " + ToHex(tree) + ": " + nodes.status().message());
+    if (small) {
+      AddError(rel_dir.empty() ? "." : rel_dir,
+               "tree " + ToHex(tree) + ": " + nodes.status().message());
+    }
     return OkStatus();
   }
   for (const Node& n : *nodes) {
@@ -702,19 +761,20 @@ Status RestoreRun::WalkTree(const Digest& tree, const std::string& rel_dir,
       if (!selected && !MayContainSelected(rel)) {
         continue;
       }
+      // Both walks create the directories they enter; the small files' walk reports failures.
       if (::mkdir(out.c_str(), 0700) != 0 && errno != EEXIST) {
-        AddError(rel, std::string("mkdir: ") + std::strerror(errno));
+        if (small) AddError(rel, std::string("mkdir: ") + std::strerror(errno));
         continue;
       }
-      if (selected) {
+      if (selected && small) {
         std::lock_guard lock(mu_);
         dirs_.emplace_back(out, n);
         result_.dirs++;
       }
-      RETURN_IF_ERROR(WalkTree(*n.subtree, rel, out, selected));
+      RETURN_IF_ERROR(WalkTree(*n.subtree, rel, out, selected, part));
       continue;
     }
-    if (selected) {
+    if (selected && IsLarge(n) == !small) {
       RestoreNode(n, rel, out);
     }
   }
@@ -736,9 +796,20 @@ StatusOr<RestoreResult> RestoreRun::Run() {
   }
   std::string target = fs::absolute(options_.target).lexically_normal().string();
   while (target.size() > 1 && target.back() == '/') target.pop_back();
-  RETURN_IF_ERROR(WalkTree(point.tree, "", target, false));
+  // Two walks of the tree run at once, one restoring the large files (reading and writing
+  // gigabytes with O_DIRECT: mostly waiting on the disk) and one everything else (many small
+  // files: mostly CPU in the kernel creating them), so that the disk and the CPUs are busy
+  // together instead of one phase after the other (a tree usually holds both kinds in turn).
+  // Each has its own budget, and their tasks share the pool.
+  Status large_walk;
+  std::thread large([&] { large_walk = WalkTree(point.tree, "", target, false, Part::kLarge); });
+  Status small_walk = WalkTree(point.tree, "", target, false, Part::kSmall);
   FlushBatch();
+  large.join();
   pool_.Drain();
+  large_pool_.Drain();
+  RETURN_IF_ERROR(small_walk);
+  RETURN_IF_ERROR(large_walk);
   for (const auto& [path, key] : link_later_) {
     const std::string& first = link_first_[key];
     ::unlink(path.c_str());
@@ -756,6 +827,8 @@ StatusOr<RestoreResult> RestoreRun::Run() {
     ApplyMetadata(it->first, it->second, false);
   }
   MaybeReportProgress(true);
+  result_.chunks_by_fingerprint = chunks_by_fingerprint_.load();
+  result_.chunks_by_id = chunks_by_id_.load();
   return result_;
 }
 

@@ -42,7 +42,8 @@ struct Node {
   std::optional<Digest> subtree;   // directories
   std::vector<Extent> content;     // files
   // Version 3: the fingerprint of each chunk of `content` (holes have none), in order; empty
-  // when not known. Only ever a hint for the next backup of the file, never used to restore.
+  // when not known. The next backup of the file reuses chunks whose bytes have them; restore
+  // verifies the chunks by them (falling back to the ID, FORMAT.md §10).
   std::vector<ChunkFingerprint> fingerprints;
   // Extended attributes (name, value bytes), sorted by name.
   std::vector<std::pair<std::string, std::string>> xattrs;

@@ -68,6 +68,10 @@ struct RestoreResult {
   uint64_t files = 0;
   uint64_t dirs = 0;
   uint64_t bytes = 0;
+  // How the chunks written were verified (FORMAT.md §10): by the fingerprint the tree holds
+  // for them, or by recomputing their ID.
+  uint64_t chunks_by_fingerprint = 0;
+  uint64_t chunks_by_id = 0;
   std::vector<FileError> errors;  // files not restored (never left at their final name)
 };
 

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <thread>
@@ -125,6 +126,33 @@ TYPED_TEST(BlobStoreConformance, GetReadsByteRanges) {
   EXPECT_EQ(this->store_->Get("data/x1", {8, 5}).status().code(), StatusCode::kOutOfRange);
   EXPECT_EQ(this->store_->Get("data/x1", {11, std::nullopt}).status().code(),
             StatusCode::kOutOfRange);
+}
+
+// GetInto: the same bytes and errors as Get, placed somewhere in the caller's aligned space.
+TYPED_TEST(BlobStoreConformance, GetIntoReadsByteRanges) {
+  std::string big((3 << 20) + 5, '\0');
+  for (size_t i = 0; i < big.size(); ++i) {
+    big[i] = static_cast<char>((i * 2654435761u) >> 11);
+  }
+  ASSERT_TRUE(this->store_->Put("data/into", big).ok());
+  struct Free {
+    void operator()(char* p) const { std::free(p); }
+  };
+  const size_t capacity = ReadSpace(big.size());
+  std::unique_ptr<char, Free> space(static_cast<char*>(std::aligned_alloc(kReadAlign, capacity)));
+  for (auto [offset, length] : std::vector<std::pair<uint64_t, uint64_t>>{
+           {0, big.size()}, {3, 4}, {4097, (2 << 20) + 1}, {big.size() - 9, 9}, {17, 0}}) {
+    auto at = this->store_->GetInto("data/into", offset, length, space.get());
+    ASSERT_TRUE(at.ok()) << offset << ": " << at.status();
+    ASSERT_GE(*at, space.get());
+    ASSERT_LE(*at + length, space.get() + ReadSpace(length));
+    EXPECT_TRUE(std::string_view(*at, length) == std::string_view(big).substr(offset, length))
+        << "range at " << offset;
+  }
+  EXPECT_EQ(this->store_->GetInto("data/into", big.size() - 2, 5, space.get()).status().code(),
+            StatusCode::kOutOfRange);
+  EXPECT_EQ(this->store_->GetInto("data/none", 0, 1, space.get()).status().code(),
+            StatusCode::kNotFound);
 }
 
 TYPED_TEST(BlobStoreConformance, MissingBlobsAreNotFound) {

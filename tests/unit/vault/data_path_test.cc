@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "engines/storage/local_blob_store.h"
@@ -318,6 +319,64 @@ TEST(DataPathVersionTest, AVaultWrittenByAVersion2LifeboatIsReadAndBackedUpInto)
   restored = Restore(**reopened, ro);
   ASSERT_TRUE(restored.ok()) << restored.status();
   EXPECT_EQ(CompareTrees(src, dir.path() / "new/src"), "");
+}
+
+// Restore verifies the chunks of a fingerprinted file by their fingerprint (FORMAT.md §10),
+// the others by their ID. A chunk whose bytes are not the chunk's, even sealed with the vault's
+// key for its ID (so decryption passes), fails its file naming the pack and blob, and the file
+// never appears at its final name.
+TEST_F(DataPathTest, ChunksAreVerifiedByFingerprintAndWrongBytesAreNeverWritten) {
+  WriteFile(src_ / "big.bin", RandomBytes(3 << 20, 21));
+  WriteFile(src_ / "small.txt", TextBytes(3000, 22));
+  ASSERT_TRUE(DoBackup().ok());
+  Node big;
+  ASSERT_TRUE(Ls(*repo_, "latest", "big.bin", [&](const Entry& e) { big = e.node; }).ok());
+  ASSERT_GT(big.content.size(), 10u);
+  auto r = DoRestore(dir_.path() / "out");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(r->errors.empty()) << r->errors[0].error;
+  EXPECT_EQ(CompareTrees(src_, dir_.path() / "out/src"), "");
+  if (repo_->fingerprinter().fast()) {
+    ASSERT_EQ(big.fingerprints.size(), big.content.size());
+    EXPECT_EQ(r->chunks_by_fingerprint, big.content.size());
+    EXPECT_EQ(r->chunks_by_id, 1u);  // small.txt: one chunk, no fingerprint
+  } else {
+    EXPECT_EQ(r->chunks_by_fingerprint, 0u);
+  }
+
+  // Re-seal one chunk of big.bin (random bytes: stored raw) with a byte changed.
+  const Digest id = big.content[big.content.size() / 2].id;
+  auto loc = repo_->Lookup(id);
+  ASSERT_TRUE(loc.has_value());
+  ASSERT_FALSE(loc->entry.compressed);
+  fs::path pack = store_->PathOf(PackName(loc->pack));
+  std::string sealed = ReadFile(pack).substr(loc->entry.offset, loc->entry.length);
+  const std::string_view aad(reinterpret_cast<const char*>(id.data()), id.size());
+  auto plain = Open(repo_->key().encryption, sealed, aad);
+  ASSERT_TRUE(plain.ok());
+  (*plain)[100] ^= 1;
+  std::string forged = Seal(repo_->key().encryption, *plain, aad);
+  ASSERT_EQ(forged.size(), sealed.size());
+  fs::permissions(pack, fs::perms::owner_write, fs::perm_options::add);
+  {
+    std::fstream f(pack, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(loc->entry.offset));
+    f.write(forged.data(), static_cast<std::streamsize>(forged.size()));
+  }
+  r = DoRestore(dir_.path() / "out2");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->errors.size(), 1u);
+  EXPECT_EQ(r->errors[0].path, "src/big.bin");
+  EXPECT_NE(r->errors[0].error.find(PackName(loc->pack)), std::string::npos) << r->errors[0].error;
+  EXPECT_NE(r->errors[0].error.find(ToHex(id)), std::string::npos) << r->errors[0].error;
+  EXPECT_NE(r->errors[0].error.find("content does not match"), std::string::npos)
+      << r->errors[0].error;
+  EXPECT_FALSE(fs::exists(dir_.path() / "out2/src/big.bin"));
+  EXPECT_EQ(ReadFile(dir_.path() / "out2/src/small.txt"), ReadFile(src_ / "small.txt"));
+  for (auto& e : fs::directory_iterator(dir_.path() / "out2/src")) {
+    EXPECT_EQ(e.path().filename().string().rfind(".lifeboat-tmp-", 0), std::string::npos)
+        << e.path();
+  }
 }
 
 TEST_F(DataPathTest, ExtendedAttributesAreBackedUpAndRestored) {
