@@ -384,6 +384,10 @@ TEST(MappedScanDeathTest, OtherSigbusStillKills) {
         if (map == MAP_FAILED || ::ftruncate(fd, 0) != 0) {
           ::_exit(4);
         }
+        // This child dies by the signal, so its TempDir's destructor never runs: remove the
+        // directory now (the mapping stays, the file is only unlinked).
+        std::error_code ec;
+        std::filesystem::remove_all(tmp.path(), ec);
         volatile uint8_t c = static_cast<const uint8_t*>(map)[4096];
         (void)c;
         ::_exit(0);
