@@ -385,6 +385,8 @@ struct Handler::Route {
   std::string ns;
   std::string name;
   std::string subresource;
+  // The request's verb as kube-apiserver names it in its metrics (set as it is dispatched).
+  std::string_view verb;
 };
 
 struct Handler::ActiveWatch {
@@ -550,29 +552,20 @@ Status Handler::ApplyCrdFile(const std::filesystem::path& file) {
 }
 
 HttpResponse Handler::Handle(const HttpRequest& req) {
+  Route route;
   if (!options_.on_request) {
-    Route route;
     return Dispatch(req, &route);
   }
   auto start = std::chrono::steady_clock::now();
-  Route route;
   HttpResponse resp = Dispatch(req, &route);
   RequestRecord record;
   record.code = resp.status;
   record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  record.verb = req.method;
+  record.verb = route.verb.empty() ? std::string_view(req.method) : route.verb;
   if (route.resource != nullptr) {
     record.group = route.resource->group;
     record.resource = route.resource->plural;
     record.subresource = route.subresource;
-    const std::string& m = req.method;
-    if (m == "GET") {
-      record.verb = !route.name.empty() ? "GET" : QueryBool(req, "watch") ? "WATCH" : "LIST";
-    } else if (m == "DELETE" && route.name.empty()) {
-      record.verb = "DELETECOLLECTION";
-    } else if (m == "PATCH" && req.content_type.find("apply-patch") != std::string::npos) {
-      record.verb = "APPLY";
-    }
   }
   options_.on_request(record);
   return resp;
@@ -694,25 +687,33 @@ HttpResponse Handler::HandleResource(const HttpRequest& req, Route& route) {
   const std::string& m = req.method;
   if (route.name.empty()) {
     if (m == "GET") {
-      return QueryBool(req, "watch") ? Watch(req, route) : List(req, route);
+      const bool watch = QueryBool(req, "watch");
+      route.verb = watch ? "WATCH" : "LIST";
+      return watch ? Watch(req, route) : List(req, route);
     }
     if (m == "POST") {
+      route.verb = "POST";
       return Create(req, route);
     }
     if (m == "DELETE") {
+      route.verb = "DELETECOLLECTION";
       return DeleteCollection(req, route);
     }
   } else {
     if (m == "GET") {
+      route.verb = "GET";
       return Get(req, route);
     }
     if (m == "PUT") {
+      route.verb = "PUT";
       return Update(req, route);
     }
     if (m == "PATCH") {
+      route.verb = "PATCH";  // "APPLY" once Patch sees a server-side apply
       return Patch(req, route);
     }
     if (m == "DELETE" && route.subresource.empty()) {
+      route.verb = "DELETE";
       return Delete(req, route);
     }
   }
@@ -1404,7 +1405,7 @@ bool PatchNamesResourceVersion(PatchType type, const std::string& body) {
 
 }  // namespace
 
-HttpResponse Handler::Patch(const HttpRequest& req, const Route& route) {
+HttpResponse Handler::Patch(const HttpRequest& req, Route& route) {
   const Resource& r = *route.resource;
   auto type = PatchTypeFromContentType(req.content_type);
   if (!type.ok()) {
@@ -1416,6 +1417,7 @@ HttpResponse Handler::Patch(const HttpRequest& req, const Route& route) {
                           "application/merge-patch+json");
   }
   if (*type == PatchType::kApply) {
+    route.verb = "APPLY";
     return Apply(req, route);
   }
   ObjectKey key{r.StoreKey(), route.ns, route.name};

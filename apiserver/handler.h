@@ -110,7 +110,7 @@ class Handler {
   HttpResponse Watch(const HttpRequest& req, const Route& route);
   HttpResponse Create(const HttpRequest& req, const Route& route);
   HttpResponse Update(const HttpRequest& req, const Route& route);
-  HttpResponse Patch(const HttpRequest& req, const Route& route);
+  HttpResponse Patch(const HttpRequest& req, Route& route);
   HttpResponse Apply(const HttpRequest& req, const Route& route);  // server-side apply
   HttpResponse Delete(const HttpRequest& req, const Route& route);
   HttpResponse DeleteCollection(const HttpRequest& req, const Route& route);

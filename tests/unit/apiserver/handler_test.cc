@@ -321,6 +321,40 @@ TEST_F(HandlerTest, PatchesWithoutAResourceVersionSurviveConcurrentWrites) {
 
 // A CRD the server could not serve is refused when it is written, never accepted and then
 // silently not served.
+// The metrics observer hears of every request with kube-apiserver's verb for it.
+TEST_F(HandlerTest, EveryRequestIsReportedWithItsKubeVerb) {
+  std::vector<std::string> seen;
+  HandlerOptions options{kToken, "127.0.0.1:1"};
+  options.on_request = [&seen](const RequestRecord& r) {
+    EXPECT_GE(r.seconds, 0);
+    seen.push_back(std::string(r.verb) + " " + std::string(r.group) + "/" +
+                   std::string(r.resource) + "/" + std::string(r.subresource) + " " +
+                   std::to_string(r.code));
+  };
+  handler_.reset();
+  handler_ = std::make_unique<Handler>(*store_, clock_, options);
+  ASSERT_TRUE(handler_->Start("").ok());
+  Call("POST", kWidgets, Widget("a", 1));
+  Call("GET", kWidgets);
+  Call("GET", kWidgets + "/a");
+  Call("PATCH", kWidgets + "/a/status", R"({"status":{"phase":"Ready"}})", {},
+       "application/merge-patch+json");
+  Call("PATCH", kWidgets + "/a",
+       "apiVersion: example.dev/v1\nkind: Widget\nmetadata: {name: a}\nspec: {size: 1}\n",
+       {{"fieldManager", "t"}}, "application/apply-patch+yaml");
+  Call("PUT", kWidgets + "/b", Widget("b", 1));
+  Call("DELETE", kWidgets + "/a");
+  Call("DELETE", kWidgets);
+  Call("GET", "/version");
+  Call("GET", "/apis/example.dev/v1/namespaces/default/gadgets");
+  EXPECT_EQ(seen, (std::vector<std::string>{
+                      "POST example.dev/widgets/ 201", "LIST example.dev/widgets/ 200",
+                      "GET example.dev/widgets/ 200", "PATCH example.dev/widgets/status 200",
+                      "APPLY example.dev/widgets/ 200", "PUT example.dev/widgets/ 404",
+                      "DELETE example.dev/widgets/ 200",
+                      "DELETECOLLECTION example.dev/widgets/ 200", "GET // 200", "GET // 404"}));
+}
+
 TEST_F(HandlerTest, CrdsThatCannotBeServedAreRefused) {
   Json crd = Json::parse(kWidgetCrd);
   crd["metadata"]["name"] = "gadgets.apps";
