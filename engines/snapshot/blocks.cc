@@ -618,7 +618,7 @@ class ScanPipeline {
     const uint64_t offset = (buf.first + first) * bs_;
     const uint64_t len = std::min(count * bs_, size_ - offset);
     // After a SIGBUS the caller redoes all these blocks, a block waiting here included.
-    PairHasher pairs(bs_);
+    PairHasher pairs(*this);
     return RunGuarded(map_ + offset, len, [&] {
       for (uint64_t i = first; i < first + count; ++i) {
         BlockInfo& info = buf.infos[i];
@@ -667,29 +667,26 @@ class ScanPipeline {
   // twice the rate of one at a time with SHA-NI); Finish hashes a last block without a partner.
   class PairHasher {
    public:
-    explicit PairHasher(uint64_t block_size) : bs_(block_size) {}
+    explicit PairHasher(const ScanPipeline& scan) : scan_(scan) {}
     void Add(Buffer& buf, uint64_t i) {
       if (waiting_ == kNone) {
         waiting_ = i;
         return;
       }
-      HashBlockPair(DataOf(buf, waiting_), DataOf(buf, i), buf.infos[waiting_].hash,
+      HashBlockPair(scan_.DataOf(buf, waiting_), scan_.DataOf(buf, i), buf.infos[waiting_].hash,
                     buf.infos[i].hash);
       waiting_ = kNone;
     }
     void Finish(Buffer& buf) {
       if (waiting_ != kNone) {
-        buf.infos[waiting_].hash = HashBlock(DataOf(buf, waiting_));
+        buf.infos[waiting_].hash = HashBlock(scan_.DataOf(buf, waiting_));
         waiting_ = kNone;
       }
     }
 
    private:
     static constexpr uint64_t kNone = ~uint64_t{0};
-    std::span<const uint8_t> DataOf(const Buffer& buf, uint64_t i) const {
-      return {buf.data + i * bs_, buf.infos[i].length};
-    }
-    uint64_t bs_;
+    const ScanPipeline& scan_;
     uint64_t waiting_ = kNone;  // a block that needs its SHA-256 and has no partner yet
   };
 
@@ -699,7 +696,7 @@ class ScanPipeline {
 
   // TestBlock and, where needed, the SHA-256 of blocks [first, first + count) of the chunk.
   void HashBlocksOf(Buffer& buf, uint64_t first, uint64_t count, Fingerprinter* fp) {
-    PairHasher pairs(bs_);
+    PairHasher pairs(*this);
     for (uint64_t j = first; j < first + count; ++j) {
       if (TestBlock(buf, j, fp)) {
         pairs.Add(buf, j);

@@ -800,7 +800,7 @@ StatusOr<RestoreResult> RestoreRun::Run() {
   // gigabytes with O_DIRECT: mostly waiting on the disk) and one everything else (many small
   // files: mostly CPU in the kernel creating them), so that the disk and the CPUs are busy
   // together instead of one phase after the other (a tree usually holds both kinds in turn).
-  // Each has its own budget, and their tasks share the pool.
+  // Each has its own budget and its own pool.
   Status large_walk;
   std::thread large([&] { large_walk = WalkTree(point.tree, "", target, false, Part::kLarge); });
   Status small_walk = WalkTree(point.tree, "", target, false, Part::kSmall);
