@@ -60,7 +60,8 @@ LB_SHA_TARGET inline __m128i Word(const uint8_t* p) {
 
 }  // namespace
 
-bool Available() {
+namespace {
+bool Detect() {
   unsigned a = 0, b = 0, c = 0, d = 0;
   if (__get_cpuid(1, &a, &b, &c, &d) == 0) return false;
   const bool ssse3 = (c & (1u << 9)) != 0;
@@ -68,6 +69,13 @@ bool Available() {
   if (__get_cpuid_count(7, 0, &a, &b, &c, &d) == 0) return false;
   const bool sha = (b & (1u << 29)) != 0;
   return ssse3 && sse41 && sha;
+}
+}  // namespace
+
+// Asked once: in a virtual machine every CPUID traps to the hypervisor (microseconds).
+bool Available() {
+  static const bool available = Detect();
+  return available;
 }
 
 LB_SHA_TARGET void Compress(uint32_t state[8], const uint8_t* p, size_t n) {

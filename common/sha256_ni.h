@@ -12,6 +12,7 @@
 namespace lifeboat::sha256ni {
 
 // Whether this CPU has SHA-NI (and SSSE3/SSE4.1); the functions below must not run otherwise.
+// Cheap: detected once.
 bool Available();
 // Runs the compression function over `n` 64-byte blocks; `state` is H0..H7.
 void Compress(uint32_t state[8], const uint8_t* blocks, size_t n);

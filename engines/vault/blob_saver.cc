@@ -5,6 +5,7 @@
 #include <cstring>
 #include <new>
 
+#include "common/sha256_ni.h"
 #include "engines/vault/compress.h"
 
 namespace lifeboat::vault {
@@ -50,11 +51,49 @@ void BlobSaver::OpenPack::Reserve(size_t n) {
 void BlobSaver::OpenPack::Append(std::string_view data) {
   Reserve(size + data.size());
   std::memcpy(bytes.get() + size, data.data(), data.size());
-  sha.Update(data.data(), data.size());
-  size += data.size();
+  Appended(data.size());
 }
 
-BlobSaver::BlobSaver(Repository& repo, int upload_threads) : repo_(repo) {
+void BlobSaver::OpenPack::Appended(size_t n) {
+  if (!sha256ni::Available()) {
+    sha.Update(bytes.get() + size, n);
+  }
+  size += n;
+}
+
+Digest BlobSaver::OpenPack::FinalHash() {
+  if (!sha256ni::Available()) {
+    return sha.Final();
+  }
+  const auto* p = reinterpret_cast<const uint8_t*>(bytes.get());
+  size_t blocks = (size - hashed) / 64;
+  sha256ni::Compress(state, p + hashed, blocks);
+  hashed += 64 * blocks;
+  uint8_t pad[128];
+  size_t n = sha256ni::PaddingBlocks(p + hashed, size - hashed, size, pad);
+  sha256ni::Compress(state, pad, n);
+  Digest d;
+  sha256ni::DigestOf(state, d.data());
+  return d;
+}
+
+namespace {
+// Hashes the bytes that both packs have and the other has not hashed yet, two streams at once.
+void HashTogether(uint32_t state_a[8], const char* a, size_t a_size, size_t& a_hashed,
+                  uint32_t state_b[8], const char* b, size_t b_size, size_t& b_hashed) {
+  size_t blocks = std::min(a_size - a_hashed, b_size - b_hashed) / 64;
+  if (blocks == 0) {
+    return;
+  }
+  sha256ni::Compress2(state_a, reinterpret_cast<const uint8_t*>(a) + a_hashed, state_b,
+                      reinterpret_cast<const uint8_t*>(b) + b_hashed, blocks);
+  a_hashed += 64 * blocks;
+  b_hashed += 64 * blocks;
+}
+}  // namespace
+
+BlobSaver::BlobSaver(Repository& repo, int upload_threads)
+    : repo_(repo), pair_hash_(sha256ni::Available()) {
   for (int i = 0; i < std::max(1, upload_threads); ++i) {
     uploaders_.emplace_back([this] { UploadLoop(); });
   }
@@ -89,8 +128,9 @@ Status BlobSaver::SaveWithId(BlobType type, const Digest& id, std::string_view p
 
 bool BlobSaver::Has(const Digest& id) const {
   {
-    std::lock_guard lock(mu_);
-    if (in_flight_.contains(id)) {
+    InFlightShard& shard = ShardOf(id);
+    std::lock_guard lock(shard.mu);
+    if (shard.ids.contains(id)) {
       return true;
     }
   }
@@ -115,6 +155,8 @@ std::unique_ptr<BlobSaver::OpenPack> BlobSaver::NewPack(BlobType type) {
   }
   pack->size = 0;
   pack->entries.clear();
+  std::memcpy(pack->state, sha256ni::kInitialState, sizeof(pack->state));
+  pack->hashed = 0;
   // Exact capacity up front for data: growing by doubling would hold up to twice the pack.
   pack->Reserve(type == BlobType::kTree
                     ? kTreePackStart
@@ -123,26 +165,43 @@ std::unique_ptr<BlobSaver::OpenPack> BlobSaver::NewPack(BlobType type) {
 }
 
 Status BlobSaver::Add(BlobType type, const Digest& id, std::string_view plain, Dedup dedup) {
+  if (failed_.load(std::memory_order_relaxed)) {
+    return error();
+  }
   {
-    std::lock_guard lock(mu_);
-    RETURN_IF_ERROR(error_);
-    if (in_flight_.contains(id) ||
-        (dedup == Dedup::kAgainstIndex && repo_.Lookup(id).has_value())) {
+    // Under the shard's lock: an uploader indexes a pack's blobs before it drops them from the
+    // in-flight set, so a blob is always in one or the other.
+    InFlightShard& shard = ShardOf(id);
+    std::lock_guard lock(shard.mu);
+    if (shard.ids.contains(id) || (dedup == Dedup::kAgainstIndex && repo_.Lookup(id).has_value())) {
       return OkStatus();
     }
-    in_flight_.insert(id);
+    shard.ids.insert(id);
   }
   thread_local ScratchBuffer scratch;
   std::optional<std::string_view> frame =
       MaybeCompressTo(plain, repo_.config().compression_level, scratch);
   std::string_view payload = frame.value_or(plain);
   const size_t sealed_size = payload.size() + kSealOverhead;
+  const size_t pack_size = repo_.config().pack_size;
 
   Lane& lane = lanes_[ThreadLane(kLanes)];
-  std::unique_ptr<OpenPack> full;
+  std::unique_ptr<OpenPack> full[2];
   {
     std::lock_guard lock(lane.mu);
-    std::unique_ptr<OpenPack>& pack = lane.open[static_cast<int>(type)];
+    // Trees go to the lane's tree pack; data to the smaller of its two data packs (an empty
+    // slot first), so that the two grow together and their bytes can be hashed in pairs.
+    std::unique_ptr<OpenPack>* slot = &lane.tree;
+    std::unique_ptr<OpenPack>* partner = nullptr;
+    if (type == BlobType::kData) {
+      int i = lane.data[0] == nullptr                    ? 0
+              : lane.data[1] == nullptr                  ? 1
+              : lane.data[0]->size <= lane.data[1]->size ? 0
+                                                         : 1;
+      slot = &lane.data[i];
+      partner = &lane.data[1 - i];
+    }
+    std::unique_ptr<OpenPack>& pack = *slot;
     if (pack == nullptr) {
       pack = NewPack(type);
     }
@@ -150,7 +209,6 @@ Status BlobSaver::Add(BlobType type, const Digest& id, std::string_view plain, D
     auto* out = reinterpret_cast<uint8_t*>(pack->bytes.get() + pack->size);
     SealTo(repo_.key().encryption, payload,
            std::string_view(reinterpret_cast<const char*>(id.data()), id.size()), out);
-    pack->sha.Update(out, sealed_size);
     PackEntry e;
     e.id = id;
     e.type = type;
@@ -158,19 +216,28 @@ Status BlobSaver::Add(BlobType type, const Digest& id, std::string_view plain, D
     e.offset = static_cast<uint32_t>(pack->size);
     e.length = static_cast<uint32_t>(sealed_size);
     e.raw_length = static_cast<uint32_t>(plain.size());
-    pack->size += sealed_size;
+    pack->Appended(sealed_size);
     pack->entries.push_back(e);
-    if (pack->size >= repo_.config().pack_size) {
-      full = std::move(pack);
+    OpenPack* other = partner != nullptr ? partner->get() : nullptr;
+    if (pair_hash_ && other != nullptr) {
+      HashTogether(pack->state, pack->bytes.get(), pack->size, pack->hashed, other->state,
+                   other->bytes.get(), other->size, other->hashed);
+    }
+    if (pack->size >= pack_size) {
+      full[0] = std::move(pack);
+      // The partner is about as full (it was the larger one): it goes too, rather than wait
+      // for a new pack to grow past it. A partner left small by a huge blob stays open.
+      if (other != nullptr && other->size >= pack_size / 2) {
+        full[1] = std::move(*partner);
+      }
     }
   }
-  {
-    std::lock_guard lock(mu_);
-    stats_.new_blobs++;
-    stats_.new_raw_bytes += plain.size();
-  }
-  if (full != nullptr) {
-    Enqueue(std::move(full));
+  new_blobs_.fetch_add(1, std::memory_order_relaxed);
+  new_raw_bytes_.fetch_add(plain.size(), std::memory_order_relaxed);
+  for (auto& f : full) {
+    if (f != nullptr) {
+      Enqueue(std::move(f));
+    }
   }
   return OkStatus();
 }
@@ -199,6 +266,7 @@ void BlobSaver::UploadLoop() {
     --uploading_;
     if (!s.ok() && error_.ok()) {
       error_ = s;
+      failed_.store(true);
     }
     if (free_.size() < kMaxFreePacks) {
       free_.push_back(std::move(pack));
@@ -217,7 +285,7 @@ Status BlobSaver::Upload(OpenPack& pack) {
   pack.Append(header);
   pack.Append(std::string_view(trailer, sizeof(trailer)));
   PackInfo info;
-  info.id = pack.sha.Final();
+  info.id = pack.FinalHash();
   info.size = pack.size;
   info.blobs = pack.entries;
   Status s = repo_.store().Put(PackName(info.id), std::string_view(pack.bytes.get(), pack.size));
@@ -225,11 +293,13 @@ Status BlobSaver::Upload(OpenPack& pack) {
     return s;
   }
   repo_.AddPack(info);
-  std::lock_guard lock(mu_);
   // Indexed now: the in-flight set only holds blobs of packs not yet uploaded.
   for (const PackEntry& e : info.blobs) {
-    in_flight_.erase(e.id);
+    InFlightShard& shard = ShardOf(e.id);
+    std::lock_guard lock(shard.mu);
+    shard.ids.erase(e.id);
   }
+  std::lock_guard lock(mu_);
   stats_.packs++;
   stats_.packed_bytes += info.size;
   new_packs_.push_back(std::move(info));
@@ -238,12 +308,13 @@ Status BlobSaver::Upload(OpenPack& pack) {
 
 Status BlobSaver::FlushPacks() {
   for (Lane& lane : lanes_) {
-    std::unique_ptr<OpenPack> open[2];
+    std::unique_ptr<OpenPack> open[3];
     {
       std::lock_guard lock(lane.mu);
-      for (int t = 0; t < 2; ++t) {
-        if (lane.open[t] != nullptr && !lane.open[t]->entries.empty()) {
-          open[t] = std::move(lane.open[t]);
+      std::unique_ptr<OpenPack>* slots[3] = {&lane.tree, &lane.data[0], &lane.data[1]};
+      for (int t = 0; t < 3; ++t) {
+        if (*slots[t] != nullptr && !(*slots[t])->entries.empty()) {
+          open[t] = std::move(*slots[t]);
         }
       }
     }
@@ -269,7 +340,10 @@ StatusOr<std::string> BlobSaver::Finish() {
 
 SaverStats BlobSaver::stats() const {
   std::lock_guard lock(mu_);
-  return stats_;
+  SaverStats s = stats_;
+  s.new_blobs = new_blobs_.load();
+  s.new_raw_bytes = new_raw_bytes_.load();
+  return s;
 }
 
 std::vector<PackInfo> BlobSaver::new_packs() const {

@@ -2,10 +2,14 @@
 
 // BlobSaver: the write half of the pipeline — dedup against the index and blobs in flight,
 // compress, encrypt straight into an open pack, and upload full packs on background threads.
-// Each calling thread fills its own open pack (a lane), so workers never wait for each other
-// while sealing; pack buffers are recycled, and a pack's SHA-256 name is computed as its blobs
-// are appended. Finish() writes one index file naming every new pack (packs, then index).
+// Each calling thread fills its own open packs (a lane), so workers never wait for each other
+// while sealing; pack buffers are recycled. A pack's SHA-256 name is computed from its buffer as
+// its blobs are appended, with the bytes still in cache: a lane keeps two data packs open, fills
+// the smaller one, and hashes the two together (sha256ni::Compress2, about 1.8x the rate of one
+// SHA-256 stream); what is left unpaired is hashed at upload. Finish() writes one index file
+// naming every new pack (packs, then index).
 #include <array>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -60,16 +64,35 @@ class BlobSaver {
     size_t size = 0;
     size_t capacity = 0;
     std::vector<PackEntry> entries;
+    // SHA-256 of bytes[0, hashed) with SHA-NI (hashed is a multiple of 64); without it, `sha`
+    // is fed every appended byte instead.
+    uint32_t state[8];
+    size_t hashed = 0;
     Sha256Stream sha;
     void Reserve(size_t n);
+    // Appends `data` (header and trailer at upload).
     void Append(std::string_view data);
+    // Notes that bytes[size, size + n) were written in place, and counts them.
+    void Appended(size_t n);
+    // The SHA-256 of bytes[0, size): hashes what was not hashed yet.
+    Digest FinalHash();
   };
   struct Lane {
     std::mutex mu;
-    std::unique_ptr<OpenPack> open[2];  // one per BlobType: trees and data go to different packs
+    std::unique_ptr<OpenPack> tree;
+    // Two open data packs, filled smaller-first so that their bytes can be hashed in pairs.
+    std::unique_ptr<OpenPack> data[2];
   };
   // Lanes are picked by thread; a collision only means two threads share a lane's mutex.
   static constexpr size_t kLanes = 8;
+  // Blobs in flight (sealed into a pack not yet in the index), sharded by the ID's first byte so
+  // that workers checking for duplicates rarely wait for each other or for an uploader.
+  struct InFlightShard {
+    std::mutex mu;
+    std::unordered_set<Digest, DigestHash> ids;
+  };
+  static constexpr size_t kInFlightShards = 16;
+  InFlightShard& ShardOf(const Digest& id) const { return in_flight_[id[0] % kInFlightShards]; }
 
   enum class Dedup { kAgainstIndex, kInFlightOnly };
   Status Add(BlobType type, const Digest& id, std::string_view plain, Dedup dedup);
@@ -80,9 +103,12 @@ class BlobSaver {
   Status error() const;
 
   Repository& repo_;
+  const bool pair_hash_;  // SHA-NI available
   std::array<Lane, kLanes> lanes_;
+  mutable std::array<InFlightShard, kInFlightShards> in_flight_;
+  std::atomic<uint64_t> new_blobs_{0};
+  std::atomic<uint64_t> new_raw_bytes_{0};
   mutable std::mutex mu_;
-  std::unordered_set<Digest, DigestHash> in_flight_;
   std::deque<std::unique_ptr<OpenPack>> queue_;
   std::vector<std::unique_ptr<OpenPack>> free_;
   int uploading_ = 0;
@@ -90,6 +116,7 @@ class BlobSaver {
   std::condition_variable space_cv_;
   bool stopping_ = false;
   Status error_;
+  std::atomic<bool> failed_{false};  // error_ is set (checked without mu_ on every blob)
   SaverStats stats_;
   std::vector<PackInfo> new_packs_;
   std::vector<std::thread> uploaders_;

@@ -9,8 +9,10 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <thread>
 
 #include "engines/storage/local_blob_store.h"
+#include "engines/vault/blob_saver.h"
 #include "engines/vault/repair.h"
 #include "engines/vault/vault.h"
 #include "tests/support/temp_dir.h"
@@ -115,6 +117,52 @@ TEST_F(DataPathTest, ChunksHashedInPairsRestoreByteForByteAroundZeroRuns) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->errors.empty()) << r->errors[0].path << ": " << r->errors[0].error;
   EXPECT_EQ(CompareTrees(src_, dir_.path() / "out/src"), "");
+}
+
+// A lane keeps two data packs open and hashes their bytes together as they grow; the rest is
+// hashed at upload. Whatever the mix (three threads, tiny and compressible blobs, blobs larger
+// than a pack that close a pack while its partner is still small, partial packs at Finish),
+// every pack's name must be the SHA-256 of its bytes, and every blob must read back.
+TEST_F(DataPathTest, PacksHashedInPairsAreNamedBySha256OfTheirBytes) {
+  std::vector<std::pair<Digest, std::string>> saved[3];
+  {
+    BlobSaver saver(*repo_);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 3; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 120; ++i) {
+          size_t size = i % 40 == 7  ? (1 << 20) + 4099 * t  // more than a pack
+                        : i % 3 == 0 ? 33 + i                // tiny, stored raw
+                                     : 1000 + 977 * i + t;
+          std::string blob =
+              i % 2 == 0 ? RandomBytes(size, 1000 * t + i) : TextBytes(size, 1000 * t + i);
+          auto id = saver.Save(BlobType::kData, blob);
+          ASSERT_TRUE(id.ok()) << id.status();
+          saved[t].emplace_back(*id, std::move(blob));
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    auto index = saver.Finish();
+    ASSERT_TRUE(index.ok()) << index.status();
+    EXPECT_GT(saver.stats().packs, 10u);
+  }
+  auto packs = store_->List(kDataPrefix);
+  ASSERT_TRUE(packs.ok()) << packs.status();
+  ASSERT_FALSE(packs->empty());
+  for (const auto& p : *packs) {
+    auto bytes = store_->Get(p.name, {});
+    ASSERT_TRUE(bytes.ok()) << bytes.status();
+    EXPECT_EQ(std::string(kDataPrefix) + ToHex(Sha256(*bytes)), p.name);
+  }
+  Reopen();
+  for (const auto& per_thread : saved) {
+    for (const auto& [id, blob] : per_thread) {
+      auto got = repo_->LoadBlob(id);
+      ASSERT_TRUE(got.ok()) << got.status();
+      EXPECT_EQ(*got, blob);
+    }
+  }
 }
 
 TEST_F(DataPathTest, InsertionInALargeFileStoresOnlyNearbyChunks) {
