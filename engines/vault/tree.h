@@ -55,6 +55,10 @@ bool MatchPath(const std::string& pattern, const std::string& path);
 
 std::string EncodeTree(const std::vector<Node>& nodes);
 StatusOr<std::vector<Node>> DecodeTree(std::string_view text);
+namespace internal {
+// EncodeTree through nlohmann's DOM: EncodeTree's reference (and its path for non-ASCII names).
+std::string EncodeTreeGeneric(const std::vector<Node>& nodes);
+}  // namespace internal
 
 struct FileError {
   std::string path;
