@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "common/sha256_ni.h"
+#include "engines/vault/scrypt.h"
 
 namespace lifeboat::vault {
 
@@ -272,6 +273,10 @@ StatusOr<std::string> Open(const std::array<uint8_t, kKeySize>& key, std::string
 StatusOr<std::array<uint8_t, kKeySize>> Scrypt(std::string_view passphrase, std::string_view salt,
                                                const ScryptParams& params) {
   std::array<uint8_t, kKeySize> out{};
+  if (ScryptSse2(passphrase, salt, params.n, params.r, params.p, kScryptMaxMemory, out.data(),
+                 out.size())) {
+    return out;
+  }
   if (EVP_PBE_scrypt(passphrase.data(), passphrase.size(),
                      reinterpret_cast<const unsigned char*>(salt.data()), salt.size(), params.n,
                      params.r, params.p, kScryptMaxMemory, out.data(), out.size()) != 1) {

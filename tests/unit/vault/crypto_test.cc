@@ -1,11 +1,14 @@
 #include "engines/vault/crypto.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
 #include <cstring>
+#include <random>
 
 #include "common/sha256_ni.h"
 #include "engines/vault/compress.h"
+#include "engines/vault/scrypt.h"
 #include "tests/unit/vault/vault_test_util.h"
 
 namespace lifeboat::vault {
@@ -101,6 +104,50 @@ TEST(Crypto, ScryptIsDeterministicPerSalt) {
   ASSERT_TRUE(a.ok() && b.ok() && c.ok());
   EXPECT_EQ(*a, *b);
   EXPECT_NE(*a, *c);
+}
+
+TEST(Crypto, ScryptSse2MatchesRfc7914AndOpenSsl) {
+#if !defined(__x86_64__)
+  GTEST_SKIP() << "the SSE2 scrypt runs on x86-64 only";
+#endif
+  auto hex = [](const uint8_t* p, size_t n) { return ToHex(p, n); };
+  uint8_t out[64];
+  // RFC 7914 §12, the vectors a test can afford (N=1048576 takes 1 GiB).
+  ASSERT_TRUE(ScryptSse2("", "", 16, 1, 1, 256 << 20, out, 64));
+  EXPECT_EQ(hex(out, 64),
+            "77d6576238657b203b19ca42c18a0497f16b4844e3074ae8dfdffa3fede21442"
+            "fcd0069ded0948f8326a753a0fc81f17e8d3e0fb2e0d3628cf35e20c38d18906");
+  ASSERT_TRUE(ScryptSse2("password", "NaCl", 1024, 8, 16, 256 << 20, out, 64));
+  EXPECT_EQ(hex(out, 64),
+            "fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b373162"
+            "2eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640");
+  ASSERT_TRUE(ScryptSse2("pleaseletmein", "SodiumChloride", 16384, 8, 1, 256 << 20, out, 64));
+  EXPECT_EQ(hex(out, 64),
+            "7023bdcb3afd7348461c06cd81fd38ebfda8fbba904f8e3ea9b543f6545da1f2"
+            "d5432955613f0fcf62d49705242a9af9e61e85dc0d651e40dfcf017b45575887");
+  // Random passphrases, salts and parameters (r odd and even, p > 1, short and long output).
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 24; ++i) {
+    std::string pass = testing::RandomBytes(rng() % 40, rng());
+    std::string salt = testing::RandomBytes(rng() % 40, rng());
+    uint64_t n = uint64_t{2} << (rng() % 11);
+    uint64_t r = 1 + rng() % 9;
+    uint64_t p = 1 + rng() % 3;
+    size_t len = 1 + rng() % 64;
+    uint8_t want[64];
+    ASSERT_EQ(EVP_PBE_scrypt(pass.data(), pass.size(),
+                             reinterpret_cast<const unsigned char*>(salt.data()), salt.size(), n, r,
+                             p, 256 << 20, want, len),
+              1);
+    ASSERT_TRUE(ScryptSse2(pass, salt, n, r, p, 256 << 20, out, len));
+    EXPECT_EQ(hex(out, len), hex(want, len)) << "N=" << n << " r=" << r << " p=" << p;
+  }
+  // Parameters it leaves to OpenSSL: N not a power of two or < 2, r or p zero, over the memory.
+  EXPECT_FALSE(ScryptSse2("a", "b", 1000, 8, 1, 256 << 20, out, 32));
+  EXPECT_FALSE(ScryptSse2("a", "b", 1, 8, 1, 256 << 20, out, 32));
+  EXPECT_FALSE(ScryptSse2("a", "b", 1024, 0, 1, 256 << 20, out, 32));
+  EXPECT_FALSE(ScryptSse2("a", "b", 1024, 8, 0, 256 << 20, out, 32));
+  EXPECT_FALSE(ScryptSse2("a", "b", 1 << 20, 8, 1, 256 << 20, out, 32));
 }
 
 TEST(Compress, SkipsIncompressibleAndRoundTripsText) {
