@@ -45,6 +45,9 @@ constexpr uint64_t kPartBytes = 8 << 20;
 // the walk wait behind a large file's parts and walk the rest of the tree only after it, alone.
 constexpr uint64_t kQueuedPartCost = 64 << 10;
 constexpr auto kProgressEvery = std::chrono::milliseconds(200);
+// Small files are handed to the workers this many (or this many bytes) at a time.
+constexpr size_t kSmallBatchFiles = 8;
+constexpr uint64_t kSmallBatchBytes = 512 << 10;
 
 std::string HostName() {
   char buf[256] = {};
@@ -232,6 +235,13 @@ class BackupRun {
   std::shared_ptr<const ParentChunks> ParentChunksOf(const Node& parent_node) const;
   void RunPart(const std::shared_ptr<FileState>& file, size_t part,
                const std::vector<Piece>& pieces);
+  // Small files (one chunk) go to the workers in batches, whose chunk IDs are computed two
+  // SHA-256 streams at a time (Hmac::SumMany); one task per batch instead of per file.
+  void SubmitSmall(const std::shared_ptr<FileState>& file);
+  void FlushSmall();
+  void RunSmall(const std::vector<std::shared_ptr<FileState>>& files);
+  // Opens a file for reading; -1 (reported, counted as unopened) when it cannot.
+  int OpenForRead(FileState& file);
   uint64_t SplitPoint(int fd, uint64_t nominal, uint64_t limit, ReadBuffers& buffers);
   std::string ChunkRange(const FileState& file, int fd, uint64_t begin, uint64_t end,
                          ReadBuffers& buffers, std::vector<ChunkRef>& out);
@@ -270,6 +280,9 @@ class BackupRun {
   std::atomic<bool> scan_done_{false};
   std::atomic<bool> stop_scan_{false};
   std::thread scanner_;
+  // Walker thread only: small files waiting for a batch.
+  std::vector<std::shared_ptr<FileState>> held_small_;
+  uint64_t held_small_bytes_ = 0;
   std::mutex progress_mu_;
   std::chrono::steady_clock::time_point last_progress_{};
   // Declared last: destroyed (drained) first, while everything the tasks use still exists.
@@ -522,6 +535,14 @@ void BackupRun::BackupFile(const std::string& path, int fd, const struct stat& s
 
   file->parts.resize(parts.size());
   file->pending += static_cast<int>(parts.size());
+  // One chunk (Cut never splits min_size bytes or fewer), no fingerprints, no parent chunks.
+  if (parts.size() == 1 && parts[0].size() == 1 && parts[0][0].begin == 0 &&
+      parts[0][0].end == size && !parts[0][0].split_begin && !parts[0][0].split_end &&
+      size <= repo_.chunker().params().min_size && !file->fingerprint && file->parent == nullptr) {
+    SubmitSmall(file);
+    DoneFile(file);
+    return;
+  }
   for (size_t i = 0; i < parts.size(); ++i) {
     const uint64_t cost = kQueuedPartCost;
     budget_.Acquire(cost);
@@ -547,18 +568,8 @@ void BackupRun::RunPart(const std::shared_ptr<FileState>& file, size_t part,
       return;
     }
   }
-  int fd = ::open(file->path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
-  if (fd < 0 && errno == EPERM) {
-    fd = ::open(file->path.c_str(), O_RDONLY | O_CLOEXEC);
-  }
+  int fd = OpenForRead(*file);
   if (fd < 0) {
-    int err = errno;
-    if (!file->failed.exchange(true)) {
-      AddError(file->path, std::string("opening: ") + std::strerror(err));
-      unopened_files_++;
-      unopened_new_ += file->is_new ? 1 : 0;
-      unopened_bytes_ += file->size;
-    }
     return;
   }
   thread_local ReadBuffers buffers;
@@ -577,6 +588,113 @@ void BackupRun::RunPart(const std::shared_ptr<FileState>& file, size_t part,
   ::close(fd);
   if (!error.empty() && !file->failed.exchange(true)) {
     AddError(file->path, error);
+  }
+  MaybeReportProgress(false);
+}
+
+int BackupRun::OpenForRead(FileState& file) {
+  int fd = ::open(file.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
+  if (fd < 0 && errno == EPERM) {
+    fd = ::open(file.path.c_str(), O_RDONLY | O_CLOEXEC);
+  }
+  if (fd < 0) {
+    int err = errno;
+    if (!file.failed.exchange(true)) {
+      AddError(file.path, std::string("opening: ") + std::strerror(err));
+      unopened_files_++;
+      unopened_new_ += file.is_new ? 1 : 0;
+      unopened_bytes_ += file.size;
+    }
+  }
+  return fd;
+}
+
+void BackupRun::SubmitSmall(const std::shared_ptr<FileState>& file) {
+  held_small_.push_back(file);
+  held_small_bytes_ += file->size;
+  if (held_small_.size() >= kSmallBatchFiles || held_small_bytes_ >= kSmallBatchBytes) {
+    FlushSmall();
+  }
+}
+
+void BackupRun::FlushSmall() {
+  if (held_small_.empty()) {
+    return;
+  }
+  const uint64_t cost = kQueuedPartCost * held_small_.size();
+  budget_.Acquire(cost);
+  pool_.Submit([this, files = std::move(held_small_), cost] {
+    RunSmall(files);
+    budget_.Release(cost);
+    for (const auto& f : files) {
+      DoneFile(f);
+    }
+  });
+  held_small_.clear();
+  held_small_bytes_ = 0;
+  MaybeReportProgress(false);
+}
+
+void BackupRun::RunSmall(const std::vector<std::shared_ptr<FileState>>& files) {
+  thread_local std::vector<ScratchBuffer> buffers;
+  if (buffers.size() < files.size()) {
+    buffers.resize(files.size());
+  }
+  // The files with a chunk (not failed, not all zeros), their bytes, and then their IDs.
+  std::vector<FileState*> stored;
+  std::vector<std::string_view> data;
+  for (size_t k = 0; k < files.size(); ++k) {
+    FileState& f = *files[k];
+    if (f.failed.load()) {
+      continue;
+    }
+    {
+      std::lock_guard lock(mu_);
+      if (!error_.ok()) {
+        f.failed = true;
+        continue;
+      }
+    }
+    int fd = OpenForRead(f);
+    if (fd < 0) {
+      continue;
+    }
+    char* buf = buffers[k].Reserve(static_cast<size_t>(f.size));
+    size_t have = 0;
+    int err = 0;
+    while (have < f.size) {
+      ssize_t n = ::pread(fd, buf + have, f.size - have, static_cast<off_t>(have));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) err = errno;
+      if (n <= 0) break;  // an error, or the file shrank while we read it
+      have += static_cast<size_t>(n);
+    }
+    ::close(fd);
+    if (err != 0) {
+      if (!f.failed.exchange(true)) {
+        AddError(f.path, std::string("reading: ") + std::strerror(err));
+      }
+      continue;
+    }
+    bytes_read_ += have;
+    bytes_done_ += have;
+    // All zeros (or nothing left): a hole, no chunk.
+    if (have > 0 && !AllZero(buf, have)) {
+      stored.push_back(&f);
+      data.emplace_back(buf, have);
+    }
+  }
+  std::vector<Digest> ids(data.size());
+  repo_.hmac().SumMany(data.data(), data.size(), ids.data());
+  for (size_t i = 0; i < stored.size(); ++i) {
+    if (Status s = saver_.SaveWithId(BlobType::kData, ids[i], data[i]); !s.ok()) {
+      Fail(s);
+      if (!stored[i]->failed.exchange(true)) {
+        AddError(stored[i]->path, "storing: " + s.message());
+      }
+      continue;
+    }
+    stored[i]->parts[0].push_back(ChunkRef{0, data[i].size(), ids[i], {}});
   }
   MaybeReportProgress(false);
 }
@@ -950,6 +1068,7 @@ StatusOr<BackupResult> BackupRun::Run() {
       break;
     }
   }
+  FlushSmall();
   DoneDir(root);
   {
     std::unique_lock lock(mu_);

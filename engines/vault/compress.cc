@@ -2,12 +2,17 @@
 
 #include <zstd.h>
 
+#include <cstring>
 #include <memory>
 
 namespace lifeboat::vault {
 
 namespace {
-constexpr size_t kSampleSize = 64 << 10;
+// Blobs up to this size are compressed without a probe (small files: mostly text).
+constexpr size_t kProbeAbove = 128 << 10;
+// The probe: this many bytes at 1/4, 1/2 and 3/4 of the blob, compressed together.
+constexpr size_t kProbeWindow = 4 << 10;
+constexpr size_t kProbeWindows = 3;
 constexpr double kMinSavings = 0.97;
 constexpr size_t kTinyBlob = 64;
 
@@ -32,16 +37,23 @@ size_t CompressTo(char* out, size_t capacity, std::string_view in, int level) {
   return ZSTD_isError(n) ? 0 : n;
 }
 
-// A zstd level-1 probe of a 64 KiB sample from the middle: false when it does not shrink by
-// kMinSavings (random or already-compressed data), so the whole blob is stored raw.
+// A zstd level-1 probe of three 4 KiB windows (at 1/4, 1/2 and 3/4): false when they do not
+// shrink by kMinSavings (random or already-compressed data), so the whole blob is stored raw.
+// Three small windows see a mixed blob better than one large one, and cost a random 256 KiB
+// chunk ~10 us instead of ~30 us for a 64 KiB window (zstd -1 runs ~1-2 GB/s on random data).
 bool WorthCompressing(std::string_view raw) {
-  if (raw.size() <= 2 * kSampleSize) {
+  if (raw.size() <= kProbeAbove) {
     return true;
   }
+  char sample[kProbeWindows * kProbeWindow];
+  for (size_t i = 0; i < kProbeWindows; ++i) {
+    std::memcpy(sample + i * kProbeWindow, raw.data() + raw.size() * (i + 1) / (kProbeWindows + 1),
+                kProbeWindow);
+  }
   thread_local ScratchBuffer probe;
-  size_t cap = ZSTD_compressBound(kSampleSize);
-  size_t n = CompressTo(probe.Reserve(cap), cap, raw.substr(raw.size() / 2, kSampleSize), 1);
-  return n != 0 && static_cast<double>(n) <= kMinSavings * kSampleSize;
+  size_t cap = ZSTD_compressBound(sizeof(sample));
+  size_t n = CompressTo(probe.Reserve(cap), cap, std::string_view(sample, sizeof(sample)), 1);
+  return n != 0 && static_cast<double>(n) <= kMinSavings * sizeof(sample);
 }
 }  // namespace
 

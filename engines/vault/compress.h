@@ -1,7 +1,8 @@
 #pragma once
 
-// zstd that skips incompressible data: a 64 KiB sample is compressed at level 1 first; when it
-// does not shrink by at least 3 %, the blob is stored raw (random media, already-compressed files).
+// zstd that skips incompressible data: for a blob over 128 KiB, three 4 KiB windows (at 1/4, 1/2
+// and 3/4) are compressed at level 1 first; when they do not shrink by at least 3 %, the blob is
+// stored raw (random media, already-compressed files).
 #include <memory>
 #include <optional>
 #include <string>

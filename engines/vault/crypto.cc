@@ -183,6 +183,78 @@ std::pair<Digest, Digest> Hmac::Sum2(std::string_view a, std::string_view b) con
   return {DigestOf(sa), DigestOf(sb)};
 }
 
+void Hmac::SumMany(const std::string_view* data, size_t n, Digest* out) const {
+  if (!state_->sha_ni) {
+    for (size_t i = 0; i < n; ++i) out[i] = Sum(data[i]);
+    return;
+  }
+  // Each message goes through three segments in one stream: its whole 64-byte blocks (after
+  // the ipad block, already in inner_mid), its 1-2 padding blocks, and the outer block (the
+  // inner digest after the opad block, in outer_mid).
+  struct Stream {
+    size_t job = 0;
+    bool busy = false;
+    int segment = 0;
+    uint32_t state[8];
+    const uint8_t* p = nullptr;
+    size_t blocks = 0;
+    uint8_t pad[128];
+  };
+  size_t next = 0;
+  // Moves `s` to its next non-empty segment, or its next message; false when none is left.
+  auto ready = [&](Stream& s) {
+    while (s.blocks == 0) {
+      if (!s.busy) {
+        if (next == n) return false;
+        s.job = next++;
+        s.busy = true;
+        s.segment = 0;
+        std::memcpy(s.state, state_->inner_mid, sizeof(s.state));
+        s.p = reinterpret_cast<const uint8_t*>(data[s.job].data());
+        s.blocks = data[s.job].size() / 64;
+      } else if (s.segment == 0) {
+        const std::string_view m = data[s.job];
+        const size_t whole = m.size() / 64 * 64;
+        s.segment = 1;
+        s.blocks = PaddingBlocks(reinterpret_cast<const uint8_t*>(m.data()) + whole,
+                                 m.size() - whole, 64 + m.size(), s.pad);
+        s.p = s.pad;
+      } else if (s.segment == 1) {
+        Digest inner = DigestOf(s.state);
+        s.segment = 2;
+        std::memcpy(s.state, state_->outer_mid, sizeof(s.state));
+        s.blocks = PaddingBlocks(inner.data(), inner.size(), 64 + inner.size(), s.pad);
+        s.p = s.pad;
+      } else {
+        out[s.job] = DigestOf(s.state);
+        s.busy = false;
+      }
+    }
+    return true;
+  };
+  Stream a;
+  Stream b;
+  while (true) {
+    const bool has_a = ready(a);
+    const bool has_b = ready(b);
+    if (has_a && has_b) {
+      const size_t k = std::min(a.blocks, b.blocks);
+      sha256ni::Compress2(a.state, a.p, b.state, b.p, k);
+      a.p += 64 * k;
+      a.blocks -= k;
+      b.p += 64 * k;
+      b.blocks -= k;
+    } else if (has_a || has_b) {
+      Stream& s = has_a ? a : b;
+      sha256ni::Compress(s.state, s.p, s.blocks);
+      s.p += 64 * s.blocks;
+      s.blocks = 0;
+    } else {
+      break;
+    }
+  }
+}
+
 struct Sha256Stream::State {
   EVP_MD_CTX* ctx = nullptr;
 };

@@ -46,6 +46,10 @@ class Hmac {
   // {Sum(a), Sum(b)}, computed together: on a CPU with SHA-NI the two SHA-256 streams are
   // interleaved (common/sha256_ni.h), which takes ~60 % of the time of two Sum calls.
   std::pair<Digest, Digest> Sum2(std::string_view a, std::string_view b) const;
+  // out[i] = Sum(data[i]) for n messages of any lengths, two SHA-256 streams at a time: when a
+  // message (or its padding, or its outer block) ends in one stream, the next one starts there,
+  // so only the tail of the last message runs alone. Backup hashes small files this way.
+  void SumMany(const std::string_view* data, size_t n, Digest* out) const;
 
  private:
   struct State;

@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <random>
+#include <vector>
 
 #include "common/sha256_ni.h"
 #include "engines/vault/compress.h"
@@ -106,6 +107,29 @@ TEST(Crypto, ScryptIsDeterministicPerSalt) {
   EXPECT_NE(*a, *c);
 }
 
+TEST(Crypto, SumManyIsSumOfEach) {
+  std::array<uint8_t, kKeySize> key{};
+  for (size_t i = 0; i < key.size(); ++i) key[i] = static_cast<uint8_t>(7 * i + 1);
+  Hmac hmac(key);
+  const size_t edges[] = {0, 1, 55, 56, 63, 64, 65, 119, 120, 127, 128, 129, 1000, 4096, 70001};
+  std::mt19937_64 rng(11);
+  for (int round = 0; round < 300; ++round) {
+    size_t n = rng() % 10;
+    std::vector<std::string> msgs;
+    for (size_t i = 0; i < n; ++i) {
+      size_t len = rng() % 2 ? edges[rng() % std::size(edges)] : rng() % 3000;
+      msgs.push_back(testing::RandomBytes(len, rng()));
+    }
+    std::vector<std::string_view> views(msgs.begin(), msgs.end());
+    std::vector<Digest> got(n);
+    hmac.SumMany(views.data(), n, got.data());
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(ToHex(got[i]), ToHex(hmac.Sum(msgs[i])))
+          << "round " << round << " message " << i << " of " << n;
+    }
+  }
+}
+
 TEST(Crypto, ScryptSse2MatchesRfc7914AndOpenSsl) {
 #if !defined(__x86_64__)
   GTEST_SKIP() << "the SSE2 scrypt runs on x86-64 only";
@@ -162,6 +186,27 @@ TEST(Compress, SkipsIncompressibleAndRoundTripsText) {
   EXPECT_EQ(*back, text);
   EXPECT_EQ(Decompress(c.data, text.size() + 1).status().code(), StatusCode::kDataLoss);
   EXPECT_FALSE(MaybeCompress(text, 0).compressed);
+}
+
+// The probe samples three windows: a chunk that is random in its middle but text around it is
+// still compressed (a single middle sample stored it raw); one random at every window is not,
+// and neither is a blob whose whole result would not shrink by 3 %.
+TEST(Compress, ProbeSeesMixedChunks) {
+  const size_t quarter = 128 << 10;
+  std::string mixed = testing::TextBytes(quarter, 3) + testing::TextBytes(quarter, 4) +
+                      testing::RandomBytes(quarter, 5) + testing::TextBytes(quarter, 6);
+  // The windows at 1/4 (128 KiB) and 3/4 (384 KiB) are text, the one at 1/2 (256 KiB) random.
+  Compressed c = MaybeCompress(mixed, 1);
+  ASSERT_TRUE(c.compressed);
+  EXPECT_LT(c.data.size(), mixed.size() * 2 / 3);
+  auto back = Decompress(c.data, mixed.size());
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, mixed);
+  // Random at every window: stored raw without compressing the whole.
+  EXPECT_FALSE(MaybeCompress(testing::RandomBytes(512 << 10, 7), 1).compressed);
+  // Small blobs are compressed without a probe, unless the result does not pay.
+  EXPECT_TRUE(MaybeCompress(testing::TextBytes(100 << 10, 8), 1).compressed);
+  EXPECT_FALSE(MaybeCompress(testing::RandomBytes(100 << 10, 9), 1).compressed);
 }
 
 }  // namespace
