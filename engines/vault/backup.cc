@@ -88,6 +88,11 @@ StatusOr<std::vector<std::pair<std::string, std::string>>> ReadXattrs(const std:
     std::string name(names.c_str() + pos);
     pos += name.size() + 1;
     if (name.empty()) continue;
+    if (!IsValidUtf8(name)) {
+      return InternalError("extended attribute " + EscapeInvalidUtf8(name) +
+                           " has a name that is not valid UTF-8, which this vault format cannot "
+                           "record");
+    }
     std::string value;
     while (true) {
       ssize_t n = ::lgetxattr(path.c_str(), name.c_str(), nullptr, 0);
@@ -893,6 +898,12 @@ void BackupRun::WalkDir(const std::string& path, const std::shared_ptr<DirState>
 
 Status BackupRun::Walk(const std::string& path, const std::string& name,
                        const std::shared_ptr<DirState>& dir, const Node* parent_node) {
+  if (!IsValidUtf8(name)) {
+    // Trees hold names as JSON strings; one that is not UTF-8 would fail the whole point.
+    AddError(EscapeInvalidUtf8(path),
+             "the name is not valid UTF-8, which this vault format cannot record");
+    return OkStatus();
+  }
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) {
     AddError(path, std::string("stat: ") + std::strerror(errno));
@@ -932,6 +943,12 @@ Status BackupRun::Walk(const std::string& path, const std::string& name,
         return OkStatus();
       }
       target.resize(static_cast<size_t>(n));
+      if (!IsValidUtf8(target)) {
+        AddError(path,
+                 "the symlink's target is not valid UTF-8, which this vault format cannot "
+                 "record: not backed up");
+        return OkStatus();
+      }
       node.target = std::move(target);
       dir->nodes.push_back(std::move(node));
       return OkStatus();
@@ -995,6 +1012,10 @@ StatusOr<BackupResult> BackupRun::Run() {
     fs::path abs = fs::absolute(fs::path(p), ec).lexically_normal();
     std::string s = abs.string();
     while (s.size() > 1 && s.back() == '/') s.pop_back();
+    if (!IsValidUtf8(s)) {
+      return InvalidArgumentError("backup path " + EscapeInvalidUtf8(s) +
+                                  " is not valid UTF-8, which this vault format cannot record");
+    }
     struct stat st {};
     if (::lstat(s.c_str(), &st) != 0) {
       return InvalidArgumentError("backup path " + p + ": " + std::strerror(errno));

@@ -53,6 +53,12 @@ struct Node {
 // '/' matches the last component ("*.img" matches "vm/disk.img").
 bool MatchPath(const std::string& pattern, const std::string& path);
 
+// Whether `s` is valid UTF-8 (no overlong forms, surrogates or code points above U+10FFFF).
+// Trees store names, symlink targets and attribute names as JSON strings, which must be.
+bool IsValidUtf8(std::string_view s);
+// `s` with every byte that is not part of valid UTF-8 written as \xNN, for messages.
+std::string EscapeInvalidUtf8(std::string_view s);
+
 std::string EncodeTree(const std::vector<Node>& nodes);
 StatusOr<std::vector<Node>> DecodeTree(std::string_view text);
 namespace internal {

@@ -193,6 +193,37 @@ TEST_F(DataPathTest, SmallFilesHashedInBatchesRestoreByteForByte) {
   EXPECT_TRUE(c->errors.empty()) << c->errors[0];
 }
 
+// Trees hold names as JSON strings (UTF-8). A name that is not UTF-8 is listed as an error and
+// left out, with everything else backed up and restorable; it used to fail the whole point.
+TEST_F(DataPathTest, NamesThatAreNotUtf8AreReportedAndTheRestIsBackedUp) {
+  WriteFile(src_ / "ok.txt", "fine");
+  WriteFile(src_ / "caf\xc3\xa9.txt", "valid UTF-8 is kept");
+  WriteFile(src_ / "bad\xffname", "latin-1 name");
+  fs::create_directories(src_ / "dir\xe9");
+  WriteFile(src_ / "dir\xe9" / "inside", "skipped with its directory");
+  ASSERT_EQ(::symlink("target\xfe", (src_ / "link").c_str()), 0);
+  auto b = DoBackup();
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_TRUE(b->manifest.partial);
+  ASSERT_EQ(b->manifest.errors.size(), 3u);
+  std::string all;
+  for (const auto& e : b->manifest.errors) all += e.path + ": " + e.error + "\n";
+  EXPECT_NE(all.find("bad\\xffname: the name is not valid UTF-8"), std::string::npos) << all;
+  EXPECT_NE(all.find("dir\\xe9: the name is not valid UTF-8"), std::string::npos) << all;
+  EXPECT_NE(all.find("link: the symlink's target is not valid UTF-8"), std::string::npos) << all;
+  auto r = DoRestore(dir_.path() / "out");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(ReadFile(dir_.path() / "out/src/ok.txt"), "fine");
+  EXPECT_EQ(ReadFile(dir_.path() / "out/src/caf\xc3\xa9.txt"), "valid UTF-8 is kept");
+  EXPECT_FALSE(fs::exists(dir_.path() / "out/src/bad\xffname"));
+  // A backup path that is not UTF-8 is refused up front, naming it.
+  BackupOptions o;
+  o.paths = {(src_ / "dir\xe9").string()};
+  auto refused = Backup(*repo_, o);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("dir\\xe9"), std::string::npos) << refused.status();
+}
+
 TEST_F(DataPathTest, InsertionInALargeFileStoresOnlyNearbyChunks) {
   MakeLargeFiles();
   ASSERT_TRUE(DoBackup().ok());
