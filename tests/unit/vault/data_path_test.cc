@@ -60,6 +60,17 @@ class DataPathTest : public ::testing::Test {
     return Restore(*repo_, o);
   }
 
+  // Backs up src_ (no errors), restores it to out/, and compares the trees byte for byte.
+  void BackupAndRestoreByteForByte() {
+    auto b = DoBackup();
+    ASSERT_TRUE(b.ok()) << b.status();
+    EXPECT_FALSE(b->manifest.partial);
+    auto r = DoRestore(dir_.path() / "out");
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_TRUE(r->errors.empty()) << r->errors[0].path << ": " << r->errors[0].error;
+    EXPECT_EQ(CompareTrees(src_, dir_.path() / "out/src"), "");
+  }
+
   // 20 MiB of text and random runs (several backup parts, several restore windows), a sparse
   // file with a 17 MiB data segment at an unaligned offset, and a file of an odd size above the
   // O_DIRECT threshold.
@@ -89,13 +100,7 @@ class DataPathTest : public ::testing::Test {
 
 TEST_F(DataPathTest, LargeFilesAreSplitAndRestoredByteForByte) {
   MakeLargeFiles();
-  auto b = DoBackup();
-  ASSERT_TRUE(b.ok()) << b.status();
-  EXPECT_FALSE(b->manifest.partial);
-  auto r = DoRestore(dir_.path() / "out");
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_TRUE(r->errors.empty()) << r->errors[0].path << ": " << r->errors[0].error;
-  EXPECT_EQ(CompareTrees(src_, dir_.path() / "out/src"), "");
+  ASSERT_NO_FATAL_FAILURE(BackupAndRestoreByteForByte());
   // Holes stay holes: the 48 MiB sparse file takes about its 17 MiB of data.
   struct stat st {};
   ASSERT_EQ(::stat((dir_.path() / "out/src/sparse.img").c_str(), &st), 0);
@@ -111,13 +116,7 @@ TEST_F(DataPathTest, ChunksHashedInPairsRestoreByteForByteAroundZeroRuns) {
                      TextBytes(100'007, 22) + std::string(70'001, '\0') + RandomBytes(513'337, 23) +
                      std::string(64 << 10, '\0') + RandomBytes(17, 24);
   WriteFile(src_ / "mixed.bin", data);
-  auto b = DoBackup();
-  ASSERT_TRUE(b.ok()) << b.status();
-  EXPECT_FALSE(b->manifest.partial);
-  auto r = DoRestore(dir_.path() / "out");
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_TRUE(r->errors.empty()) << r->errors[0].path << ": " << r->errors[0].error;
-  EXPECT_EQ(CompareTrees(src_, dir_.path() / "out/src"), "");
+  ASSERT_NO_FATAL_FAILURE(BackupAndRestoreByteForByte());
 }
 
 // A lane keeps two data packs open and hashes their bytes together as they grow; the rest is
@@ -179,13 +178,7 @@ TEST_F(DataPathTest, SmallFilesHashedInBatchesRestoreByteForByte) {
                                         : RandomBytes(size, 1000 + i);
     WriteFile(src_ / ("d" + std::to_string(i % 7)) / ("f" + std::to_string(i)), content);
   }
-  auto b = DoBackup();
-  ASSERT_TRUE(b.ok()) << b.status();
-  EXPECT_FALSE(b->manifest.partial);
-  auto r = DoRestore(dir_.path() / "out");
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_TRUE(r->errors.empty()) << r->errors[0].path << ": " << r->errors[0].error;
-  EXPECT_EQ(CompareTrees(src_, dir_.path() / "out/src"), "");
+  ASSERT_NO_FATAL_FAILURE(BackupAndRestoreByteForByte());
   CheckOptions check;
   check.read_data = true;
   auto c = Check(*repo_, check);
