@@ -58,9 +58,6 @@ LB_SHA_TARGET inline __m128i Word(const uint8_t* p) {
   m0 = _mm_sha256msg2_epu32(        \
       _mm_add_epi32(_mm_sha256msg1_epu32(m0, m1), _mm_alignr_epi8(m3, m2, 4)), m3)
 
-}  // namespace
-
-namespace {
 bool Detect() {
   unsigned a = 0, b = 0, c = 0, d = 0;
   if (__get_cpuid(1, &a, &b, &c, &d) == 0) return false;

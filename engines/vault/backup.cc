@@ -59,6 +59,20 @@ int64_t ToNs(const struct timespec& ts) {
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
+// Reads up to `len` bytes at `offset`, fewer only at end of file or on an error (then *err is
+// the errno).
+size_t ReadUpTo(int fd, char* buf, size_t len, uint64_t offset, int* err) {
+  size_t have = 0;
+  while (have < len) {
+    ssize_t n = ::pread(fd, buf + have, len - have, static_cast<off_t>(offset + have));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) *err = errno;
+    if (n <= 0) break;
+    have += static_cast<size_t>(n);
+  }
+  return have;
+}
+
 bool AllZero(const char* p, size_t n) {
   return n > 0 && p[0] == 0 && std::memcmp(p, p + 1, n - 1) == 0;
 }
@@ -245,7 +259,8 @@ class BackupRun {
   void SubmitSmall(const std::shared_ptr<FileState>& file);
   void FlushSmall();
   void RunSmall(const std::vector<std::shared_ptr<FileState>>& files);
-  // Opens a file for reading; -1 (reported, counted as unopened) when it cannot.
+  // Opens a file for reading; -1 when it already failed, when the run has failed (the file is
+  // then marked failed), or when it cannot be opened (reported, counted as unopened).
   int OpenForRead(FileState& file);
   uint64_t SplitPoint(int fd, uint64_t nominal, uint64_t limit, ReadBuffers& buffers);
   std::string ChunkRange(const FileState& file, int fd, uint64_t begin, uint64_t end,
@@ -540,10 +555,10 @@ void BackupRun::BackupFile(const std::string& path, int fd, const struct stat& s
 
   file->parts.resize(parts.size());
   file->pending += static_cast<int>(parts.size());
-  // One chunk (Cut never splits min_size bytes or fewer), no fingerprints, no parent chunks.
+  // One data segment of at most min_size bytes is one chunk (Cut never splits it; such a file
+  // gets no fingerprints, so no parent chunks either).
   if (parts.size() == 1 && parts[0].size() == 1 && parts[0][0].begin == 0 &&
-      parts[0][0].end == size && !parts[0][0].split_begin && !parts[0][0].split_end &&
-      size <= repo_.chunker().params().min_size && !file->fingerprint && file->parent == nullptr) {
+      parts[0][0].end == size && size <= repo_.chunker().params().min_size) {
     SubmitSmall(file);
     DoneFile(file);
     return;
@@ -563,16 +578,6 @@ void BackupRun::BackupFile(const std::string& path, int fd, const struct stat& s
 
 void BackupRun::RunPart(const std::shared_ptr<FileState>& file, size_t part,
                         const std::vector<Piece>& pieces) {
-  if (file->failed.load()) {
-    return;
-  }
-  {
-    std::lock_guard lock(mu_);
-    if (!error_.ok()) {
-      file->failed = true;
-      return;
-    }
-  }
   int fd = OpenForRead(*file);
   if (fd < 0) {
     return;
@@ -606,6 +611,16 @@ void BackupRun::RunPart(const std::shared_ptr<FileState>& file, size_t part,
 }
 
 int BackupRun::OpenForRead(FileState& file) {
+  if (file.failed.load()) {
+    return -1;
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (!error_.ok()) {
+      file.failed = true;
+      return -1;
+    }
+  }
   int fd = ::open(file.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
   if (fd < 0 && errno == EPERM) {
     fd = ::open(file.path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -661,20 +676,9 @@ void BackupRun::RunSmall(const std::vector<std::shared_ptr<FileState>>& files) {
   // synchronous read at a time per worker. Cached files cost a page-cache lookup.
   std::vector<int> fds(files.size(), -1);
   for (size_t k = 0; k < files.size(); ++k) {
-    FileState& f = *files[k];
-    if (f.failed.load()) {
-      continue;
-    }
-    {
-      std::lock_guard lock(mu_);
-      if (!error_.ok()) {
-        f.failed = true;
-        continue;
-      }
-    }
-    fds[k] = OpenForRead(f);
+    fds[k] = OpenForRead(*files[k]);
     if (fds[k] >= 0 && files.size() > 1) {
-      ::posix_fadvise(fds[k], 0, static_cast<off_t>(f.size), POSIX_FADV_WILLNEED);
+      ::posix_fadvise(fds[k], 0, static_cast<off_t>(files[k]->size), POSIX_FADV_WILLNEED);
     }
   }
   for (size_t k = 0; k < files.size(); ++k) {
@@ -684,15 +688,9 @@ void BackupRun::RunSmall(const std::vector<std::shared_ptr<FileState>>& files) {
       continue;
     }
     char* buf = buffers[k].Reserve(static_cast<size_t>(f.size));
-    size_t have = 0;
     int err = 0;
-    while (have < f.size) {
-      ssize_t n = ::pread(fd, buf + have, f.size - have, static_cast<off_t>(have));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) err = errno;
-      if (n <= 0) break;  // an error, or the file shrank while we read it
-      have += static_cast<size_t>(n);
-    }
+    // Fewer bytes than its size: the file shrank while we read it.
+    const size_t have = ReadUpTo(fd, buf, static_cast<size_t>(f.size), 0, &err);
     ::close(fd);
     if (err != 0) {
       if (!f.failed.exchange(true)) {
@@ -726,13 +724,8 @@ void BackupRun::RunSmall(const std::vector<std::shared_ptr<FileState>>& files) {
 uint64_t BackupRun::SplitPoint(int fd, uint64_t nominal, uint64_t limit, ReadBuffers& buffers) {
   size_t want = static_cast<size_t>(std::min<uint64_t>(Chunker::kSplitSearch, limit - nominal));
   char* buf = buffers.split.Reserve(Chunker::kSplitSearch);
-  size_t have = 0;
-  while (have < want) {
-    ssize_t n = ::pread(fd, buf + have, want - have, static_cast<off_t>(nominal + have));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    have += static_cast<size_t>(n);
-  }
+  int err = 0;  // a read error shows up again when the part's bytes are read
+  const size_t have = ReadUpTo(fd, buf, want, nominal, &err);
   return nominal + repo_.chunker().FindSplit(reinterpret_cast<const uint8_t*>(buf), have);
 }
 

@@ -92,8 +92,7 @@ void HashTogether(uint32_t state_a[8], const char* a, size_t a_size, size_t& a_h
 }
 }  // namespace
 
-BlobSaver::BlobSaver(Repository& repo, int upload_threads)
-    : repo_(repo), pair_hash_(sha256ni::Available()) {
+BlobSaver::BlobSaver(Repository& repo, int upload_threads) : repo_(repo) {
   for (int i = 0; i < std::max(1, upload_threads); ++i) {
     uploaders_.emplace_back([this] { UploadLoop(); });
   }
@@ -219,7 +218,7 @@ Status BlobSaver::Add(BlobType type, const Digest& id, std::string_view plain, D
     pack->Appended(sealed_size);
     pack->entries.push_back(e);
     OpenPack* other = partner != nullptr ? partner->get() : nullptr;
-    if (pair_hash_ && other != nullptr) {
+    if (other != nullptr && sha256ni::Available()) {
       HashTogether(pack->state, pack->bytes.get(), pack->size, pack->hashed, other->state,
                    other->bytes.get(), other->size, other->hashed);
     }

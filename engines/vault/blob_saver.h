@@ -103,7 +103,6 @@ class BlobSaver {
   Status error() const;
 
   Repository& repo_;
-  const bool pair_hash_;  // SHA-NI available
   std::array<Lane, kLanes> lanes_;
   mutable std::array<InFlightShard, kInFlightShards> in_flight_;
   std::atomic<uint64_t> new_blobs_{0};

@@ -152,35 +152,10 @@ Digest Hmac::Sum(std::string_view data) const {
 }
 
 std::pair<Digest, Digest> Hmac::Sum2(std::string_view a, std::string_view b) const {
-  if (!state_->sha_ni) {
-    return {Sum(a), Sum(b)};
-  }
-  const auto* pa = reinterpret_cast<const uint8_t*>(a.data());
-  const auto* pb = reinterpret_cast<const uint8_t*>(b.data());
-  const size_t na = a.size() / 64;
-  const size_t nb = b.size() / 64;
-  const size_t both = std::min(na, nb);
-  uint32_t sa[8];
-  uint32_t sb[8];
-  std::memcpy(sa, state_->inner_mid, sizeof(sa));
-  std::memcpy(sb, state_->inner_mid, sizeof(sb));
-  sha256ni::Compress2(sa, pa, sb, pb, both);
-  sha256ni::Compress(sa, pa + 64 * both, na - both);
-  sha256ni::Compress(sb, pb + 64 * both, nb - both);
-  // Inner: the message after the 64-byte ipad block.
-  uint8_t pad_a[128];
-  uint8_t pad_b[128];
-  sha256ni::Compress(sa, pad_a, PaddingBlocks(pa + 64 * na, a.size() % 64, 64 + a.size(), pad_a));
-  sha256ni::Compress(sb, pad_b, PaddingBlocks(pb + 64 * nb, b.size() % 64, 64 + b.size(), pad_b));
-  // Outer: the 32-byte inner digest after the opad block, one padded block each.
-  Digest inner_a = DigestOf(sa);
-  Digest inner_b = DigestOf(sb);
-  std::memcpy(sa, state_->outer_mid, sizeof(sa));
-  std::memcpy(sb, state_->outer_mid, sizeof(sb));
-  PaddingBlocks(inner_a.data(), inner_a.size(), 64 + inner_a.size(), pad_a);
-  PaddingBlocks(inner_b.data(), inner_b.size(), 64 + inner_b.size(), pad_b);
-  sha256ni::Compress2(sa, pad_a, sb, pad_b, 1);
-  return {DigestOf(sa), DigestOf(sb)};
+  const std::string_view both[2] = {a, b};
+  Digest out[2];
+  SumMany(both, 2, out);
+  return {out[0], out[1]};
 }
 
 void Hmac::SumMany(const std::string_view* data, size_t n, Digest* out) const {

@@ -43,8 +43,8 @@ class Hmac {
   Hmac(const Hmac&) = delete;
   Hmac& operator=(const Hmac&) = delete;
   Digest Sum(std::string_view data) const;
-  // {Sum(a), Sum(b)}, computed together: on a CPU with SHA-NI the two SHA-256 streams are
-  // interleaved (common/sha256_ni.h), which takes ~60 % of the time of two Sum calls.
+  // {Sum(a), Sum(b)}, computed together (SumMany of the two): on a CPU with SHA-NI the two
+  // SHA-256 streams are interleaved (common/sha256_ni.h), ~60 % of the time of two Sum calls.
   std::pair<Digest, Digest> Sum2(std::string_view a, std::string_view b) const;
   // out[i] = Sum(data[i]) for n messages of any lengths, two SHA-256 streams at a time: when a
   // message (or its padding, or its outer block) ends in one stream, the next one starts there,
