@@ -500,12 +500,13 @@ std::string RestoreRun::CreateTmp(RestoreFile& f) {
 void RestoreRun::SubmitWindow(const std::shared_ptr<RestoreFile>& f, uint64_t begin, uint64_t end,
                               std::vector<Placed> chunks) {
   uint64_t cost = end - begin;
-  ByteBudget& budget = IsLarge(f->node) ? large_budget_ : budget_;
+  const bool large = IsLarge(f->node);
+  ByteBudget& budget = large ? large_budget_ : budget_;
   budget.Acquire(cost);
   f->pending++;
   std::vector<Window> windows;
   windows.push_back(Window{f, begin, end, std::move(chunks)});
-  WorkPool& pool = IsLarge(f->node) ? large_pool_ : pool_;
+  WorkPool& pool = large ? large_pool_ : pool_;
   pool.Submit([this, cost, &budget, windows = std::move(windows)]() mutable {
     RunWindows(windows);
     budget.Release(cost);
